@@ -1,0 +1,27 @@
+"""floatsim: bit-exact emulation of low-precision number formats.
+
+Example:
+    >>> import numpy as np, floatsim as fs
+    >>> fs.format("e4m3").max
+    448.0
+"""
+
+from .cast import code_dtype, decode, encode, quantize
+from .formats import Format, Overflow, Specials
+from .registry import format, names, p3109
+from .rounding import Rounding
+
+__all__ = [
+    "Format",
+    "Overflow",
+    "Rounding",
+    "Specials",
+    "code_dtype",
+    "decode",
+    "encode",
+    "quantize",
+    "format",
+    "names",
+    "p3109",
+]
+__version__ = "0.1.0"

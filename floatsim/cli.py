@@ -1,0 +1,122 @@
+"""The ``floatsim`` command line: look formats up without writing Python.
+
+Commands:
+
+* ``floatsim info FORMAT [FORMAT...]``: every property of each format
+  (:meth:`Format.describe`), one column per format.
+* ``floatsim table FORMAT``: the value of every code of a format of up to
+  8 bits (:meth:`Format.table`).
+* ``floatsim list``: every registered name, one a line.
+
+FORMAT is anything :func:`floatsim.format` accepts: a registered name
+(``float8_e4m3fn``, ``e5m2``, ``fp4``), a P3109 name (``p3109_k8p3se``) or an
+``e<E>m<M>`` spec (``e3m4``, ``ue5m3fn``). ``python -m floatsim`` is the same.
+
+Example:
+    >>> main(["info", "e4m3"])  # doctest: +ELLIPSIS
+    name                float8_e4m3fn
+    bits                8
+    ...
+    max                 448
+    ...
+    0
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .formats import Format
+from .registry import format as lookup
+from .registry import names
+
+__all__ = ["main"]
+
+#: Exit status for a usage error: a bad command, or a format that cannot be used.
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="floatsim",
+        description="Look up low-precision number formats: properties and code tables.",
+        epilog="FORMAT: a registered name (see `floatsim list`), a P3109 name such as "
+        "p3109_k8p3se, or a spec such as e3m4 or ue5m3fn.",
+    )
+    parser.add_argument("--version", action="version", version=f"floatsim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    info = sub.add_parser("info", help="print the properties of one or more formats")
+    info.add_argument("formats", nargs="+", metavar="FORMAT")
+
+    table = sub.add_parser("table", help="print every code and its value (formats up to 8 bits)")
+    table.add_argument("format", metavar="FORMAT")
+
+    sub.add_parser("list", help="print every registered format name")
+    return parser
+
+
+def _info(fmts: Sequence[Format]) -> str:
+    """The describe() dicts of ``fmts`` side by side: one row per property."""
+    descs = [f.describe() for f in fmts]
+    keys = list(descs[0])
+    key_w = max(len(k) for k in keys) + 2
+    cols = [[str(d[k]) for k in keys] for d in descs]
+    widths = [max(len(v) for v in col) + 2 for col in cols]
+    lines = []
+    for i, k in enumerate(keys):
+        cells = [col[i].ljust(w) for col, w in zip(cols, widths)]
+        lines.append((k.ljust(key_w) + "".join(cells)).rstrip())
+    return "\n".join(lines)
+
+
+def _table(fmt: Format) -> str:
+    if fmt.bits > 8:
+        raise ValueError(
+            f"`floatsim table` lists formats of up to 8 bits (256 codes); {fmt} has "
+            f"{fmt.bits} bits; use `floatsim info {fmt}` instead"
+        )
+    return fmt.table()
+
+
+def _run(args: argparse.Namespace) -> str:
+    if args.command == "info":
+        return _info([lookup(name) for name in args.formats])
+    if args.command == "table":
+        return _table(lookup(args.format))
+    if args.command == "list":
+        return "\n".join(names())
+    raise AssertionError(f"unhandled command {args.command!r}")  # argparse forbids this
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``).
+
+    Returns the exit status: 0 on success, 2 when a format name is unknown or
+    the format does not fit the command (the message goes to stderr).
+    Malformed commands exit through argparse (``SystemExit(2)``) as usual.
+    """
+    args = _parser().parse_args(argv)
+    try:
+        text = _run(args)
+    except (ValueError, TypeError) as exc:
+        print(f"floatsim {args.command}: error: {exc}", file=sys.stderr)
+        if str(exc).startswith("unknown format"):
+            print("`floatsim list` prints every registered name", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `floatsim table e4m3 | head`: the reader left early
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m floatsim.cli`
+    raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""Parallel CPU kernels: the scalar cast mapped over flat arrays with prange.
+
+Each kernel takes the flat input, the flat output, the parameter vector and
+the random-bit source; ``rmode`` selects it (0: none, 1: Philox from the
+seed, 2: explicit words).  ``offset`` is the flat index of element 0, so a
+caller that splits an array still draws the same words.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from .fast32 import quantize_f32_bits
+from .params import P_WIDE_RANDOM
+from .philox import random_words
+from .scalar import decode_code, encode_bits
+
+_LO32 = np.uint64(0xFFFFFFFF)
+_S32 = np.uint64(32)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _words(i, p, rmode, seed_lo, seed_hi, stream, offset, rbits):  # noqa: ANN001, ANN201
+    if rmode == 1:
+        return random_words(seed_lo, seed_hi, i + offset, stream, p[P_WIDE_RANDOM])
+    if rmode == 2:
+        w = rbits[i]
+        return np.int64(w >> _S32), np.int64(w & _LO32)
+    return np.int64(0), np.int64(0)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def as_tuple(p):  # noqa: ANN001, ANN201
+    """The parameter vector as a tuple: registers, not memory that could alias out."""
+    return (
+        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10],
+        p[11], p[12], p[13], p[14], p[15], p[16], p[17], p[18], p[19], p[20],
+    )
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def quantize_flat(x, out, pv, rmode, seed_lo, seed_hi, stream, offset, rbits):  # noqa: ANN001, ANN201
+    """out[i] = value of x[i] rounded to the format (fake quantization)."""
+    p = as_tuple(pv)
+    if rmode == 0:
+        for i in numba.prange(x.size):
+            out[i] = decode_code(encode_bits(np.float64(x[i]).view(np.int64), p, 0, 0), p)
+    else:
+        for i in numba.prange(x.size):
+            r_hi, r_lo = _words(i, p, rmode, seed_lo, seed_hi, stream, offset, rbits)
+            code = encode_bits(np.float64(x[i]).view(np.int64), p, r_hi, r_lo)
+            out[i] = decode_code(code, p)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def encode_flat(x, out, pv, rmode, seed_lo, seed_hi, stream, offset, rbits):  # noqa: ANN001, ANN201
+    """out[i] = code of x[i]; NO_CODE (-1) wraps to all ones in unsigned out."""
+    p = as_tuple(pv)
+    for i in numba.prange(x.size):
+        r_hi, r_lo = _words(i, p, rmode, seed_lo, seed_hi, stream, offset, rbits)
+        out[i] = encode_bits(np.float64(x[i]).view(np.int64), p, r_hi, r_lo)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def decode_flat(codes, out, pv):  # noqa: ANN001, ANN201
+    """out[i] = value of codes[i]."""
+    p = as_tuple(pv)
+    for i in numba.prange(codes.size):
+        out[i] = decode_code(np.int64(codes[i]), p)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def quantize_f32_flat(xu, ou, c, rnd, rmode, seed_lo, seed_hi, stream, offset, rbits):  # noqa: ANN001, ANN201
+    """The float32 fast path over uint32 views of x and out (see fast32.py).
+
+    ``rnd`` is specialised at compile time (numba.literally): each mode's loop
+    holds only its own rule and vectorises.
+    """
+    numba.literally(rnd)
+    if rmode == 0:
+        for i in numba.prange(xu.size):
+            ou[i] = quantize_f32_bits(xu[i], c, rnd, 0)
+    elif rmode == 1:
+        for i in numba.prange(xu.size):
+            _hi, r_lo = random_words(seed_lo, seed_hi, i + offset, stream, 0)
+            ou[i] = quantize_f32_bits(xu[i], c, rnd, r_lo)
+    else:
+        for i in numba.prange(xu.size):
+            ou[i] = quantize_f32_bits(xu[i], c, rnd, np.int64(rbits[i] & _LO32))

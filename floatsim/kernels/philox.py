@@ -1,0 +1,66 @@
+"""Philox-4x32-10 counter-based random numbers (Salmon et al., SC'11).
+
+One source for every backend: these functions are plain integer arithmetic,
+compiled by ``numba.njit`` for the CPU and by ``numba.cuda.jit(device=True)``
+for the GPU (see :mod:`floatsim.kernels.cuda`).  The mapping from (seed,
+element index, stream) to words is documented in docs/semantics.md.
+
+Example:
+    >>> from floatsim.kernels.philox import philox4x32
+    >>> [hex(w) for w in philox4x32(0, 0, 0, 0, 0, 0)]
+    ['0x6627e8d5', '0xe169c58d', '0xbc57ac4c', '0x9b00dbd8']
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import scalar_jit
+
+_M0 = np.uint64(0xD2511F53)
+_M1 = np.uint64(0xCD9E8D57)
+_W0 = np.uint64(0x9E3779B9)
+_W1 = np.uint64(0xBB67AE85)
+_LO = np.uint64(0xFFFFFFFF)
+_S32 = np.uint64(32)
+
+
+@scalar_jit
+def philox4x32(c0, c1, c2, c3, k0, k1):  # noqa: ANN001, ANN201 - numba scalars
+    """Ten Philox rounds on a 128-bit counter and 64-bit key (uint32 words)."""
+    x0 = np.uint64(c0) & _LO
+    x1 = np.uint64(c1) & _LO
+    x2 = np.uint64(c2) & _LO
+    x3 = np.uint64(c3) & _LO
+    y0 = np.uint64(k0) & _LO
+    y1 = np.uint64(k1) & _LO
+    for _ in range(10):
+        p0 = _M0 * x0
+        p1 = _M1 * x2
+        x0, x1, x2, x3 = ((p1 >> _S32) ^ x1 ^ y0) & _LO, p1 & _LO, ((p0 >> _S32) ^ x3 ^ y1) & _LO, p0 & _LO
+        y0 = (y0 + _W0) & _LO
+        y1 = (y1 + _W1) & _LO
+    return np.int64(x0), np.int64(x1), np.int64(x2), np.int64(x3)
+
+
+@scalar_jit
+def random_words(seed_lo, seed_hi, index, stream, wide):  # noqa: ANN001, ANN201
+    """The (hi, lo) random words of element ``index``: 32-bit in lo (wide=0),
+    or a 64-bit word split in two (wide=1)."""
+    if wide == 0:
+        j = index >> 2
+        w0, w1, w2, w3 = philox4x32(j & 0xFFFFFFFF, j >> 32, stream, 0, seed_lo, seed_hi)
+        lane = index & 3
+        lo = w0
+        if lane == 1:
+            lo = w1
+        elif lane == 2:
+            lo = w2
+        elif lane == 3:
+            lo = w3
+        return np.int64(0), lo
+    j = index >> 1
+    w0, w1, w2, w3 = philox4x32(j & 0xFFFFFFFF, j >> 32, stream, 1, seed_lo, seed_hi)
+    if index & 1:
+        return w3, w2
+    return w1, w0
