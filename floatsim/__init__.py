@@ -8,6 +8,7 @@ Example:
 
 from .cast import code_dtype, decode, encode, quantize
 from .formats import Format, Overflow, Specials
+from .packing import pack, packed_size, unpack
 from .registry import format, names, p3109
 from .rounding import Rounding
 
@@ -23,5 +24,8 @@ __all__ = [
     "format",
     "names",
     "p3109",
+    "pack",
+    "packed_size",
+    "unpack",
 ]
 __version__ = "0.1.0"

@@ -18,10 +18,12 @@ Example:
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
+from . import cuda_dispatch
 from .formats import Format, Overflow
 from .kernels import cpu
 from .kernels.fast32 import fits_fast32, make_consts
@@ -66,6 +68,7 @@ def _float_array(x: Any, what: str = "x") -> np.ndarray:
     return arr
 
 
+@lru_cache(maxsize=1024)
 def _holds(dtype: np.dtype, fmt: Format) -> bool:
     """Whether every value of ``fmt`` is exactly a value of ``dtype``."""
     d = _FLOATS[dtype]
@@ -148,7 +151,8 @@ class _Call:
                     raise ValueError(f"seed={seed!r} must be an int in 0..2**64-1")
                 self.rmode = 1
                 self.seed_lo, self.seed_hi = int(seed) & 0xFFFFFFFF, int(seed) >> 32
-                wide = self.x.dtype == np.float64
+                # 64-bit words only where exact SR of a float64 needs them
+                wide = self.x.dtype == np.float64 and sr_bits is None
             else:
                 rb = np.asarray(random_bits)
                 if rb.dtype not in (np.dtype(np.uint32), np.dtype(np.uint64)):
@@ -197,31 +201,18 @@ class _Call:
 
     def run_fast32(self, out_flat: np.ndarray) -> None:
         consts = make_consts(self.fmt, self.rounding, self.overflow, self.subnormals, self.sr_bits)
-        cpu.quantize_f32_flat(
-            self.flat_input().view(np.uint32),
-            out_flat.view(np.uint32),
-            consts,
-            self.rounding.value,
-            self.rmode,
-            self.seed_lo,
-            self.seed_hi,
-            self.stream,
-            0,
-            self.rbits,
-        )
+        xu, ou = self.flat_input().view(np.uint32), out_flat.view(np.uint32)
+        kernel = cpu.F32_KERNELS[self.rounding.value]
+        if self.rounding is Rounding.STOCHASTIC:
+            cpu.launch(kernel, xu.size, xu, ou, consts, self.rmode, self.seed_lo, self.seed_hi,
+                       self.stream, 0, self.rbits)
+        else:
+            cpu.launch(kernel, xu.size, xu, ou, consts)
 
     def run(self, kernel: Any, out_flat: np.ndarray) -> None:
-        kernel(
-            self.flat_input(),
-            out_flat,
-            self.params,
-            self.rmode,
-            self.seed_lo,
-            self.seed_hi,
-            self.stream,
-            0,
-            self.rbits,
-        )
+        x = self.flat_input()
+        cpu.launch(kernel, x.size, x, out_flat, self.params, self.rmode, self.seed_lo,
+                   self.seed_hi, self.stream, 0, self.rbits)
 
 
 _NO_BITS = np.zeros(1, dtype=np.uint64)
@@ -255,6 +246,7 @@ def quantize(
     sr_bits: int | None = None,
     out: np.ndarray | None = None,
     out_dtype: Any = None,
+    cuda_stream: Any = None,
 ) -> np.ndarray:
     """Round every element of ``x`` to ``fmt``; return the values as floats.
 
@@ -275,6 +267,9 @@ def quantize(
         out: array to write the result into (x's shape and out_dtype).
         out_dtype: result dtype; default x's dtype. It must hold every value
             of ``fmt`` exactly.
+        cuda_stream: for GPU arrays (CuPy, torch, Numba, JAX, DLPack), the CUDA
+            stream to run on; default: the array library's current stream
+            (floatsim.cuda_dispatch).  GPU arrays give GPU arrays.
 
     Example:
         >>> import numpy as np, floatsim as fs
@@ -283,6 +278,8 @@ def quantize(
         >>> fs.quantize(np.full(4, 1.0625), "e4m3", "sr", seed=7).tolist()
         [1.0, 1.0, 1.0, 1.125]
     """
+    if cuda_dispatch.is_device_array(x):  # GPU arrays: CUDA kernels, same results
+        return cuda_dispatch.quantize(**locals())
     call = _Call(x, fmt, rounding, overflow, subnormals, daz, seed, stream, random_bits, sr_bits)
     if out is not None and out_dtype is None:
         out_dtype = getattr(out, "dtype", None)
@@ -312,6 +309,7 @@ def encode(
     random_bits: Any = None,
     sr_bits: int | None = None,
     out: np.ndarray | None = None,
+    cuda_stream: Any = None,
 ) -> np.ndarray:
     """Round every element of ``x`` to ``fmt``; return the integer codes.
 
@@ -324,6 +322,8 @@ def encode(
         >>> fs.encode(np.array([6.0, -0.5, 5.0]), "e2m1").tolist()
         [7, 9, 6]
     """
+    if cuda_dispatch.is_device_array(x):
+        return cuda_dispatch.encode(**locals())
     call = _Call(x, fmt, rounding, overflow, subnormals, daz, seed, stream, random_bits, sr_bits)
     if not call.fmt.has_nan and np.isnan(call.x).any():
         first = int(np.flatnonzero(np.isnan(call.x).reshape(-1))[0])
@@ -336,7 +336,9 @@ def encode(
     return result
 
 
-def decode(codes: Any, fmt: Format | str, dtype: Any = np.float32) -> np.ndarray:
+def decode(
+    codes: Any, fmt: Format | str, dtype: Any = np.float32, *, cuda_stream: Any = None
+) -> np.ndarray:
     """The values of integer ``codes`` of ``fmt``, as ``dtype`` floats.
 
     Example:
@@ -344,6 +346,8 @@ def decode(codes: Any, fmt: Format | str, dtype: Any = np.float32) -> np.ndarray
         >>> fs.decode(np.arange(8, dtype=np.uint8), "e2m1").tolist()
         [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0]
     """
+    if cuda_dispatch.is_device_array(codes):
+        return cuda_dispatch.decode(codes, fmt, dtype, cuda_stream=cuda_stream)
     f = _format(fmt)
     c = np.asarray(codes)
     if c.dtype.kind not in "ui":
@@ -357,5 +361,5 @@ def decode(codes: Any, fmt: Format | str, dtype: Any = np.float32) -> np.ndarray
     flat = np.ascontiguousarray(c).reshape(-1)
     kernel_dt = dt if dt in (np.dtype(np.float32), np.dtype(np.float64)) else np.dtype(np.float32)
     out = np.empty(c.shape, dtype=kernel_dt)
-    cpu.decode_flat(flat, out.reshape(-1), make_params(f))
+    cpu.launch(cpu.decode_flat, flat.size, flat, out.reshape(-1), make_params(f))
     return out if kernel_dt == dt else out.astype(dt)

@@ -100,7 +100,7 @@ class Format:
     Example:
         >>> Format(ebits=5, mbits=2).max
         57344.0
-        >>> Format(ebits=4, mbits=3, specials="fnuz").values()[128]
+        >>> float(Format(ebits=4, mbits=3, specials="fnuz").values()[128])
         nan
     """
 
@@ -150,6 +150,11 @@ class Format:
                 f"specials='ieee' needs ebits >= 1 and mbits >= 1 to hold inf and NaN "
                 f"(got ebits={self.ebits}, mbits={self.mbits}); use 'fn', 'finite' or 'p3109'"
             )
+        if self.ebits == 0 and not self.subnormals:
+            raise ValueError(
+                "subnormals=False needs ebits >= 1: with ebits=0 every nonzero value is "
+                "subnormal, so flushing would leave only zero"
+            )
         if not self.has_zero:
             if self.ebits == 0:
                 raise ValueError("has_zero=False needs ebits >= 1")
@@ -158,6 +163,11 @@ class Format:
                     f"has_zero=False does not combine with a signed specials='{specials.value}' "
                     "format: its NaN is the negative-zero code, which would take the place of "
                     "-2**-bias; use specials='fn' or 'finite'"
+                )
+            if not self.has_nan:
+                raise ValueError(
+                    "has_zero=False needs a NaN code (specials 'fn' or 'ieee'): zero and "
+                    "inputs the format cannot approach round to NaN there"
                 )
             # Without zero the exponent-0 binade is normal: nothing is subnormal.
             set_(self, "subnormals", False)
@@ -202,7 +212,7 @@ class Format:
 
         Example:
             >>> Format.parse("e5m2fnuz").bias
-            15
+            16
         """
         if not isinstance(spec, str):
             raise TypeError(f"format spec must be a str, got {type(spec).__name__}")
@@ -448,7 +458,7 @@ class Format:
 
         Example:
             >>> print(Format(ebits=2, mbits=1, specials="finite").table().splitlines()[1])
-            0x00     0 0 00 0  0
+            0x00     0 00 0  0
         """
         if self.bits > 8:
             raise ValueError(f"table() lists formats up to 8 bits; {self} has {self.bits}")

@@ -117,9 +117,7 @@ def _max_value(fmt: Format) -> Fraction:
 
 def _smallest_value(fmt: Format) -> Fraction:
     """The smallest positive value: min_subnormal (codes exist even when flushed)."""
-    if fmt.has_zero:
-        return _pow2(fmt.emin - fmt.mbits) if fmt.mbits else _pow2(fmt.emin)
-    return _pow2(fmt.emin)
+    return _pow2(fmt.emin - fmt.mbits) if fmt.has_zero else _pow2(fmt.emin)
 
 
 def _round_up(mode: Rounding, frac: Fraction, odd: bool, neg: bool,

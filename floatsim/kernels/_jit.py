@@ -1,13 +1,73 @@
-"""The one decorator for scalar routines shared by the CPU and CUDA kernels.
+"""The one decorator for scalar routines shared by the CPU and CUDA kernels,
+and the bit casts those routines use.
 
 A routine decorated here is an ordinary ``numba.njit`` function: the CPU
-kernels call it directly, and ``numba.cuda`` compiles the same function for
-the GPU when a CUDA kernel calls it, so the algorithm exists once.
+kernels call it directly, and ``numba.cuda`` inlines the same function into
+its kernels (numba-cuda inlines ``njit(inline="always")`` callees at the
+Numba-IR level), so the algorithm exists once.
+
+Bit casts (reinterpreting a float's bits as an integer and back) are
+intrinsics here rather than ``np.float64(x).view(np.int64)``: numba-cuda
+lowers ``.view`` through a separate device function, which it compiles for
+the *current* GPU, so a kernel that used it could not be compiled to PTX on
+a machine without one (CI).  The intrinsics emit one LLVM ``bitcast``, on
+either target; the CPU machine code is the same as with ``.view``.
+
+Example:
+    >>> from floatsim.kernels._jit import f64_bits, f64_from_bits, f32_bits, f32_from_bits
+    >>> hex(f64_bits(1.0)), f64_from_bits(0x4000000000000000)
+    ('0x3ff0000000000000', 2.0)
+    >>> hex(f32_bits(-2.0)), f32_from_bits(0x3F800000)
+    ('0xc0000000', 1.0)
 """
 
 from __future__ import annotations
 
 import numba
+import numpy as np
+from numba import types
+from numba.extending import intrinsic
 
 #: njit with on-disk caching; no fastmath (it would break exactness).
 scalar_jit = numba.njit(cache=True, nogil=True, inline="always")
+
+
+def _bitcast_intrinsic(src: types.Type, dst: types.Type):  # noqa: ANN202
+    @intrinsic
+    def cast(typingctx, x):  # noqa: ANN001, ANN202, ARG001
+        def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202, ARG001
+            return builder.bitcast(args[0], context.get_value_type(dst))
+
+        return dst(src), codegen
+
+    return cast
+
+
+_f64_as_i64 = _bitcast_intrinsic(types.float64, types.int64)
+_i64_as_f64 = _bitcast_intrinsic(types.int64, types.float64)
+_f32_as_u32 = _bitcast_intrinsic(types.float32, types.uint32)
+_u32_as_f32 = _bitcast_intrinsic(types.uint32, types.float32)
+
+
+@scalar_jit
+def f64_bits(x):  # noqa: ANN001, ANN201
+    """The bit pattern of ``float64(x)`` as an int64."""
+    return _f64_as_i64(np.float64(x))
+
+
+@scalar_jit
+def f64_from_bits(u):  # noqa: ANN001, ANN201
+    """The float64 whose bit pattern is the int64 ``u``."""
+    return _i64_as_f64(np.int64(u))
+
+
+@scalar_jit
+def f32_bits(x):  # noqa: ANN001, ANN201
+    """The bit pattern of ``float32(x)`` as a uint32."""
+    return _f32_as_u32(np.float32(x))
+
+
+@scalar_jit
+def f32_from_bits(u):  # noqa: ANN001, ANN201
+    """The float32 whose bit pattern is the low 32 bits of ``u``."""
+    return _u32_as_f32(np.uint32(u))

@@ -19,11 +19,13 @@ Example:
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from ..formats import Format, Overflow
 from ..rounding import Rounding
-from ._jit import scalar_jit
+from ._jit import f32_bits, scalar_jit
 from .scalar import ODD, RDN, RNA, RNE, RUP, SR
 
 _NAN32 = 0x7FC00000
@@ -39,11 +41,16 @@ def _f32_bits(v: float) -> int:
     return int(np.float32(v).view(np.uint32))
 
 
+@lru_cache(maxsize=1024)
 def fits_fast32(fmt: Format) -> bool:
-    """Whether every value of ``fmt`` is a float32 value (fast path applies)."""
-    return fmt.mbits <= 23 and fmt.emax <= 127 and fmt.emin - fmt.mbits >= -149
+    """Whether the fast path applies: every value of ``fmt`` is a float32 value
+    and its normal range starts no lower than float32's (below 2**-126 the
+    spacing would depend on the leading bit of a float32 subnormal input)."""
+    return fmt.mbits <= 23 and fmt.emax <= 127 and fmt.emin >= -126 and (
+        fmt.emin - fmt.mbits >= -149)
 
 
+@lru_cache(maxsize=1024)
 def make_consts(
     fmt: Format, rounding: Rounding, overflow: Overflow | None, subnormals: bool | None, sr_bits: int = 0
 ) -> tuple[int, ...]:
@@ -134,7 +141,7 @@ def quantize_f32_bits(u, c, rnd, r_lo):  # noqa: ANN001, ANN201
     m = lo + up
     if e < c[C_EMIN_B]:
         # below the format's smallest normal the result leaves x's binade: m ulps of 2**(emin-M)
-        r = np.int64(np.float32(np.float64(m) * c[C_SUB_SCALE]).view(np.uint32))
+        r = np.int64(f32_bits(np.float32(np.float64(m) * c[C_SUB_SCALE])))
     else:
         r = ((eb - 1) << 23) + (m << drop)
     if r > c[C_MAX_BITS]:

@@ -13,6 +13,8 @@ Example:
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from ..formats import Format, Overflow, Specials
@@ -47,6 +49,7 @@ OVERFLOW_CODE = {Overflow.SATURATE: 0, Overflow.INF: 1, Overflow.NAN: 2}
 MAX_KERNEL_MAG_BITS = 61
 
 
+@lru_cache(maxsize=1024)
 def make_params(
     fmt: Format,
     rounding: Rounding = Rounding.NEAREST_EVEN,
@@ -91,4 +94,5 @@ def make_params(
     p[P_WIDE_RANDOM] = wide_random
     p[P_DAZ] = daz_emin is not None
     p[P_DAZ_EMIN] = daz_emin if daz_emin is not None else 0
+    p.flags.writeable = False  # memoised: shared by every call with these arguments
     return p

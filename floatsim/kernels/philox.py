@@ -64,3 +64,27 @@ def random_words(seed_lo, seed_hi, index, stream, wide):  # noqa: ANN001, ANN201
     if index & 1:
         return w3, w2
     return w1, w0
+
+
+@scalar_jit
+def group_words(seed_lo, seed_hi, group, stream, wide):  # noqa: ANN001, ANN201
+    """``random_words`` of the four elements ``4*group .. 4*group+3`` at once,
+    as (hi0, lo0, hi1, lo1, hi2, lo2, hi3, lo3): one Philox call for 32-bit
+    words, two for 64-bit ones.  The CUDA kernels use it (one thread per group
+    of four); tests check it against ``random_words``.
+
+    Example:
+        >>> from floatsim.kernels.philox import group_words, random_words
+        >>> w = group_words(7, 0, 5, 0, 0)
+        >>> [w[2 * k + 1] for k in range(4)] == [random_words(7, 0, 20 + k, 0, 0)[1] for k in range(4)]
+        True
+    """
+    if wide == 0:
+        w0, w1, w2, w3 = philox4x32(group & 0xFFFFFFFF, group >> 32, stream, 0, seed_lo, seed_hi)
+        z = np.int64(0)
+        return z, w0, z, w1, z, w2, z, w3
+    j = group << 1
+    a0, a1, a2, a3 = philox4x32(j & 0xFFFFFFFF, j >> 32, stream, 1, seed_lo, seed_hi)
+    j += 1
+    b0, b1, b2, b3 = philox4x32(j & 0xFFFFFFFF, j >> 32, stream, 1, seed_lo, seed_hi)
+    return a1, a0, a3, a2, b1, b0, b3, b2

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import scalar_jit
+from ._jit import f64_bits, f64_from_bits, scalar_jit
 from .params import (
     P_BIAS,
     P_DAZ,
@@ -97,7 +97,7 @@ def encode_bits(u, p, r_hi, r_lo):  # noqa: ANN001, ANN201
     # floor(log2|x|) and the significand: value = sig * 2**(e0 - 52).
     if ef == 0:
         # float64 subnormal: its leading bit comes from an exact int->float.
-        e = (np.float64(f52).view(np.int64) >> 52) - 1023 - 1074
+        e = (f64_bits(np.float64(f52)) >> 52) - 1023 - 1074
         sig = f52
         e0 = np.int64(-1022)
     else:
@@ -107,7 +107,7 @@ def encode_bits(u, p, r_hi, r_lo):  # noqa: ANN001, ANN201
 
     # Rule 6: spacing exponent of the format at x; x beyond max+1 binade overflows.
     big = e > p[P_EMAX] + 1
-    ee = min(max(e, emin), p[P_EMAX] + 1)
+    ee = max(min(e, p[P_EMAX] + 1), emin)  # ebits=0 formats have emin > emax + 1
     sh = ee - M - e0 + 52  # bits of sig below the format's last place
     rsh = min(max(sh, 0), 62)
     lsh = min(max(-sh, 0), 62)
@@ -194,8 +194,9 @@ def encode_bits(u, p, r_hi, r_lo):  # noqa: ANN001, ANN201
     if nan_out:
         return _nan_result(neg, p)
 
-    # Rule 9: the sign, where the format has one (no -0 in FNUZ / P3109).
-    if neg and (code != 0 or p[P_HAS_NEGZERO] != 0):
+    # Rule 9: the sign, where the format has one (no -0 in FNUZ / P3109); without
+    # zero, code 0 is the smallest value and keeps its sign.
+    if neg and (code != 0 or p[P_HAS_NEGZERO] != 0 or p[P_HAS_ZERO] == 0):
         code |= np.int64(1) << mag_bits
     return code
 
@@ -204,8 +205,8 @@ def encode_bits(u, p, r_hi, r_lo):  # noqa: ANN001, ANN201
 def _pow2(k):  # noqa: ANN001, ANN201
     """2.0**k for -1074 <= k <= 1023, built from its bit pattern."""
     if k >= -1022:
-        return np.int64((min(k, 1023) + 1023) << 52).view(np.float64)
-    return np.int64(np.int64(1) << max(k + 1074, 0)).view(np.float64)
+        return f64_from_bits(np.int64((min(k, 1023) + 1023) << 52))
+    return f64_from_bits(np.int64(1) << max(k + 1074, 0))
 
 
 @scalar_jit
