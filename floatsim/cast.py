@@ -12,7 +12,7 @@ Example:
     [0.3125, 448.0, 448.0]
     >>> fs.encode(x, "e4m3").tolist()
     [42, 126, 127]
-    >>> fs.decode(np.array([41, 126], dtype=np.uint8), "e4m3").tolist()
+    >>> fs.decode(np.array([42, 126], dtype=np.uint8), "e4m3").tolist()
     [0.3125, 448.0]
 """
 
@@ -276,7 +276,7 @@ def quantize(
         >>> fs.quantize(np.array([1.0625, -0.0]), "e4m3").tolist()
         [1.0, -0.0]
         >>> fs.quantize(np.full(4, 1.0625), "e4m3", "sr", seed=7).tolist()
-        [1.0, 1.0, 1.0, 1.125]
+        [1.125, 1.125, 1.0, 1.0]
     """
     if cuda_dispatch.is_device_array(x):  # GPU arrays: CUDA kernels, same results
         return cuda_dispatch.quantize(**locals())

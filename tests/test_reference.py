@@ -503,12 +503,10 @@ def test_golden(x: float, name: str, kwargs: dict, expected: Fraction | float) -
 def test_unsigned_without_nan_gives_zero() -> None:
     u = Format(ebits=2, mbits=1, signed=False, specials="finite")
     assert ref.round_value(-1.0, u) == 0 and ref.round_value(-math.inf, u) == 0
-    # Without zero and without NaN, rule 3's "0" does not exist: the result is NaN
-    # (the float output holds it) and encoding it is an error.
-    v = Format(ebits=3, mbits=0, signed=False, has_zero=False, specials="finite")
-    assert is_nan(ref.round_value(-1.0, v)) and is_nan(ref.round_value(0.0, v))
-    with pytest.raises(ValueError, match=r"NaN cannot be encoded .* has no NaN"):
-        ref.encode_value(-1.0, v)
+    # Without zero and without NaN, rule 3's "0" would not exist: Format refuses
+    # such a format rather than invent a value for zero and negative inputs.
+    with pytest.raises(ValueError, match=r"has_zero=False needs a NaN code"):
+        Format(ebits=3, mbits=0, signed=False, has_zero=False, specials="finite")
 
 
 def test_p3109_mbits0_ties() -> None:

@@ -15,7 +15,7 @@ import numpy as np
 
 from .fast32 import quantize_f32_bits
 from .params import P_WIDE_RANDOM
-from .philox import random_words
+from .philox import random_word32, random_words
 from .scalar import ODD, RDN, RNA, RNE, RTZ, RUP, SR, decode_code, encode_bits
 
 _LO32 = np.uint64(0xFFFFFFFF)
@@ -138,7 +138,7 @@ def f32_sr(xu, ou, c, rmode, seed_lo, seed_hi, stream, offset, rbits):  # noqa: 
     words (rmode 2), 32 bits each."""
     if rmode == 1:
         for i in numba.prange(xu.size):
-            _hi, r_lo = random_words(seed_lo, seed_hi, i + offset, stream, 0)
+            r_lo = random_word32(seed_lo, seed_hi, i + offset, stream)
             ou[i] = quantize_f32_bits(xu[i], c, SR, r_lo)
     else:
         for i in numba.prange(xu.size):

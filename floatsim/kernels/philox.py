@@ -44,21 +44,25 @@ def philox4x32(c0, c1, c2, c3, k0, k1):  # noqa: ANN001, ANN201 - numba scalars
 
 
 @scalar_jit
+def random_word32(seed_lo, seed_hi, index, stream):  # noqa: ANN001, ANN201
+    """The 32-bit random word of element ``index`` (W = 32; docs/semantics.md).
+
+    Branch-free (the lane is picked by shifts, not a switch) so that loops
+    calling it vectorise.
+    """
+    j = index >> 2
+    w0, w1, w2, w3 = philox4x32(j & 0xFFFFFFFF, j >> 32, stream, 0, seed_lo, seed_hi)
+    lane = index & 3
+    pair = (w3 << 32) | w2 if lane >= 2 else (w1 << 32) | w0
+    return (pair >> ((lane & 1) << 5)) & 0xFFFFFFFF
+
+
+@scalar_jit
 def random_words(seed_lo, seed_hi, index, stream, wide):  # noqa: ANN001, ANN201
     """The (hi, lo) random words of element ``index``: 32-bit in lo (wide=0),
     or a 64-bit word split in two (wide=1)."""
     if wide == 0:
-        j = index >> 2
-        w0, w1, w2, w3 = philox4x32(j & 0xFFFFFFFF, j >> 32, stream, 0, seed_lo, seed_hi)
-        lane = index & 3
-        lo = w0
-        if lane == 1:
-            lo = w1
-        elif lane == 2:
-            lo = w2
-        elif lane == 3:
-            lo = w3
-        return np.int64(0), lo
+        return np.int64(0), random_word32(seed_lo, seed_hi, index, stream)
     j = index >> 1
     w0, w1, w2, w3 = philox4x32(j & 0xFFFFFFFF, j >> 32, stream, 1, seed_lo, seed_hi)
     if index & 1:
