@@ -6,6 +6,7 @@ Example:
     448.0
 """
 
+from . import blocks
 from .cast import code_dtype, decode, encode, quantize
 from .formats import Format, Overflow, Specials
 from .packing import pack, packed_size, unpack
@@ -17,15 +18,16 @@ __all__ = [
     "Overflow",
     "Rounding",
     "Specials",
+    "blocks",
     "code_dtype",
     "decode",
     "encode",
-    "quantize",
     "format",
     "names",
     "p3109",
     "pack",
     "packed_size",
+    "quantize",
     "unpack",
 ]
 __version__ = "0.1.0"

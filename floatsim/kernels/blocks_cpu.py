@@ -1,0 +1,621 @@
+"""Block-format (microscaling) CPU kernels: per-block amax and scale fused with
+the element cast, parallel over blocks.
+
+The input arrives as 2-D rows ``(R, n)``; each row holds ``ceil(n / bs)``
+blocks of ``bs`` consecutive elements (the last one may be shorter: nothing is
+padded or dropped).  Tiles and blocks along other axes are gathered into
+such rows by :mod:`floatsim.blocks` first.
+
+The element cast is never re-implemented here.  A block scale ``2**k`` is
+applied by shifting the element format's exponent range by ``k`` (exact:
+rounding ``x`` in the shifted format is rounding ``x / 2**k`` in the element
+format, then multiplying by ``2**k``), which lets the float32 fast path
+(:func:`.fast32.quantize_f32_bits`) and the general routine
+(:func:`.scalar.encode_bits`) run unchanged with per-block constants.  Any
+other scale ``T`` divides first: ``q = x / T`` is computed in float64 with
+round-to-odd (the float64 quotient, moved one ulp towards the exact quotient
+when inexact and even), and rounding ``q`` to a format of at most 51
+significand bits, in any mode, gives the same result as rounding the exact
+quotient (docs/blocks.md, "Arithmetic").
+
+Rule numbers, element kinds and the layout of the ``bp`` (int64) and ``fp``
+(float64) parameter vectors below are the ABI between these kernels and
+``floatsim.blocks``.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ._jit import scalar_jit
+from .cpu import as_tuple
+from .fast32 import (
+    C_EMIN_B,
+    C_INF_IN,
+    C_MAX_BITS,
+    C_MIN_BITS,
+    C_OVF_NEAR,
+    C_SUB_SCALE,
+    C_TRUNC_CODE_OFF,
+    C_ZERO_IN,
+    quantize_f32_bits,
+)
+from .params import P_BIAS, P_EMAX, P_EMIN, P_MAX_MAG
+from .philox import random_words
+from .scalar import ODD, RDN, RNA, RNE, RTZ, RUP, SR, decode_code, encode_bits
+
+# Scale rules (values of floatsim.blocks.ScaleRule's kernel codes).
+R_FLOOR, R_CEIL, R_EVEN, R_NEAREST, R_RCEIL, R_AMAX, R_4OVER6, R_MINMAX = range(8)
+# Element kinds: a float Format; a two's complement integer clamped to
+# [-QNEG, QPOS]; an unsigned integer with a zero point (asymmetric).
+K_FLOAT, K_INT, K_ASYM = 0, 1, 2
+# Scale overflow policies.
+SOV_SATURATE, SOV_NAN, SOV_RAISE = 0, 2, 3
+
+# bp: int64 block parameters.
+(B_RULE, B_KIND, B_EMAX_E, B_MBITS_E, B_KMIN, B_KMAX, B_SOV, B_QNEG, B_QPOS, B_IM,
+ B_IBITS, B_NANMAX, B_FAST_EMIN, B_SCALE_NAN_CODE) = range(14)
+N_BP = 14
+# fp: float64 block parameters.
+F_MAX_E, F_POW2MAX_E, F_TSCALE, F_SCALE_MAX, F_QRANGE = range(5)
+N_FP = 5
+
+# Status flags per block (written only where something happened).
+ST_OK, ST_SCALE_OVERFLOW = 0, 1
+
+#: An ordinary compiled call.  The shared scalar routines are inline="always"
+#: (Numba IR inlining); inlined at every call site of these kernels they made
+#: one compile take minutes, so the block-level helpers are called instead.
+_call = numba.njit(cache=True, nogil=True)
+
+_ABS = 0x7FFFFFFFFFFFFFFF
+_INF = 0x7FF0000000000000
+_FRAC = (1 << 52) - 1
+_SQRT2_UP = 1.4142135623730951  # the smallest float64 above sqrt(2)
+_HUGE = 2.0**600  # beyond twice the largest value of every format blocks accept
+_TINY = 2.0**-1070  # nonzero, below half the smallest value of every such format
+
+if (P_BIAS, P_EMIN, P_EMAX) != (3, 4, 5):  # pragma: no cover - shift_params spells them out
+    raise ImportError("blocks_cpu.shift_params assumes P_BIAS, P_EMIN, P_EMAX == 3, 4, 5")
+
+
+# ---- scalar helpers -------------------------------------------------------------------
+@scalar_jit
+def f64_bits(v):  # noqa: ANN001, ANN201
+    return np.float64(v).view(np.int64)
+
+
+@scalar_jit
+def bits_f64(b):  # noqa: ANN001, ANN201
+    return np.int64(b).view(np.float64)
+
+
+@scalar_jit
+def pow2(k):  # noqa: ANN001, ANN201
+    """2.0**k for -1074 <= k <= 1023, from its bit pattern."""
+    if k >= -1022:
+        return np.int64((k + 1023) << 52).view(np.float64)
+    return np.int64(np.int64(1) << (k + 1074)).view(np.float64)
+
+
+@scalar_jit
+def exp_frac(b):  # noqa: ANN001, ANN201
+    """(E, F) with value (1 + F / 2**52) * 2**E for the bits ``b`` of a positive
+    finite nonzero float64 (subnormals normalised)."""
+    ef = b >> 52
+    if ef != 0:
+        return ef - 1023, b & _FRAC
+    f = b & _FRAC
+    top = (np.float64(f).view(np.int64) >> 52) - 1023  # exact: f < 2**52
+    return top - 1074, (f << (52 - top)) & _FRAC
+
+
+@scalar_jit
+def is_pow2(v):  # noqa: ANN001, ANN201
+    """Whether the positive float64 ``v`` is a normal power of two."""
+    b = f64_bits(v)
+    return (b & _FRAC) == 0 and (b >> 52) > 0 and (b >> 52) < 2047
+
+
+@scalar_jit
+def _split(a):  # noqa: ANN001, ANN201
+    c = 134217729.0 * a  # Veltkamp: 2**27 + 1
+    hi = c - (c - a)
+    return hi, a - hi
+
+
+@_call
+def div_odd(a, b):  # noqa: ANN001, ANN201
+    """Round-to-odd float64 quotient of positive finite ``a`` and ``b``.
+
+    Exactly a / b when that is a float64; otherwise a float64 with an odd last
+    bit lying strictly between the two float64 neighbours of a / b.  Rounding
+    it to any format of at most 51 significand bits, in any mode (stochastic
+    included), gives the result of rounding a / b itself.  Quotients beyond
+    2**600 or below 2**-600 come back as _HUGE / _TINY, which every format the
+    block kernels accept rounds the same way.
+    """
+    if a == 0.0:
+        return 0.0
+    ea, fa = exp_frac(f64_bits(a))
+    eb, fb = exp_frac(f64_bits(b))
+    ma = bits_f64((np.int64(1023) << 52) | fa)  # in [1, 2)
+    mb = bits_f64((np.int64(1023) << 52) | fb)
+    q = ma / mb  # in (1/2, 2): no overflow or underflow below
+    # exact residual ma - q * mb (Dekker's product, no FMA needed)
+    p = q * mb
+    qh, ql = _split(q)
+    bh, bl = _split(mb)
+    e = ((qh * bh - p) + qh * bl + ql * bh) + ql * bl
+    r = (ma - p) - e
+    qb = f64_bits(q)
+    if r != 0.0 and (qb & 1) == 0:
+        qb += 1 if r > 0.0 else -1
+    ex = ea - eb + ((qb >> 52) - 1023)
+    if ex > 600:
+        return _HUGE
+    if ex < -600:
+        return _TINY
+    return bits_f64(((ex + 1023) << 52) | (qb & _FRAC))
+
+
+@_call
+def div_bits(u, t):  # noqa: ANN001, ANN201
+    """Bits of x / t rounded to odd (x the float64 with bits ``u``); NaN, +-inf
+    and +-0 pass through unchanged."""
+    a = u & _ABS
+    if a >= _INF or a == 0:
+        return u
+    q = f64_bits(div_odd(bits_f64(a), t))
+    if u < 0:
+        q |= np.int64(1) << 63
+    return q
+
+
+@_call
+def add_odd(a, b):  # noqa: ANN001, ANN201
+    """Round-to-odd float64 sum of nonnegative finite ``a`` and ``b`` (TwoSum)."""
+    s = a + b
+    if s == np.inf:
+        return s
+    bb = s - a
+    err = (a - (s - bb)) + (b - bb)
+    sb = f64_bits(s)
+    if err != 0.0 and (sb & 1) == 0:
+        sb += 1 if err > 0.0 else -1
+    return bits_f64(sb)
+
+
+@scalar_jit
+def shift_params(p, k):  # noqa: ANN001, ANN201
+    """Params of the element format with its exponent range shifted by k."""
+    return (
+        p[0], p[1], p[2], p[3] - k, p[4] + k, p[5] + k, p[6], p[7], p[8], p[9], p[10],
+        p[11], p[12], p[13], p[14], p[15], p[16], p[17], p[18], p[19], p[20],
+    )
+
+
+@scalar_jit
+def shift_consts(c, k):  # noqa: ANN001, ANN201
+    """Fast-path constants of the element format shifted by 2**k.
+
+    Valid while the shifted format's normal range stays within float32's
+    (the caller checks emin + k >= -126 and emax + k <= 127): then max and
+    min_normal move by k in their float32 exponent fields.
+    """
+    d = np.int64(k) << 23
+    mx = c[C_MAX_BITS] + d
+    near = c[C_OVF_NEAR]
+    if near == c[C_MAX_BITS]:
+        near = mx
+    inf_in = c[C_INF_IN]
+    if inf_in == c[C_MAX_BITS]:
+        inf_in = mx
+    mn = c[C_MIN_BITS] + d
+    zero_in = c[C_ZERO_IN]
+    if zero_in == c[C_MIN_BITS]:
+        zero_in = mn
+    return (
+        c[0], c[C_EMIN_B] + k, mx, near, mx, inf_in, c[6], c[7], c[8], mn, c[10], c[11],
+        zero_in, c[13], c[14], c[C_TRUNC_CODE_OFF] + k, c[C_SUB_SCALE] * pow2(k),
+    )
+
+
+@scalar_jit
+def rule_exponent(E, F, rule, emax_e, mbits_e, fmax):  # noqa: ANN001, ANN201
+    """Scale exponent k of a power-of-two rule for amax = (1 + F/2**52) 2**E.
+
+    ``fmax`` is the 52-bit fraction of the element's largest value (RCEIL).
+    """
+    bump = 0
+    if rule == R_CEIL:
+        bump = F != 0
+    elif rule == R_EVEN:
+        # amax rounded to mbits_e + 1 significant bits (ties away) reaches 2**(E+1)
+        if mbits_e < 52:
+            bump = F >= (np.int64(1) << 52) - (np.int64(1) << (51 - mbits_e))
+    elif rule == R_NEAREST:
+        bump = bits_f64((np.int64(1023) << 52) | F) >= _SQRT2_UP
+    elif rule == R_RCEIL:
+        bump = F > fmax
+    return E - emax_e + bump
+
+
+@_call
+def enc(u, p, r_hi, r_lo):  # noqa: ANN001, ANN201
+    """scalar.encode_bits, compiled once."""
+    return encode_bits(u, p, r_hi, r_lo)
+
+
+@_call
+def dec(code, p):  # noqa: ANN001, ANN201
+    """scalar.decode_code, compiled once."""
+    return decode_code(code, p)
+
+
+# ---- block scale ------------------------------------------------------------------------
+@_call
+def pow2_scale(a, bp, fp, sp):  # noqa: ANN001, ANN201
+    """(scale code, scale value, status) of a power-of-two rule for amax ``a``
+    (finite >= 0 or +inf; NaN is handled by the caller)."""
+    kmin = bp[B_KMIN]
+    kmax = bp[B_KMAX]
+    over = False
+    k = kmin
+    if a == np.inf:
+        over = True
+    elif a > 0.0:
+        t = fp[F_TSCALE]
+        v = a if t == 1.0 else div_odd(a, t)
+        E, F = exp_frac(f64_bits(v))
+        fmax = exp_frac(f64_bits(fp[F_MAX_E]))[1]
+        k = max(rule_exponent(E, F, bp[B_RULE], bp[B_EMAX_E], bp[B_MBITS_E], fmax), kmin)
+        if k > kmax:
+            over = True
+    status = ST_OK
+    if over:
+        k = kmax
+        if bp[B_SOV] == SOV_NAN:
+            return bp[B_SCALE_NAN_CODE], np.nan, status
+        if bp[B_SOV] == SOV_RAISE:
+            status = ST_SCALE_OVERFLOW
+    sv = pow2(k)
+    return enc(f64_bits(sv), sp, 0, 0), sv, status
+
+
+@_call
+def value_scale(a, den, bp, fp, sp):  # noqa: ANN001, ANN201
+    """(code, value, status) of a / den rounded into the scale format (its rounding
+    and overflow policy are in ``sp``); a = 0 gives code 0 (zero, or the smallest
+    value of a format without zero)."""
+    if a == 0.0:
+        return np.int64(0), dec(np.int64(0), sp), ST_OK
+    status = ST_OK
+    if a == np.inf:  # an inf in the block: the scale overflows, whatever the rounding
+        if bp[B_SOV] == SOV_NAN:
+            return bp[B_SCALE_NAN_CODE], np.nan, status
+        if bp[B_SOV] == SOV_RAISE:
+            status = ST_SCALE_OVERFLOW
+        return sp[P_MAX_MAG], dec(sp[P_MAX_MAG], sp), status
+    ratio = div_odd(a, den)
+    if bp[B_SOV] == SOV_RAISE and ratio > fp[F_SCALE_MAX]:
+        status = ST_SCALE_OVERFLOW
+    code = enc(f64_bits(ratio), sp, 0, 0)
+    return code, dec(code, sp), status
+
+
+# ---- one element ----------------------------------------------------------------------
+@_call
+def elem_code(u, ep, div, t, r_hi, r_lo, bp):  # noqa: ANN001, ANN201
+    """The element's code (clamped, for integers) for x (bits ``u``): ``ep`` is
+    the shifted format when div == 0, else x is divided by ``t`` first."""
+    if div != 0:
+        u = div_bits(u, t)
+    code = enc(u, ep, r_hi, r_lo)
+    kind = bp[B_KIND]
+    if kind == K_INT and code >= 0:
+        m = bp[B_IM]
+        mag = code & ((np.int64(1) << m) - 1)
+        neg = (code >> m) & 1
+        mag = min(mag, bp[B_QNEG]) if neg != 0 else min(mag, bp[B_QPOS])
+        if mag == 0:
+            neg = 0
+        code = (neg << m) | mag
+    return code
+
+
+@_call
+def int_value(code, bp):  # noqa: ANN001, ANN201
+    """The signed integer of a sign-magnitude cast code."""
+    m = bp[B_IM]
+    mag = code & ((np.int64(1) << m) - 1)
+    return -mag if (code >> m) & 1 else mag
+
+
+@_call
+def elem_value(code, ep, div, t, zp, bp):  # noqa: ANN001, ANN201
+    """The float64 value of an element code from elem_code."""
+    if bp[B_KIND] == K_ASYM:
+        if code < 0:
+            return np.nan
+        q = min(max(int_value(code, bp) + zp, 0), bp[B_QPOS])
+        return np.float64(q - zp) * t
+    v = dec(code, ep)
+    return v * t if div != 0 else v
+
+
+@_call
+def out_code(code, zp, bp):  # noqa: ANN001, ANN201
+    """The code encode() stores: float codes as is, two's complement for signed
+    integers, q = clamp(round(x / s) + zero point) for asymmetric integers."""
+    kind = bp[B_KIND]
+    if kind == K_FLOAT:
+        return code
+    if kind == K_INT:
+        return int_value(code, bp) & ((np.int64(1) << bp[B_IBITS]) - 1)
+    return min(max(int_value(code, bp) + zp, 0), bp[B_QPOS])
+
+
+@scalar_jit
+def _words(rmode, seed_lo, seed_hi, index, stream, wide):  # noqa: ANN001, ANN201
+    if rmode == 1:
+        return random_words(seed_lo, seed_hi, index, stream, wide)
+    return np.int64(0), np.int64(0)
+
+
+# ---- the general kernel ------------------------------------------------------------------
+@numba.njit(parallel=True, cache=True, nogil=True)
+def block_cast(x, vals, codes, scodes, zps, status, want_codes, bs, idx, use_idx,  # noqa: ANN001, ANN201, PLR0913
+               epv, spv, bpv, fpv, amax_in, use_amax, rmode, seed_lo, seed_hi, stream, wide):
+    """Quantize (want_codes == 0: values into ``vals``) or encode (codes, scale
+    codes and zero points) every block of the rows of ``x`` (float32 or
+    float64).  ``idx`` (when use_idx) holds each element's flat index in the
+    caller's array, for the random words; otherwise it is row * n + column.
+    """
+    ep0 = as_tuple(epv)
+    sp = as_tuple(spv)
+    bp = (bpv[0], bpv[1], bpv[2], bpv[3], bpv[4], bpv[5], bpv[6], bpv[7], bpv[8], bpv[9],
+          bpv[10], bpv[11], bpv[12], bpv[13])
+    fp = (fpv[0], fpv[1], fpv[2], fpv[3], fpv[4])
+    R, n = x.shape
+    nb = (n + bs - 1) // bs
+    rule = bp[B_RULE]
+    kind = bp[B_KIND]
+    tsc = fp[F_TSCALE]
+    for blk in numba.prange(R * nb):
+        r = blk // nb
+        b = blk - r * nb
+        j0 = b * bs
+        j1 = min(j0 + bs, n)
+        # amax over the block; NaN's bit pattern exceeds every other |x|.
+        am = np.int64(0)
+        has_nan = False
+        hi = 0.0
+        lo = 0.0
+        for j in range(j0, j1):
+            xv = np.float64(x[r, j])
+            ab = f64_bits(xv) & _ABS
+            if ab > _INF:
+                has_nan = True
+            else:
+                am = max(am, ab)
+                hi = max(hi, xv)
+                lo = min(lo, xv)
+        a = bits_f64(am)
+        if use_amax != 0:
+            a = amax_in[r, b]
+        nan_block = has_nan and bp[B_NANMAX] == 0
+        st = ST_OK
+        zp = np.int64(0)
+        sc = np.int64(0)
+        sv = 0.0
+        if nan_block:
+            sc = bp[B_SCALE_NAN_CODE]
+            sv = np.nan
+        elif rule <= R_NEAREST:
+            sc, sv, st = pow2_scale(a, bp, fp, sp)
+        elif rule == R_MINMAX:
+            rng = add_odd(hi, -lo)
+            sc, sv, st = value_scale(rng, fp[F_QRANGE] * tsc, bp, fp, sp)
+            if sv > 0.0 and -lo == np.inf:
+                zp = bp[B_QPOS]
+            elif sv > 0.0 and -lo > 0.0:
+                zp = np.int64(np.rint(min(div_odd(-lo, sv * tsc), 2.0**62)))
+                zp = min(max(zp, np.int64(0)), bp[B_QPOS])
+        elif rule == R_4OVER6:
+            sc, sv, st = value_scale(a, fp[F_MAX_E] * tsc, bp, fp, sp)
+            sc4, sv4, st4 = value_scale(a, fp[F_POW2MAX_E] * tsc, bp, fp, sp)
+            if sv4 > 0.0 and sv4 == sv4 and sv > 0.0 and sv == sv and sv4 != sv:
+                err6 = 0.0
+                err4 = 0.0
+                for c in range(2):
+                    s_c = sv if c == 0 else sv4
+                    t_c = s_c * tsc
+                    div_c = 1
+                    ep_c = ep0
+                    if is_pow2(t_c):
+                        div_c = 0
+                        ep_c = shift_params(ep0, exp_frac(f64_bits(t_c))[0])
+                    acc = 0.0
+                    for j in range(j0, j1):
+                        ix = idx[r, j] if use_idx != 0 else r * n + j
+                        r_hi, r_lo = _words(rmode, seed_lo, seed_hi, ix, stream, wide)
+                        u = f64_bits(np.float64(x[r, j]))
+                        code = elem_code(u, ep_c, div_c, t_c, r_hi, r_lo, bp)
+                        d = elem_value(code, ep_c, div_c, t_c, 0, bp) - np.float64(x[r, j])
+                        acc += d * d
+                    if c == 0:
+                        err6 = acc
+                    else:
+                        err4 = acc
+                if err4 < err6:
+                    sc, sv, st = sc4, sv4, st4
+        else:
+            if rule == R_RCEIL or rule == R_AMAX:
+                sc, sv, st = value_scale(a, fp[F_MAX_E] * tsc, bp, fp, sp)
+        if st != ST_OK:
+            status[r, b] = st
+        if want_codes != 0:
+            scodes[r, b] = sc
+            zps[r, b] = zp
+        # the elements
+        t = sv * tsc
+        div = 1
+        ep = ep0
+        if sv == sv and sv > 0.0 and kind != K_ASYM and is_pow2(t):
+            div = 0
+            ep = shift_params(ep0, exp_frac(f64_bits(t))[0])
+        for j in range(j0, j1):
+            xv = np.float64(x[r, j])
+            if sv != sv:
+                if want_codes != 0:
+                    codes[r, j] = ep0[10] if (kind == K_FLOAT and ep0[10] >= 0) else 0
+                else:
+                    vals[r, j] = np.nan
+                continue
+            if sv == 0.0:
+                # A zero scale (a zero block, or amax below the scale's range):
+                # signed zeros, and NaN stays NaN (scale types without NaN).
+                u0 = f64_bits(xv)
+                if (u0 & _ABS) <= _INF:
+                    u0 &= np.int64(1) << 63
+                code = elem_code(u0, ep0, 0, 1.0, 0, 0, bp)
+                if want_codes != 0:
+                    codes[r, j] = out_code(code, zp, bp)
+                else:
+                    vals[r, j] = elem_value(code, ep0, 0, 1.0, zp, bp)
+                continue
+            ix = idx[r, j] if use_idx != 0 else r * n + j
+            r_hi, r_lo = _words(rmode, seed_lo, seed_hi, ix, stream, wide)
+            code = elem_code(f64_bits(xv), ep, div, t, r_hi, r_lo, bp)
+            if want_codes != 0:
+                codes[r, j] = out_code(code, zp, bp)
+            else:
+                vals[r, j] = elem_value(code, ep, div, t, zp, bp)
+
+
+# ---- the float32 fast path ------------------------------------------------------------------
+@numba.njit(cache=True, nogil=True, inline="always")
+def _f32_block_k(xs, bpv, fmax):  # noqa: ANN001, ANN201
+    """(k, state) of one float32 block: state 0 to quantize with 2**k, 1 for a
+    NaN block (NaN in it, or a scale overflow under the 'nan' policy), 2 for a
+    scale overflow under 'raise' (quantized with the largest scale)."""
+    m = np.uint32(0)
+    for j in range(xs.size):
+        m = max(m, xs[j] & np.uint32(0x7FFFFFFF))
+    if m > np.uint32(0x7F800000):
+        return np.int64(0), 1
+    kmin = bpv[B_KMIN]
+    over = m == np.uint32(0x7F800000)
+    k = kmin
+    if m != 0 and not over:
+        E, F = exp_frac(f64_bits(np.float64(np.uint32(m).view(np.float32))))
+        k = max(rule_exponent(E, F, bpv[B_RULE], bpv[B_EMAX_E], bpv[B_MBITS_E], fmax), kmin)
+        over = k > bpv[B_KMAX]
+    if over:
+        if bpv[B_SOV] == SOV_NAN:
+            return k, 1
+        return bpv[B_KMAX], 2 if bpv[B_SOV] == SOV_RAISE else 0
+    return k, 0
+
+
+@_call
+def _f32_block_general(xs, os, ep0, k, idx, use_idx, r, n, j0, rmode, seed_lo, seed_hi, stream):  # noqa: ANN001, ANN201, PLR0913
+    """A block whose shifted format leaves float32's normal range: the float64
+    routine, the same random words."""
+    ep = shift_params(ep0, k)
+    for j in range(xs.size):
+        ix = idx[r, j0 + j] if use_idx != 0 else r * n + j0 + j
+        r_hi, r_lo = _words(rmode, seed_lo, seed_hi, ix, stream, 0)
+        u = f64_bits(np.float64(np.uint32(xs[j]).view(np.float32)))
+        os[j] = np.float32(dec(enc(u, ep, r_hi, r_lo), ep)).view(np.uint32)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _f32_blocks(xu, ou, bs, c, rnd, epv, bpv, fpv, status, idx, use_idx,  # noqa: ANN001, ANN201
+                rmode, seed_lo, seed_hi, stream):
+    """Fake-quantize float32 rows (uint32 views) with a power-of-two scale rule
+    (FLOOR, CEIL, EVEN, NEAREST, or RCEIL with a power-of-two-only scale type),
+    float element formats, no tensor scale.  ``c`` are the element's fast-path
+    constants; ``rnd`` is a constant in each of the kernels below (the
+    deterministic ones never draw random words).
+
+    Blocks whose shifted format leaves float32's normal range (tiny or huge
+    amax) take the general float64 routine, with the same random words.
+    """
+    ep0 = as_tuple(epv)
+    fast_emin = bpv[B_FAST_EMIN]
+    fast_kmax = 127 - bpv[B_EMAX_E]
+    fmax = exp_frac(f64_bits(fpv[F_MAX_E]))[1]
+    R, n = xu.shape
+    nb = (n + bs - 1) // bs
+    for blk in numba.prange(R * nb):
+        r = blk // nb
+        b = blk - r * nb
+        j0 = b * bs
+        # 1-D views of the block: loops from 0 over a slice vectorise, loops
+        # over a 2-D row from j0 do not (2.5x slower, measured).
+        xs = xu[r, j0:min(j0 + bs, n)]
+        os = ou[r, j0:min(j0 + bs, n)]
+        k, state = _f32_block_k(xs, bpv, fmax)
+        if state == 1:
+            os[:] = np.uint32(0x7FC00000)
+            continue
+        if state == 2:
+            status[r, b] = ST_SCALE_OVERFLOW
+        if k < fast_emin or k > fast_kmax:
+            _f32_block_general(xs, os, ep0, k, idx, use_idx, r, n, j0, rmode, seed_lo, seed_hi,
+                               stream)
+            continue
+        ck = shift_consts(c, k)
+        if rnd == SR:
+            for j in range(xs.size):
+                ix = idx[r, j0 + j] if use_idx != 0 else r * n + j0 + j
+                _hi, r_lo = random_words(seed_lo, seed_hi, ix, stream, 0)
+                os[j] = quantize_f32_bits(xs[j], ck, SR, r_lo)
+        else:
+            for j in range(xs.size):
+                os[j] = quantize_f32_bits(xs[j], ck, rnd, 0)
+
+
+# One kernel per rounding mode, as in cpu.py: with the mode a constant each
+# block loop holds only its own rule (numba.literally would re-type every call).
+@numba.njit(parallel=True, cache=True, nogil=True)
+def mx_f32_rne(xu, ou, bs, c, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream):  # noqa: ANN001, ANN201
+    _f32_blocks(xu, ou, bs, c, RNE, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def mx_f32_rna(xu, ou, bs, c, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream):  # noqa: ANN001, ANN201
+    _f32_blocks(xu, ou, bs, c, RNA, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def mx_f32_rtz(xu, ou, bs, c, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream):  # noqa: ANN001, ANN201
+    _f32_blocks(xu, ou, bs, c, RTZ, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def mx_f32_rup(xu, ou, bs, c, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream):  # noqa: ANN001, ANN201
+    _f32_blocks(xu, ou, bs, c, RUP, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def mx_f32_rdn(xu, ou, bs, c, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream):  # noqa: ANN001, ANN201
+    _f32_blocks(xu, ou, bs, c, RDN, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def mx_f32_odd(xu, ou, bs, c, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream):  # noqa: ANN001, ANN201
+    _f32_blocks(xu, ou, bs, c, ODD, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def mx_f32_sr(xu, ou, bs, c, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream):  # noqa: ANN001, ANN201
+    _f32_blocks(xu, ou, bs, c, SR, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream)
+
+
+#: Fast-path block kernels indexed by Rounding value (STOCHASTIC last).
+MX_F32_KERNELS = (mx_f32_rne, mx_f32_rna, mx_f32_rtz, mx_f32_rup, mx_f32_rdn, mx_f32_odd,
+                  mx_f32_sr)

@@ -1,0 +1,758 @@
+"""Block formats (floatsim.blocks): OCP MX examples, the exact oracle, peers, errors.
+
+The oracle below is written from docs/blocks.md alone: it walks the blocks
+with its own index arithmetic, computes each block's scale with Fractions,
+and rounds every element with floatsim.reference.round_value.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import floatsim as fs
+import floatsim.blocks as B
+from floatsim import reference as ref
+from floatsim.blocks import BlockFormat, IntFormat, ScaleRule
+from floatsim.kernels.philox import random_words
+
+REPO = Path(__file__).resolve().parent.parent
+MODES = ["nearest_even", "nearest_away", "toward_zero", "up", "down", "odd", "stochastic"]
+
+
+# ---- the oracle --------------------------------------------------------------------------
+def _flog2(q: Fraction) -> int:
+    n, d = q.numerator, q.denominator
+    e = n.bit_length() - d.bit_length()
+    return e if Fraction(2) ** e <= q else e - 1
+
+
+def _rna_bits(q: Fraction, p: int) -> Fraction:
+    """q > 0 rounded to p significant bits, ties away."""
+    step = Fraction(2) ** (_flog2(q) - p + 1)
+    return math.floor(q / step + Fraction(1, 2)) * step
+
+
+def _cast_fmt(bf: BlockFormat) -> fs.Format:
+    el = bf.element
+    return el.cast_format if isinstance(el, IntFormat) else el
+
+
+def _blocks(shape, bsz, axes):
+    """Yield each block as a list of flat C-order indices (own arithmetic)."""
+    nd = len(shape)
+    nblk = [-(-shape[a] // b) for a, b in zip(axes, bsz)]
+    others = [d for d in range(nd) if d not in axes]
+    strides = [math.prod(shape[d + 1:]) for d in range(nd)]
+    for o in np.ndindex(*[shape[d] for d in others]):
+        for bi in np.ndindex(*nblk):
+            idx = []
+            ranges = [range(b * s, min((b + 1) * s, shape[a])) for a, b, s in zip(axes, bi, bsz)]
+            for inner in np.ndindex(*[len(r) for r in ranges]):
+                pos = [0] * nd
+                for d, v in zip(others, o):
+                    pos[d] = v
+                for a, r, i in zip(axes, ranges, inner):
+                    pos[a] = r[i]
+                idx.append(sum(p * s for p, s in zip(pos, strides)))
+            yield idx
+
+
+def _scale(bf: BlockFormat, vals: list[float], T: Fraction, quant=None):
+    """The block's scale value (Fraction), 'nan', or Fraction(0); plus zero point.
+
+    ``quant(j, v, X)`` rounds element j of the block with the call's mode and
+    random bits (4-over-6 compares candidates quantized as the call does).
+    """
+    sc, el, rule = bf.scale, bf.element, bf.rule
+    has_nan = any(math.isnan(v) for v in vals)
+    if has_nan and sc.has_nan:
+        return "nan", 0
+    fin = [v for v in vals if not math.isnan(v)]
+    inf = any(math.isinf(v) for v in fin)
+    amax = max((abs(Fraction(v)) for v in fin if not math.isinf(v)), default=Fraction(0))
+    sov = bf.scale_overflow
+    if rule.is_pow2:
+        kmin, kmax = _flog2(Fraction(sc.min_subnormal)), sc.emax
+        over = inf
+        k = kmin
+        if not inf and amax > 0:
+            v = amax / T
+            if rule is ScaleRule.FLOOR:
+                k = _flog2(v) - el.emax
+            elif rule is ScaleRule.CEIL:
+                k = _flog2(v) + (v != Fraction(2) ** _flog2(v)) - el.emax
+            elif rule is ScaleRule.EVEN:
+                k = _flog2(_rna_bits(v, el.mbits + 1)) - el.emax
+            else:  # NEAREST: significand >= sqrt(2)
+                E = _flog2(v)
+                k = E + (v * v >= 2 * Fraction(4) ** E) - el.emax
+            k = max(k, kmin)
+            over = k > kmax
+        if over:
+            if sov == "nan":
+                return "nan", 0
+            k = kmax
+        return Fraction(2) ** k, 0
+    pol = "nan" if sov == "nan" else "saturate"
+    if rule is ScaleRule.MINMAX:
+        finite = [Fraction(v) for v in fin if not math.isinf(v)]
+        hi = max([Fraction(0)] + finite)
+        lo = min([Fraction(0)] + finite)
+        if inf:
+            if sov == "nan":
+                return "nan", 0
+            if any(v == -math.inf for v in fin):
+                return Fraction(sc.max), el.qmax
+            s = Fraction(sc.max)
+        else:
+            rng = hi - lo
+            if rng == 0:
+                return Fraction(0), 0
+            s = ref.round_value(rng / (el.qmax * T), sc, overflow=pol)
+            if not isinstance(s, Fraction):
+                return ("nan" if s != s else Fraction(0)), 0
+        t = -lo / (s * T)
+        z = math.floor(t)
+        if t - z > Fraction(1, 2) or (t - z == Fraction(1, 2) and z % 2):
+            z += 1
+        return s, min(max(z, 0), el.qmax)
+
+    def rnd(den: Fraction):
+        if inf:  # the scale overflows
+            return "nan" if sov == "nan" else Fraction(sc.max)
+        if amax == 0:
+            v = sc.value_exact(0)
+            return v if isinstance(v, Fraction) else Fraction(0)
+        mode = "up" if rule is ScaleRule.RCEIL else "nearest_even"
+        s = ref.round_value(amax / den, sc, mode, overflow=pol)
+        return "nan" if (isinstance(s, float) and s != s) else Fraction(s)
+
+    s6 = rnd(el.max * T)
+    if rule is not ScaleRule.FOUR_OVER_SIX:
+        return s6, 0
+    s4 = rnd(Fraction(2) ** el.emax * T)
+    if s6 == "nan" or s4 == "nan" or s6 == 0 or s4 == 0 or s6 == s4:
+        return s6, 0
+
+    def err(s):
+        e = Fraction(0)
+        for j, v in enumerate(vals):
+            q = quant(j, v, s * T)
+            if not math.isfinite(v):
+                return math.inf
+            if isinstance(q, float) and not math.isfinite(q):
+                return math.inf
+            e += (Fraction(q) - Fraction(v)) ** 2
+        return e
+
+    return (s4 if err(s4) < err(s6) else s6), 0
+
+
+def _elem(v, X: Fraction, bf, rounding, r, width, sr_bits, zp):
+    """The exact fake-quantized value of one element (Fraction or special float)."""
+    el = bf.element
+    cf = _cast_fmt(bf)
+    kw = dict(overflow=bf.element_overflow)
+    if rounding == "stochastic":
+        kw.update(random_bits=r, random_width=None if sr_bits else width, sr_bits=sr_bits)
+    if math.isnan(v):
+        return math.nan
+    q = v if (math.isinf(v) or v == 0) else Fraction(v) / X
+    out = ref.round_value(q, cf, rounding, **kw)
+    if isinstance(el, IntFormat):
+        if isinstance(out, float) and math.isnan(out):
+            return math.nan
+        n = Fraction(out) * 2**el.frac_bits
+        if el.signed:
+            n = min(max(n, el.qmin), el.qmax)
+            return Fraction(n, 2**el.frac_bits) * X if n else 0.0
+        return (min(max(n + zp, 0), el.qmax) - zp) * X
+    if isinstance(out, Fraction):
+        return out * X
+    return out  # nan, +-inf, +-0.0
+
+
+def oracle(x, bf, rounding="nearest_even", axis=-1, seed=None, stream=0, sr_bits=None,
+           tensor_scale=None):
+    """Exact fake-quantized values of x (an object array of Fractions / floats)."""
+    bf = B.format(bf)
+    x = np.asarray(x)
+    shape = x.shape
+    flat = x.reshape(-1)
+    nd = x.ndim
+    if bf.block is None:
+        axes = tuple(range(nd)) if axis is None else tuple(
+            a % nd for a in (axis if isinstance(axis, tuple) else (axis,)))
+        bsz = tuple(max(shape[a], 1) for a in axes)
+    else:
+        k = len(bf.block)
+        raw = axis if isinstance(axis, tuple) else (tuple(range(-k, 0)) if k > 1 else (axis,))
+        axes = tuple(a % nd for a in raw)
+        bsz = tuple(max(shape[a], 1) if b is None else b for a, b in zip(axes, bf.block))
+    T = Fraction(1)
+    if bf.tensor_format is not None:
+        if tensor_scale is not None:
+            T = Fraction(ref.round_value(float(tensor_scale), bf.tensor_format))
+        else:
+            fin = [abs(Fraction(float(v))) for v in flat if np.isfinite(v)]
+            a = max(fin, default=Fraction(0))
+            if a == 0:
+                T = Fraction(1)
+            else:
+                t = ref.round_value(a / (Fraction(bf.scale_bound) * Fraction(bf.element_max)),
+                                    bf.tensor_format)
+                T = Fraction(t) if isinstance(t, Fraction) else Fraction(bf.tensor_format.min_subnormal)
+    wide = x.dtype == np.float64
+    out = np.empty(flat.size, dtype=object)
+    def word(i):
+        if rounding != "stochastic":
+            return None
+        w64 = wide and not sr_bits  # k-bit SR draws 32-bit words (docs/semantics.md)
+        hi, lo = random_words(seed & 0xFFFFFFFF, seed >> 32, i, stream, int(w64))
+        return (int(hi) << 32 | int(lo)) if w64 else int(lo)
+
+    for idx in _blocks(shape, bsz, axes):
+        vals = [float(flat[i]) for i in idx]
+
+        def quant(j, v, X, idx=idx):
+            return _elem(v, X, bf, rounding, word(idx[j]), 64 if wide else 32, sr_bits, 0)
+
+        s, zp = _scale(bf, vals, T, quant)
+        for i, v in zip(idx, vals):
+            if s == "nan":
+                out[i] = math.nan
+            elif s == 0:
+                if isinstance(bf.element, IntFormat) or math.isnan(v):
+                    out[i] = math.nan if math.isnan(v) else 0.0
+                else:
+                    out[i] = ref.round_value(math.copysign(0.0, v), bf.element)
+            else:
+                out[i] = _elem(v, s * T, bf, rounding, word(i), 64 if wide else 32, sr_bits, zp)
+    return out.reshape(shape)
+
+
+def assert_exact(got: np.ndarray, want: np.ndarray, x=None) -> None:
+    """Bit-exact comparison of float64 results with the oracle (NaN == NaN, signed zeros)."""
+    g = got.reshape(-1)
+    w = want.reshape(-1)
+    for i, (a, b) in enumerate(zip(g.tolist(), w.tolist())):
+        if isinstance(b, float) and math.isnan(b):
+            ok = math.isnan(a)
+        else:
+            ok = a == b and math.copysign(1, a) == math.copysign(1, float(b))
+        if not ok:
+            xi = None if x is None else np.asarray(x).reshape(-1)[i]
+            raise AssertionError(f"flat index {i}: x={xi!r} got {a!r}, oracle {b!r} ({float(b)!r})")
+
+
+# ---- OCP MX v1.0 hand-worked examples ---------------------------------------------------------
+# Each: the block, X = 2**(floor(log2(amax)) - emax_elem) (section 6.3), the
+# element cast with round-to-nearest-even and clamping to the largest normal
+# (section 6.3), element values from section 5.3 (FP8 per OFP8, FP6, FP4,
+# INT8 with an implicit scale of 2**-6) and E8M0 code k + 127 (section 5.4.1).
+OCP_EXAMPLES = [
+    # MXFP8 E4M3 (emax 8): amax 300 -> X = 2**0; 300 in [256, 512) has spacing 32:
+    # 300/32 = 9.375 -> 9 -> 288; -0.013 is below 2**-6 (E4M3's smallest normal), where
+    # the subnormal spacing is 2**-9: 0.013 * 512 = 6.656 -> 7 -> 7/512.
+    ("mxfp8_e4m3", [1.0, 300.0, -0.013, 0.0], 127, [1.0, 288.0, -7 / 512, 0.0]),
+    # MXFP8 E5M2 (emax 15): amax 1000 -> floor(log2) 9 -> X = 2**-6; 1000 * 64 = 64000
+    # rounds to 65536 > 57344 and clamps: 57344 * 2**-6 = 896 (FLOOR's clipping).
+    ("mxfp8_e5m2", [1000.0, 1.0, -3.0], 121, [896.0, 1.0, -3.0]),
+    # MXFP6 E3M2 (emax 4): amax 5 -> X = 2**(2-4); 5/X = 20 exact; 0.3/X = 1.2 -> 1.25.
+    ("mxfp6_e3m2", [5.0, 0.3], 125, [5.0, 0.3125]),
+    # MXFP6 E2M3 (emax 2, max 7.5): amax 7.9 -> X = 1; 7.9 rounds to 8 > 7.5: clamps.
+    # 0.3 is a subnormal multiple of 1/8: 2.4 eighths -> 2/8.
+    ("mxfp6_e2m3", [7.9, 0.3], 127, [7.5, 0.25]),
+    # MXFP4 E2M1 (emax 2, max 6): amax 100 -> X = 2**(6-2) = 16: 100/16 = 6.25 -> 6;
+    # 7/16 = 0.4375 -> 0.5; -3/16 = -0.1875 -> -0 (ties and below 0.25 to 0).
+    ("mxfp4_e2m1", [0.5, -3.0, 100.0, 7.0], 131, [0.0, -0.0, 96.0, 8.0]),
+    # MXINT8 (emax 0): amax 3 -> X = 2**1; 3/2 = 1.5 = 96/64; 0.1/2 = 0.05 = 3.2/64 -> 3/64.
+    ("mxint8", [3.0, 0.1, -1.0], 128, [3.0, 0.09375, -1.0]),
+]
+
+
+@pytest.mark.parametrize("name,block,scale_code,want", OCP_EXAMPLES)
+def test_ocp_mx_examples(name, block, scale_code, want):
+    x = np.array([block], dtype=np.float32)
+    y = B.quantize(x, name)
+    assert y[0].tolist() == want
+    assert [math.copysign(1, v) for v in y[0].tolist()] == [math.copysign(1, v) for v in want]
+    elems, scales = B.encode(x, name)
+    assert scales.tolist() == [[scale_code]]
+    assert B.decode(elems, scales, name).tolist() == y.tolist()
+
+
+def test_mxint8_codes_are_twos_complement():
+    e, s = B.encode(np.array([[3.0, 0.1, -1.0, -2.0]]), "mxint8")
+    # X = 2: 1.5 -> 96, 0.05 -> 3, -0.5 -> -32 (0xE0), -1 -> -64 (0xC0)
+    assert e.tolist() == [[96, 3, 0xE0, 0xC0]] and s.tolist() == [[128]]
+    # -2 (0x80) is an INT8 value: a block max of -1.995 * X rounds to it
+    e2, _ = B.encode(np.array([[-1.999, 0.5]]), "mxint8")
+    assert e2.tolist() == [[0x80, 32]]
+
+
+# ---- special blocks ----------------------------------------------------------------------------
+def test_special_blocks_mx():
+    x = np.full((5, 32), 0.75, dtype=np.float32)
+    x[0] = 0.0
+    x[1, 3] = np.inf
+    x[2, 5] = np.nan
+    x[3] = 2.0**-140  # all subnormal in float32: scale clamps at E8M0's 2**-127
+    x[4, 0] = -0.0
+    y = B.quantize(x, "mxfp8_e4m3")
+    e, s = B.encode(x, "mxfp8_e4m3")
+    # zero block: 2**-127 (code 0); inf, NaN: NaN; amax 0.75: 2**(-1 - 8) (code 118)
+    assert s[:, 0].tolist() == [0, 255, 255, 0, 118]
+    assert (y[0] == 0).all() and np.isnan(y[1]).all() and np.isnan(y[2]).all()
+    # 2**-140 / 2**-127 = 2**-13 is below e4m3's smallest subnormal 2**-9: 0
+    assert (y[3] == 0).all()
+    assert math.copysign(1, y[4, 0]) == -1 and y[4, 1] == 0.75
+    assert np.isnan(B.decode(e, s, "mxfp8_e4m3")[1:3]).all()
+
+
+def test_inf_block_with_saturating_scale():
+    bf = B.format("mxfp8_e5m2").with_(scale_overflow="saturate")
+    y = B.quantize(np.array([[np.inf, 1.0, -np.inf]]), bf)
+    # the scale saturates at 2**127; MX elements saturate too, so inf becomes E5M2's max
+    assert y.tolist() == [[57344.0 * 2.0**127, 0.0, -57344.0 * 2.0**127]]
+
+
+def test_scale_overflow_policies():
+    x = np.array([[1e300, 1.0]])  # needs 2**(996 - 8): beyond E8M0's 2**127
+    assert np.isnan(B.quantize(x, "mxfp8_e4m3")).all()
+    sat = B.quantize(x, B.format("mxfp8_e4m3").with_(scale_overflow="saturate"))
+    assert sat.tolist() == [[448.0 * 2.0**127, 0.0]]
+    with pytest.raises(ValueError, match=r"amax 1e\+300.*exceeds the scale format.*scale_overflow='raise'"):
+        B.quantize(x, B.format("mxfp8_e4m3").with_(scale_overflow="raise"))
+
+
+def test_float32_output_overflow_is_inf():
+    # CEIL on E2M1 near float32's max puts the block at 2**126 * 4 = 2**128
+    x = np.array([[3.0e38, 1.0]], dtype=np.float32)
+    bf = B.format("mxfp4_e2m1").with_(rule="ceil")
+    assert np.isinf(B.quantize(x, bf)[0, 0])
+    assert B.quantize(x, bf, out_dtype=np.float64)[0, 0] == 2.0**128
+
+
+# ---- the exact oracle, with hypothesis -------------------------------------------------------
+def _formats():
+    return [
+        *(B.format(n) for n in B.names()[:14]),
+        BlockFormat(element="e4m3", scale="e8m0", block=8, rule="ceil"),
+        BlockFormat(element="e4m3", scale="e8m0", block=8, rule="even"),
+        BlockFormat(element="e2m1", scale="e8m0", block=8, rule="nearest"),
+        BlockFormat(element="e3m2", scale="e8m0", block=8, rule="rceil"),
+        BlockFormat(element="e2m1", scale="ue4m3", block=4, rule="rceil"),
+        BlockFormat(element="e2m1", scale="ue5m3", block=4, rule="amax"),
+        BlockFormat(element="e5m2", scale="ue5m3", block=(2, 3), rule="floor"),
+        BlockFormat(element="e2m3", scale="e8m0", block=(2, 2, 2), rule="floor"),
+        BlockFormat(element="e2m1", scale="ue4m3", block=(4, 4), rule="4over6",
+                    tensor_format="float32", scale_bound=256.0),
+        BlockFormat(element="bf16", scale="e8m0", block=5),
+        B.bfp(6, block=(3, None)),
+        B.scaled("e4m3"),
+        B.scaled("e5m2", "bf16"),
+        B.int_block(3, block=5, symmetric=False, scale="fp16"),
+    ]
+
+
+FORMATS = _formats()
+
+
+@st.composite
+def _case(draw):
+    bf = draw(st.sampled_from(FORMATS))
+    k = 1 if bf.block is None else len(bf.block)
+    nd = draw(st.integers(k, 3))
+    shape = tuple(draw(st.lists(st.integers(1, 9), min_size=nd, max_size=nd)))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    n = math.prod(shape)
+    # one magnitude regime per example (float32 subnormals to near its max), spread +-2**10
+    base = draw(st.sampled_from([0, 0, 0, -140, -120, -60, 60, 118]))
+    exps = draw(st.lists(st.integers(-40, 40), min_size=n, max_size=n))
+    mant = draw(st.lists(st.floats(-2, 2, allow_nan=False, width=32), min_size=n, max_size=n))
+    with np.errstate(over="ignore"):  # float32 may overflow to inf near its max: a case too
+        x = (np.array(mant) * np.exp2(np.array(exps) / 4 + base)).astype(dtype).reshape(shape)
+    special = draw(st.sampled_from(["none", "none", "zero", "nan", "inf", "tiny"]))
+    if special != "none":
+        i = draw(st.integers(0, n - 1))
+        x.reshape(-1)[i] = {"zero": 0.0, "nan": np.nan, "inf": -np.inf, "tiny": 1e-42}[special]
+    if bf.block is None:
+        axis = draw(st.sampled_from([None, -1, 0, tuple(range(nd))[-2:]]))
+    elif k == 1:
+        axis = draw(st.integers(-nd, nd - 1))
+    else:
+        axis = tuple(draw(st.permutations(range(nd)))[:k])
+    rounding = draw(st.sampled_from(MODES))
+    sr_bits = draw(st.sampled_from([None, 3])) if rounding == "stochastic" else None
+    return bf, x, axis, rounding, sr_bits
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_case())
+def test_matches_exact_oracle(case):
+    bf, x, axis, rounding, sr_bits = case
+    seed = 12345 if rounding == "stochastic" else None
+    kw = dict(seed=seed, sr_bits=sr_bits) if seed is not None else {}
+    got = B.quantize(x, bf, rounding, axis=axis, out_dtype=np.float64, **kw)
+    assert_exact(got, oracle(x, bf, rounding, axis, seed=seed, sr_bits=sr_bits), x)
+    if not (np.isnan(x).any() and not bf.scale.has_nan):  # encode raises there (tested below)
+        enc = B.encode(x, bf, rounding, axis=axis, **kw)
+        extra = {}
+        if bf.tensor_format is not None:
+            extra["tensor_scale"] = enc[2]
+        elif bf.rule is ScaleRule.MINMAX:
+            extra["zero_points"] = enc[2]
+        back = B.decode(enc[0], enc[1], bf, axis=axis, dtype=np.float64, **extra)
+        assert np.array_equal(back, got, equal_nan=True)
+
+
+@pytest.mark.parametrize("name", ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3",
+                                  "mxfp4_e2m1"])
+@pytest.mark.parametrize("rounding", MODES[:6])
+def test_fast_path_equals_general_path(name, rounding):
+    """float32 in/out takes the vectorised per-block path; float64 in the general one."""
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((16, 96)) * np.exp2(rng.integers(-150, 125, (16, 1)))).astype(np.float32)
+    x[0, :7] = [0.0, -0.0, np.float32(1e-45), 3.4e38, -3.4e38, 1.0, 2.0**-149]
+    x[1, 40] = np.nan
+    for rule in ("floor", "ceil", "even", "nearest", "rceil"):
+        bf = B.format(name).with_(rule=rule)
+        fast = B.quantize(x, bf, rounding)
+        general = B.quantize(x.astype(np.float64), bf, rounding, out_dtype=np.float32)
+        assert np.array_equal(fast.view(np.uint32), general.view(np.uint32)), rule
+
+
+def test_stochastic_equals_elementwise_sr_of_scaled_values():
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((6, 64)) * 3).astype(np.float32)
+    for sr_bits in (None, 5):
+        y = B.quantize(x, "mxfp4_e2m1", "stochastic", seed=99, stream=2, sr_bits=sr_bits)
+        _, s = B.encode(x, "mxfp4_e2m1")
+        X = np.repeat(np.exp2(s.astype(np.float64) - 127), 32, axis=1).astype(np.float32)
+        scaled = x / X  # exact: power-of-two scales, no underflow here
+        want = fs.quantize(scaled, "e2m1", "stochastic", seed=99, stream=2, sr_bits=sr_bits,
+                           overflow="saturate") * X
+        assert np.array_equal(y, want)
+
+
+def test_padding_never_changes_unpadded_values():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((7, 45)).astype(np.float32)
+    for bf, axis in ((B.format("mxfp8_e4m3"), -1), (B.format("mxfp8_e4m3"), 0),
+                     (B.format("nvfp4_16x16"), (0, 1))):
+        full = B.quantize(x, bf, axis=axis)
+        # the same values with explicit zero padding to whole blocks
+        pad = np.zeros((16, 64), np.float32)
+        pad[:7, :45] = x
+        if bf.tensor_format is None:
+            assert np.array_equal(B.quantize(pad, bf, axis=axis)[:7, :45], full)
+        else:
+            t = B.encode(x, bf, axis=axis)[2]
+            assert np.array_equal(B.quantize(pad, bf, axis=axis, tensor_scale=t)[:7, :45], full)
+    # a short last block is a block of its own: the values before it are unchanged
+    a = B.quantize(x[:, :32], "mxfp8_e4m3")
+    assert np.array_equal(B.quantize(x, "mxfp8_e4m3")[:, :32], a)
+
+
+def test_axes_and_layouts():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 40, 5)).astype(np.float32)
+    y1 = B.quantize(x, "mxfp8_e4m3", axis=1)
+    y2 = np.moveaxis(B.quantize(np.ascontiguousarray(np.moveaxis(x, 1, -1)), "mxfp8_e4m3"), -1, 1)
+    assert np.array_equal(y1, y2)
+    _, s = B.encode(x, "mxfp8_e4m3", axis=1)
+    assert s.shape == (3, 2, 5)
+    e, s, t = B.encode(x, "nvfp4_16x16", axis=(1, 2))
+    assert s.shape == (3, 3, 1) and e.shape == x.shape and t > 0
+    # non-contiguous input, out=
+    xt = x.transpose(2, 1, 0)
+    out = np.empty(xt.shape, np.float32)
+    B.quantize(xt, "mxfp6_e2m3", axis=1, out=out)
+    assert np.array_equal(out, B.quantize(np.ascontiguousarray(xt), "mxfp6_e2m3", axis=1))
+    # float16 / bfloat16 in and out; 0-d and empty arrays
+    h = x.astype(np.float16)
+    assert B.quantize(h, "mxfp8_e4m3").dtype == np.float16
+    assert B.quantize(np.float32(3.0), "mxfp8_e4m3").shape == ()
+    assert B.quantize(np.zeros((0, 7), np.float32), "mxfp8_e4m3").shape == (0, 7)
+
+
+def test_per_tensor_channel_token_and_delayed():
+    w = np.array([[1.0, -2.0, 0.5], [0.01, 0.03, -0.02]])
+    bf = B.scaled("e4m3")
+    per_row = B.quantize(w, bf, axis=1)
+    e, s = B.encode(w, bf, axis=1)
+    assert s.shape == (2, 1) and s.dtype == np.uint32  # FP32 scales: their bit patterns
+    assert np.array_equal(B.decode(e, s, bf, axis=1, dtype=np.float64), per_row)
+    _, st_ = B.encode(w, bf, axis=None)
+    assert st_.shape == (1, 1)
+    _, sc = B.encode(w, bf, axis=0)
+    assert sc.shape == (1, 3)
+    ds = B.DelayedScaling("e4m3", axis=1, history_len=2)
+    first = ds.quantize(w)
+    assert np.array_equal(first, per_row)
+    ds.quantize(w * 4)  # scaled from the history (amax of w): 4x values saturate
+    assert ds.history.amax.tolist() == [[8.0], [0.12]]
+    h = B.AmaxHistory(3, algo="most_recent")
+    h.update(np.array([1.0, np.inf]))
+    assert h.amax.tolist() == [1.0, 0.0]
+
+
+def test_delayed_amax_argument():
+    x = np.array([[1.0, 2.0, 3.0, 4.0]], dtype=np.float32)
+    bf = B.format("mxfp8_e4m3").with_(block=4)
+    y = B.quantize(x, bf, amax=1.0)  # X = 2**(0 - 8): values above 448 * X = 1.75 clamp
+    assert y.tolist() == [[1.0, 1.75, 1.75, 1.75]]
+    assert np.array_equal(B.quantize(x, bf, amax=B.block_amax(x, bf)), B.quantize(x, bf))
+
+
+def test_div_odd_is_round_to_odd():
+    """The quotient behind non-power-of-two scales: exact, or odd and strictly
+    between the float64 neighbours of the exact quotient."""
+    from floatsim.kernels.blocks_cpu import div_odd
+
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal(3000) ** 2 * np.exp2(rng.integers(-300, 300, 3000))
+    b = rng.standard_normal(3000) ** 2 * np.exp2(rng.integers(-300, 300, 3000))
+    a[:4] = [6.0, 1.0, 3.0, 2.0**-1074]
+    b[:4] = [3.0, 3.0, 0.375, 1.0]
+    for ai, bi in zip(a.tolist(), b.tolist()):
+        q = div_odd(ai, bi)
+        exact = Fraction(ai) / Fraction(bi)
+        if not Fraction(2) ** -600 <= exact <= Fraction(2) ** 600:  # documented stand-ins
+            assert q == (2.0**600 if exact > 1 else 2.0**-1070)
+            continue
+        if Fraction(q) == exact:
+            continue
+        qb = int(np.float64(q).view(np.int64))
+        assert qb & 1, (ai, bi)
+        lo, hi = np.nextafter(q, 0.0), np.nextafter(q, np.inf)
+        assert Fraction(float(lo)) < exact < Fraction(float(hi)), (ai, bi)
+
+
+# ---- peers ---------------------------------------------------------------------------------------
+def _torchao():
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import torch
+            from torchao.prototype.mx_formats import nvfp4_tensor
+            from torchao.prototype.mx_formats.config import ScaleCalculationMode
+            from torchao.prototype.mx_formats.mx_tensor import to_dtype, to_mx
+    except Exception as e:  # noqa: BLE001 - any import failure means: no torchao here
+        pytest.skip(f"torchao.prototype.mx_formats does not import on the CPU: {e}")
+    return torch, to_mx, to_dtype, ScaleCalculationMode, nvfp4_tensor
+
+
+def _tao_mx(x, name, mode):
+    torch, to_mx, to_dtype, _, _ = _torchao()
+    from torchao.prototype.mx_formats.constants import DTYPE_FP6_E2M3, DTYPE_FP6_E3M2
+
+    el = {"mxfp8_e4m3": torch.float8_e4m3fn, "mxfp8_e5m2": torch.float8_e5m2,
+          "mxfp6_e3m2": DTYPE_FP6_E3M2, "mxfp6_e2m3": DTYPE_FP6_E2M3,
+          "mxfp4_e2m1": torch.float4_e2m1fn_x2}[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s, d = to_mx(torch.from_numpy(x), el, 32, scaling_mode=mode)
+        y = to_dtype(d, s, el, 32, torch.float32).numpy()
+    return y, s.view(torch.uint8).numpy()
+
+
+@pytest.mark.parametrize("name", ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3",
+                                  "mxfp4_e2m1"])
+def test_torchao_mx_agrees(name):
+    _, _, _, M, _ = _torchao()
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((32, 128)) * np.exp2(rng.integers(-60, 60, (32, 1)))).astype(np.float32)
+    x[0, 1:32:3] = 2.0 * (1 - 2.0**-24)  # significands just below the next binade (EVEN, CEIL)
+    for mode, rule in ((M.FLOOR, "floor"), (M.CEIL, "ceil"), (M.EVEN, "even"), (M.RCEIL, "rceil")):
+        ty, ts = _tao_mx(x, name, mode)
+        bf = B.format(name).with_(rule=rule)
+        assert np.array_equal(B.encode(x, bf)[1], ts), rule
+        assert np.array_equal(B.quantize(x, bf).view(np.uint32), ty.view(np.uint32)), rule
+
+
+def test_torchao_mx_documented_differences():
+    _, _, _, M, _ = _torchao()
+    # 1. scale 2**-127 (E8M0 code 0): torchao divides by 2**-126 (its smallest normal),
+    #    so elements come back halved; floatsim divides by 2**-127 exactly.
+    x = np.full((1, 32), np.float32(-3.21632e-40))
+    x[0, 0] = np.float32(3.419793e-39)
+    ty, ts = _tao_mx(x, "mxfp8_e4m3", M.FLOOR)
+    fy = B.quantize(x, "mxfp8_e4m3")
+    assert ts[0, 0] == 0 and B.encode(x, "mxfp8_e4m3")[1][0, 0] == 0
+    assert fy[0, 1] == np.float32(-3.21424e-40) and ty[0, 1] == np.float32(-1.60712e-40)
+    #    RCEIL: torchao multiplies by 1 instead of 2**127 for code 0: tiny blocks become 0.
+    ty, _ = _tao_mx(x, "mxfp8_e4m3", M.RCEIL)
+    assert ty[0, 1] == 0 and B.quantize(x, B.format("mxfp8_e4m3").with_(rule="rceil"))[0, 1] != 0
+    # 2. inf in a block: floatsim (like microxcaling) makes the scale NaN; torchao
+    #    keeps a finite scale, the inf element and zeros elsewhere.
+    x = np.full((1, 32), 0.75, np.float32)
+    x[0, 3] = np.inf
+    ty, ts = _tao_mx(x, "mxfp8_e4m3", M.FLOOR)
+    assert ts[0, 0] == 247 and ty[0, 0] == 0 and np.isinf(ty[0, 3])
+    assert np.isnan(B.quantize(x, "mxfp8_e4m3")).all()
+
+
+def _tao_nvfp4(x, two_level):
+    torch, _, _, _, nv = _torchao()
+    xt = torch.from_numpy(x)
+    pts = nv.per_tensor_amax_to_scale(xt.abs().max()) if two_level else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = nv.NVFP4Tensor.to_nvfp4(xt, per_tensor_scale=pts)
+        codes = t.qdata.view(torch.uint8).numpy()
+        codes = np.stack([codes & 15, codes >> 4], axis=-1).reshape(x.shape)
+        return t.dequantize(torch.float32).numpy(), t.scale.view(torch.uint8).numpy(), codes
+
+
+def test_torchao_nvfp4():
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((16, 64)) * 4).astype(np.float32)
+    one = B.format("nvfp4").with_(tensor_format=None)
+    ty, ts, tc = _tao_nvfp4(x, False)
+    e, s = B.encode(x, one)
+    assert np.array_equal(s, ts) and np.array_equal(e, tc)
+    assert np.array_equal(B.quantize(x, one), ty)
+    ty, ts, tc = _tao_nvfp4(x, True)
+    e, s, t = B.encode(x, "nvfp4")
+    assert np.array_equal(s, ts) and np.array_equal(e, tc)  # same codes
+    # Values: floatsim rounds e * s * T once; torchao rounds s * T to float32 first.
+    fy = B.quantize(x, "nvfp4")
+    assert np.abs(fy - ty).max() <= 2.0**-22 * np.abs(ty).max()
+    # Documented difference: torchao clamps block scales to >= 2**-6 (E4M3's smallest
+    # normal); floatsim keeps UE4M3's subnormal scales. amax 0.0335 -> amax/6 = 2**-7.5.
+    b = np.zeros((1, 16), np.float32)
+    b[0, 0] = np.float32(0.033495676)
+    b[0, 1] = np.float32(0.006155255)
+    ty, ts, _ = _tao_nvfp4(b, False)
+    e, s = B.encode(b, one)
+    assert ts[0, 0] == 8 and s[0, 0] == 3  # 2**-6 vs 3 * 2**-9 (amax / 6 = 0.00558)
+    assert ty[0, 1] == np.float32(0.0078125) and B.quantize(b, one)[0, 1] == np.float32(0.005859375)
+    # Documented difference: torchao forms x * fl(1/s) in float32, which moves exact ties.
+    # s = 0.17578125 / 6 = 0.029296875 (an E4M3 value); x = 1.25 s is a tie between
+    # E2M1's 1 and 1.5: floatsim rounds it to even (1), torchao's product lands above it.
+    b = np.zeros((1, 16), np.float32)
+    b[0, :2] = [0.17578125, 1.25 * 0.029296875]
+    ty, ts, _ = _tao_nvfp4(b, False)
+    assert B.quantize(b, one)[0, 1] == np.float32(0.029296875)
+    assert ty[0, 1] == np.float32(0.0439453125)
+    # Documented difference: an all-zero tensor gives torchao a tensor scale of 0 and NaN
+    # values; floatsim uses T = 1 and returns zeros.
+    z = np.zeros((2, 16), np.float32)
+    assert np.isnan(_tao_nvfp4(z, True)[0]).all() and (B.quantize(z, "nvfp4") == 0).all()
+
+
+def test_microxcaling_agrees():
+    root = REPO / ".peers" / "microxcaling"
+    if not (root / "mx").is_dir():
+        pytest.skip("no microxcaling checkout at .peers/microxcaling")
+    torch = pytest.importorskip("torch")
+    sys.path.insert(0, str(root))
+    try:
+        from mx.formats import ElemFormat
+        from mx.mx_ops import _quantize_mx
+    except Exception as e:  # noqa: BLE001
+        pytest.skip(f"microxcaling does not import: {e}")
+    finally:
+        sys.path.remove(str(root))
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal((16, 128)) * np.exp2(rng.integers(-60, 60, (16, 1)))).astype(np.float32)
+    for name, ef in (("mxfp8_e4m3", "fp8_e4m3"), ("mxfp8_e5m2", "fp8_e5m2"),
+                     ("mxfp6_e3m2", "fp6_e3m2"), ("mxfp6_e2m3", "fp6_e2m3"),
+                     ("mxfp4_e2m1", "fp4_e2m1"), ("mxint8", "int8")):
+        for mround, mode in (("even", "nearest_even"), ("nearest", "nearest_away")):
+            m = _quantize_mx(torch.from_numpy(x), 8, ElemFormat.from_str(ef), axes=[-1],
+                             block_size=32, round=mround, custom_cuda=False).numpy()
+            assert np.array_equal(m, B.quantize(x, name, mode)), (name, mode)  # == ignores 0's sign
+    # Documented difference: microxcaling clamps INT8 to +-127/64; OCP INT8 (and gfloat,
+    # floatsim) also has -2 (0x80).
+    b = np.full((1, 32), 0.5, np.float32)
+    b[0, 0] = -1.995
+    m = _quantize_mx(torch.from_numpy(b), 8, ElemFormat.int8, axes=[-1], block_size=32,
+                     round="even", custom_cuda=False).numpy()
+    assert m[0, 0] == -1.984375 and B.quantize(b, "mxint8")[0, 0] == -2.0
+
+
+def test_gfloat_agrees():
+    gfloat = pytest.importorskip("gfloat")
+    import gfloat.formats as gf
+
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((8, 64)) * 10).astype(np.float32)
+    for name in ("mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1", "mxint8"):
+        fi = getattr(gf, f"format_info_{name}")
+        want = np.stack([gfloat.quantize_block(fi, b, gfloat.compute_scale_amax)
+                         for b in x.reshape(-1, 32)]).reshape(x.shape)
+        assert np.array_equal(B.quantize(x, name), want.astype(np.float32)), name
+
+
+# ---- formats and errors -----------------------------------------------------------------------
+def test_named_formats():
+    assert B.names()[:6] == ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3",
+                             "mxfp4_e2m1", "mxint8"]
+    for n in B.names():
+        assert isinstance(B.format(n), BlockFormat)
+    mx = B.format("mxfp8")
+    assert (mx.block, mx.scale.name, mx.rule, mx.bits_per_element) == ((32,), "float8_e8m0fnu",
+                                                                        ScaleRule.FLOOR, 8.25)
+    nv = B.format("nvfp4")
+    assert (nv.block, nv.scale.name, nv.tensor_format.name, nv.scale_bound) == (
+        (16,), "ue4m3", "float32", 448.0)
+    assert B.format("nvfp4_4over6").scale_bound == 256.0
+    assert hash(mx) == hash(B.format("mxfp8_e4m3").with_(name="x"))
+
+
+@pytest.mark.parametrize("make,exc,match", [
+    (lambda: BlockFormat(element="e4m3", block=0), ValueError, r"block sizes must be >= 1 \(got 0\)"),
+    (lambda: BlockFormat(element="e4m3", block=(16, "a")), TypeError, "sizes must be ints or None"),
+    (lambda: BlockFormat(element="e4m3", rule="round"), ValueError, r"not a scale rule; allowed: 'floor'"),
+    (lambda: BlockFormat(element="e4m3", scale_overflow="inf"), ValueError, "scale_overflow='inf' is not valid"),
+    (lambda: BlockFormat(element="e4m3", scale=fs.Format(ebits=2, mbits=0, signed=False, bias=8,
+                                                          has_zero=False, specials="fn")),
+     ValueError, "cannot hold the needed exponent 0"),
+    (lambda: BlockFormat(element="e4m3", scale="ue4m3", scale_overflow="nan", scale_bound=500.0),
+     ValueError, r"scale_bound=500.0 is out of range"),
+    (lambda: BlockFormat(element=IntFormat(bits=4), rule="minmax"), ValueError, "needs an unsigned IntFormat"),
+    (lambda: BlockFormat(element="float64"), ValueError, "block formats take formats within"),
+    (lambda: B.format("mxfp9"), ValueError, r"unknown block format 'mxfp9'; did you mean"),
+])
+def test_format_errors(make, exc, match):
+    with pytest.raises(exc, match=match):
+        make()
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda x: B.quantize(x, "mxfp8", axis=2), ValueError,
+     r"axis=2 is out of range for an array of 2 dimensions; allowed: -2..1"),
+    (lambda x: B.quantize(x, "nvfp4_16x16", axis=0), ValueError,
+     r"rank-2 tile but axis=0 names 1 axis; pass 2 axes"),
+    (lambda x: B.quantize(x, "mxfp8", axis=None), ValueError, "axis=None .* needs a block format with block=None"),
+    (lambda x: B.quantize(x.astype(np.int32), "mxfp8"), TypeError, "x has dtype int32"),
+    (lambda x: B.quantize(x, "mxfp8", amax=np.nan), ValueError, "amax= holds nan.*NaN in a scale is not allowed"),
+    (lambda x: B.quantize(x, "nvfp4", tensor_scale=float("nan")), ValueError,
+     r"tensor_scale=nan must be one finite positive number"),
+    (lambda x: B.quantize(x, "mxfp8", tensor_scale=1.0), ValueError, "applies to two-level formats only"),
+    (lambda x: B.quantize(x, "mxfp8", "sr"), ValueError, "needs exactly one of seed="),
+    (lambda x: B.quantize(x, "mxfp8", amax=np.ones(3)), ValueError, "needs the scales' shape"),
+    (lambda x: B.encode(np.array([[np.nan, 1.0]]), BlockFormat(
+        element="e2m1", scale=fs.Format(ebits=5, mbits=3, signed=False, specials="finite"))),
+     ValueError, "x holds NaN .* neither the element format .* nor the scale format"),
+    (lambda x: B.decode(np.zeros((4, 64), np.uint8), np.zeros((4, 3), np.uint8), "mxfp8"),
+     ValueError, r"scales has shape \(4, 3\); .* need scales of shape \(4, 2\)"),
+    (lambda x: B.decode(np.zeros((4, 64), np.uint8), np.zeros((4, 4), np.uint8), "nvfp4_4over6"),
+     ValueError, "pass tensor_scale="),
+])
+def test_call_errors(call, exc, match):
+    x = np.ones((4, 64), np.float32)
+    with pytest.raises(exc, match=match):
+        call(x)
