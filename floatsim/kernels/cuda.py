@@ -1,0 +1,439 @@
+"""CUDA kernels: the scalar cast of :mod:`.scalar`, :mod:`.fast32` and
+:mod:`.philox`, compiled by ``numba.cuda``.
+
+The kernels call the very functions the CPU kernels call (``encode_bits``,
+``decode_code``, ``quantize_f32_bits``, ``random_words``); numba-cuda inlines
+those ``njit(inline="always")`` functions into each kernel, so the algorithm
+exists once.  This module only adds what is particular to the GPU:
+
+* **Grid-stride loops over groups of four consecutive elements**, with 64-bit
+  indices (arrays over 2**31 elements).  A group of four is one Philox call
+  for 32-bit random words (element ``i`` takes word ``i % 4`` of counter
+  ``i // 4``, docs/semantics.md), so seeded stochastic rounding costs one
+  Philox evaluation per four elements; the compiler folds the four calls of
+  ``random_words`` into one.
+* **Raw bit views of the arrays.** Inputs and outputs are passed as unsigned
+  integer views (float64 as int64, float32 as uint32, float16 and bfloat16 as
+  uint16) with a *kind* code, and converted here with exact integer
+  arithmetic; so NaN signs and payloads come out as on the CPU, and bfloat16
+  needs no GPU float type.
+* Importing this module imports ``numba.cuda`` (a CUDA driver is needed to
+  launch, not to compile: see tests/test_cuda.py).  ``floatsim`` imports it
+  only when a GPU array reaches :func:`floatsim.quantize` and friends
+  (:mod:`floatsim.cuda_dispatch`).
+
+The kernels' arguments (all flat, C-contiguous):
+
+========================  ==================================================
+``xr``                    input bits: int64 / uint32 / uint16 (``in_kind``)
+``outr``                  output bits or codes (``out_kind``; codes: uint8..64)
+``p`` / ``c``             ``make_params`` as a 21-tuple / ``make_consts`` tuple
+``rmode``                 0: no random bits, 1: Philox from the seed, 2: explicit
+``seed_lo``, ``seed_hi``  the Philox key; ``stream``: the Philox stream id
+``offset``                flat index of element 0 (a multiple of 4)
+``rbits``, ``rb_wide``    explicit random words as uint32 (``rb_wide=1``: a
+                          uint64 array viewed as (lo, hi) pairs)
+========================  ==================================================
+
+Example (builds nothing; kernels compile at their first launch):
+    >>> from floatsim.kernels.cuda import K_F32, f16_to_f32_bits, quantize32_kernel
+    >>> hex(f16_to_f32_bits(0x3C00)), hex(f16_to_f32_bits(0x0001))  # 1.0, 2**-24
+    ('0x3f800000', '0x33800000')
+    >>> quantize32_kernel(6, K_F32, K_F32, 1).py_func.__name__  # SR, float32, Philox
+    'quantize32_r6_i1_o1_m1'
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+from numba import config, cuda
+
+from ._jit import f32_bits, f32_from_bits, f64_bits, scalar_jit
+from .fast32 import make_consts, quantize_f32_bits
+from .params import P_WIDE_RANDOM
+from .philox import group_words
+from .scalar import decode_code, encode_bits
+
+__all__ = [
+    "K_F64",
+    "K_F32",
+    "K_F16",
+    "K_BF16",
+    "quantize32_kernel",
+    "quantize_kernel",
+    "encode_kernel",
+    "decode_kernel",
+    "ptx_signatures",
+    "launch",
+    "LAUNCH",
+]
+
+#: Whether numba.cuda is the CUDA simulator (NUMBA_ENABLE_CUDASIM=1).
+SIMULATOR = bool(config.ENABLE_CUDASIM)
+
+#: Kind codes of the raw input/output views.
+K_F64, K_F32, K_F16, K_BF16 = 0, 1, 2, 3
+
+#: Elements per thread per grid-stride step (one Philox call for W = 32).
+GROUP = 4
+
+_ABS64 = 0x7FFFFFFFFFFFFFFF
+_INF64 = 0x7FF0000000000000
+_TWO_M24 = 2.0**-24
+_TWO_24 = 2.0**24
+_TWO_M149 = 2.0**-149
+
+
+# ---- exact conversions between float bit patterns (integer arithmetic) --------------
+
+
+@scalar_jit
+def f16_to_f32_bits(h):  # noqa: ANN001, ANN201
+    """float32 bits of the float16 with bits ``h`` (exact; NaN payload kept)."""
+    h = np.int64(h)
+    s = (h & 0x8000) << 16
+    e = (h >> 10) & 0x1F
+    m = h & 0x3FF
+    if e == 0x1F:
+        return s | 0x7F800000 | (m << 13)
+    if e != 0:
+        return s | ((e + 112) << 23) | (m << 13)
+    # zero or subnormal: m * 2**-24, a normal float32 (the product is exact)
+    return s | np.int64(f32_bits(np.float32(m) * np.float32(_TWO_M24)))
+
+
+@scalar_jit
+def f32_to_f16_bits(r):  # noqa: ANN001, ANN201
+    """float16 bits of the float32 with bits ``r``, which must be a float16
+    value, an infinity or NaN (NaN as numpy converts it: the top payload bits,
+    or 1 where those are all zero)."""
+    r = np.int64(r)
+    s = (r >> 16) & 0x8000
+    a = r & 0x7FFFFFFF
+    if a > 0x7F800000:
+        m = (a >> 13) & 0x3FF
+        return s | 0x7C00 | (m if m != 0 else 1)
+    if a == 0x7F800000:
+        return s | 0x7C00
+    e = a >> 23
+    if e >= 113:
+        return s | ((e - 112) << 10) | ((a & 0x7FFFFF) >> 13)
+    # float16 subnormal or zero: an integer number of 2**-24 (the product is exact)
+    return s | np.int64(f32_from_bits(a) * np.float32(_TWO_24))
+
+
+@scalar_jit
+def f32_to_f64_bits(u):  # noqa: ANN001, ANN201
+    """float64 bits of the float32 with bits ``u`` (exact; NaN sign and payload kept)."""
+    u = np.int64(u) & 0xFFFFFFFF
+    s = (u >> 31) << 63
+    e = (u >> 23) & 0xFF
+    m = u & 0x7FFFFF
+    if e == 0xFF:
+        return s | _INF64 | (m << 29)
+    if e != 0:
+        return s | ((e + 896) << 52) | (m << 29)
+    # zero or subnormal: m * 2**-149, a normal float64 (the product is exact)
+    return s | f64_bits(np.float64(m) * _TWO_M149)
+
+
+@scalar_jit
+def in_f32_bits(raw, kind):  # noqa: ANN001, ANN201
+    """float32 bits of an input element of kind K_F32, K_F16 or K_BF16."""
+    if kind == K_BF16:
+        return (np.int64(raw) & 0xFFFF) << 16
+    if kind == K_F16:
+        return f16_to_f32_bits(np.int64(raw) & 0xFFFF)
+    return np.int64(raw) & 0xFFFFFFFF
+
+
+@scalar_jit
+def in_f64_bits(raw, kind):  # noqa: ANN001, ANN201
+    """float64 bits of an input element of any kind."""
+    if kind == K_F64:
+        return np.int64(raw)
+    return f32_to_f64_bits(in_f32_bits(raw, kind))
+
+
+@scalar_jit
+def out_f32_bits(r, kind):  # noqa: ANN001, ANN201
+    """The output element of kind K_F32/K_F16/K_BF16 for the float32 bits ``r``
+    (a value of the output dtype: the conversion is exact)."""
+    if kind == K_BF16:
+        return np.int64(r) >> 16
+    if kind == K_F16:
+        return f32_to_f16_bits(r)
+    return np.int64(r)
+
+
+@scalar_jit
+def value_f32_bits(v):  # noqa: ANN001, ANN201
+    """float32 bits of the float64 ``v``, which is a float32 value, ±inf or NaN
+    (NaN gives 0x7FC00000, what the CPU's float64 -> float32 store gives)."""
+    if v != v:
+        return np.int64(0x7FC00000)
+    return np.int64(f32_bits(np.float32(v)))
+
+
+@scalar_jit
+def out_value(v, kind):  # noqa: ANN001, ANN201
+    """The output element of any kind for the float64 value ``v``."""
+    if kind == K_F64:
+        return f64_bits(v)
+    return out_f32_bits(value_f32_bits(v), kind)
+
+
+@scalar_jit
+def _q32(x, c, rnd, in_kind, out_kind, r_lo):  # noqa: ANN001, ANN201
+    return np.int64(out_f32_bits(quantize_f32_bits(in_f32_bits(x, in_kind), c, rnd, r_lo), out_kind))
+
+
+@scalar_jit
+def _dec(code, p, out_kind, num_codes):  # noqa: ANN001, ANN201
+    code = np.int64(code)
+    if code >= num_codes:
+        code = np.int64(-1)  # NaN; also catches uint64 codes >= 2**63
+    return np.int64(out_value(decode_code(code, p), out_kind))
+
+
+def _load4_py(a, i, n):  # noqa: ANN001, ANN202
+    """a[i], a[i+1], a[i+2], a[i+3] as int64 (0 past ``n``).
+
+    The explicit int64 matters: a uint64 element and the literal 0 would
+    unify to float64 in Numba's typing."""
+    return (
+        np.int64(a[i]) if i < n else np.int64(0),
+        np.int64(a[i + 1]) if i + 1 < n else np.int64(0),
+        np.int64(a[i + 2]) if i + 2 < n else np.int64(0),
+        np.int64(a[i + 3]) if i + 3 < n else np.int64(0),
+    )
+
+
+# Inlined into the kernels; under the simulator, whose arrays cannot be passed to
+# compiled functions, the same Python function runs as it is.
+_load4 = _load4_py if SIMULATOR else scalar_jit(_load4_py)
+
+
+@scalar_jit
+def _pick(k, a, b, c, d):  # noqa: ANN001, ANN201
+    """The k-th of four values (a select, once the loop over k is unrolled)."""
+    if k == 0:
+        return np.int64(a)
+    if k == 1:
+        return np.int64(b)
+    if k == 2:
+        return np.int64(c)
+    return np.int64(d)
+
+
+_Z8 = (0, 0, 0, 0, 0, 0, 0, 0)
+
+# Each kernel loads the four elements of a group before its first store (the
+# arrays may alias as far as the compiler knows, so it would not hoist the loads
+# itself) and draws the group's random words with one call; the per-element work
+# is one loop body, so each kernel holds one copy of the inlined cast.
+# Stores stay in the kernel bodies (the CUDA simulator runs the bodies as Python,
+# and its arrays cannot be passed to compiled helpers).
+
+
+@functools.cache
+def quantize32_kernel(rnd: int, in_kind: int, out_kind: int, rmode: int) -> Any:
+    """The float32 fast path (fast32.quantize_f32_bits) for one rounding mode,
+    input kind (K_F32, K_F16, K_BF16), output kind and random-bit source,
+    compiled on first use.
+
+    These four are compile-time constants of the kernel (unlike the format,
+    which is runtime data): each kernel then holds only its own rule, as the
+    CPU fast path does with ``numba.literally``, which saves a quarter of the
+    instructions per element on the GPU, where this kernel is bound by
+    integer arithmetic rather than memory.  Arguments: ``(xr, outr, c,
+    seed_lo, seed_hi, stream, offset, rbits)``.
+    """
+    if rnd not in range(7) or rmode not in range(3):
+        raise ValueError(f"rnd={rnd} / rmode={rmode} out of range")
+    if in_kind not in (K_F32, K_F16, K_BF16) or out_kind not in (K_F32, K_F16, K_BF16):
+        raise ValueError(f"in_kind={in_kind} / out_kind={out_kind}: float32, float16 or bfloat16")
+
+    def quantize32(xr, outr, c, seed_lo, seed_hi, stream, offset, rbits):  # noqa: ANN001, ANN202
+        n = xr.size
+        goff = offset // GROUP
+        start = np.int64(cuda.blockIdx.x) * cuda.blockDim.x + cuda.threadIdx.x
+        step = np.int64(cuda.gridDim.x) * cuda.blockDim.x
+        for g in range(start, (n + (GROUP - 1)) // GROUP, step):
+            i0 = g * GROUP
+            x0, x1, x2, x3 = _load4(xr, i0, n)
+            _h0, l0, _h1, l1, _h2, l2, _h3, l3 = _Z8
+            if rmode == 1:
+                _h0, l0, _h1, l1, _h2, l2, _h3, l3 = group_words(seed_lo, seed_hi, g + goff, stream, 0)
+            elif rmode == 2:
+                l0, l1, l2, l3 = _load4(rbits, i0, n)
+            for k in range(GROUP):
+                if i0 + k < n:
+                    x = _pick(k, x0, x1, x2, x3)
+                    outr[i0 + k] = np.int64(_q32(x, c, rnd, in_kind, out_kind, _pick(k, l0, l1, l2, l3)))
+
+    quantize32.__name__ = f"quantize32_r{rnd}_i{in_kind}_o{out_kind}_m{rmode}"
+    quantize32.__qualname__ = quantize32.__name__
+    return cuda.jit(quantize32)
+
+
+@cuda.jit(cache=True)
+def quantize_kernel(xr, outr, p, in_kind, out_kind, rmode, seed_lo, seed_hi, stream, offset, rbits, rb_wide):  # noqa: ANN001, ANN201, E501
+    """General path: any input kind, rounded once from its exact value
+    (scalar.encode_bits), the code's value (scalar.decode_code) stored as any
+    output kind."""
+    n = xr.size
+    goff = offset // GROUP
+    start = np.int64(cuda.blockIdx.x) * cuda.blockDim.x + cuda.threadIdx.x
+    step = np.int64(cuda.gridDim.x) * cuda.blockDim.x
+    for g in range(start, (n + (GROUP - 1)) // GROUP, step):
+        i0 = g * GROUP
+        x0, x1, x2, x3 = _load4(xr, i0, n)
+        h0, l0, h1, l1, h2, l2, h3, l3 = _Z8
+        if rmode == 1:
+            h0, l0, h1, l1, h2, l2, h3, l3 = group_words(seed_lo, seed_hi, g + goff, stream, p[P_WIDE_RANDOM])
+        elif rmode == 2:
+            if rb_wide == 0:
+                l0, l1, l2, l3 = _load4(rbits, i0, n)
+            else:  # uint64 words as (lo, hi) pairs of uint32
+                l0, h0, l1, h1 = _load4(rbits, 2 * i0, 2 * n)
+                l2, h2, l3, h3 = _load4(rbits, 2 * i0 + 4, 2 * n)
+        for k in range(GROUP):
+            if i0 + k < n:
+                x = _pick(k, x0, x1, x2, x3)
+                h, lo = _pick(k, h0, h1, h2, h3), _pick(k, l0, l1, l2, l3)
+                code = encode_bits(in_f64_bits(x, in_kind), p, h, lo)
+                outr[i0 + k] = np.int64(out_value(decode_code(code, p), out_kind))
+
+
+@cuda.jit(cache=True)
+def encode_kernel(xr, codes, p, in_kind, rmode, seed_lo, seed_hi, stream, offset, rbits, rb_wide):  # noqa: ANN001, ANN201, E501
+    """Codes of any input kind (scalar.encode_bits); NaN into a format without
+    NaN gives NO_CODE, stored as all ones."""
+    n = xr.size
+    goff = offset // GROUP
+    start = np.int64(cuda.blockIdx.x) * cuda.blockDim.x + cuda.threadIdx.x
+    step = np.int64(cuda.gridDim.x) * cuda.blockDim.x
+    for g in range(start, (n + (GROUP - 1)) // GROUP, step):
+        i0 = g * GROUP
+        x0, x1, x2, x3 = _load4(xr, i0, n)
+        h0, l0, h1, l1, h2, l2, h3, l3 = _Z8
+        if rmode == 1:
+            h0, l0, h1, l1, h2, l2, h3, l3 = group_words(seed_lo, seed_hi, g + goff, stream, p[P_WIDE_RANDOM])
+        elif rmode == 2:
+            if rb_wide == 0:
+                l0, l1, l2, l3 = _load4(rbits, i0, n)
+            else:  # uint64 words as (lo, hi) pairs of uint32
+                l0, h0, l1, h1 = _load4(rbits, 2 * i0, 2 * n)
+                l2, h2, l3, h3 = _load4(rbits, 2 * i0 + 4, 2 * n)
+        for k in range(GROUP):
+            if i0 + k < n:
+                x = _pick(k, x0, x1, x2, x3)
+                h, lo = _pick(k, h0, h1, h2, h3), _pick(k, l0, l1, l2, l3)
+                codes[i0 + k] = np.int64(encode_bits(in_f64_bits(x, in_kind), p, h, lo))
+
+
+@cuda.jit(cache=True)
+def decode_kernel(codes, outr, p, out_kind, num_codes):  # noqa: ANN001, ANN201
+    """Values of codes (scalar.decode_code); a code outside 0..num_codes-1
+    decodes to NaN (the GPU path does not range-check codes up front)."""
+    n = codes.size
+    start = np.int64(cuda.blockIdx.x) * cuda.blockDim.x + cuda.threadIdx.x
+    step = np.int64(cuda.gridDim.x) * cuda.blockDim.x
+    for g in range(start, (n + (GROUP - 1)) // GROUP, step):
+        i0 = g * GROUP
+        c0, c1, c2, c3 = _load4(codes, i0, n)
+        for k in range(GROUP):
+            if i0 + k < n:
+                outr[i0 + k] = np.int64(_dec(_pick(k, c0, c1, c2, c3), p, out_kind, num_codes))
+
+
+# ---- launching -----------------------------------------------------------------------
+
+#: Threads per block, and at most this many blocks per multiprocessor (the
+#: kernels are grid-stride loops, so any grid covers any size).  Tests shrink
+#: both to run the simulator on a few blocks.
+LAUNCH = {"threads": 256, "blocks_per_sm": 16}
+
+
+@functools.cache
+def _sm_count(device_id: int) -> int:
+    if SIMULATOR:
+        return 1
+    return int(cuda.get_current_device().MULTIPROCESSOR_COUNT)
+
+
+def launch(kernel: Any, n: int, stream: Any, *args: Any) -> None:
+    """Launch ``kernel`` over ``n`` elements (groups of four) on ``stream``."""
+    threads = LAUNCH["threads"]
+    groups = (n + GROUP - 1) // GROUP
+    dev = 0 if SIMULATOR else cuda.get_current_device().id
+    blocks = max(1, min((groups + threads - 1) // threads, _sm_count(dev) * LAUNCH["blocks_per_sm"]))
+    kernel[blocks, threads, stream](*args)
+
+
+_DUMMY: dict[int, Any] = {}
+
+
+def dummy_words() -> Any:
+    """A one-word device array standing in for absent random words."""
+    dev = 0 if SIMULATOR else cuda.get_current_device().id
+    if dev not in _DUMMY:
+        _DUMMY[dev] = cuda.to_device(np.zeros(1, dtype=np.uint32))
+    return _DUMMY[dev]
+
+
+def params_tuple(params: np.ndarray) -> tuple[int, ...]:
+    """``make_params``' vector as the kernels' by-value tuple."""
+    return tuple(int(v) for v in params)
+
+
+def consts_tuple(call: Any) -> tuple:
+    """The fast path's constants for a validated ``cast._Call``."""
+    return make_consts(call.fmt, call.rounding, call.overflow, call.subnormals, call.sr_bits)
+
+
+def ptx_signatures(everything: bool = True) -> list[tuple[str, Any, tuple]]:
+    """(label, Python function, argument types) for the PTX build test.
+
+    Covers every kernel this module makes: the fast path in each rounding
+    mode and with each random-bit source, every input and output kind; the
+    general kernels with every array dtype the launcher passes on each of
+    their arrays (inputs as int64/uint32/uint16 bit views, codes as
+    uint8..uint64, random words as uint32).  Not the full cross product: the
+    dtype of one array does not change the code generated for another.
+    ``everything=False`` leaves out the general kernels' extra dtype variants
+    (5 s each to build): one signature each of ``quantize`` and ``encode``.
+    """
+    from numba import types as t
+
+    i64 = t.int64
+    ptup = t.UniTuple(t.int64, 21)
+    ctup = t.Tuple((t.int64,) * 16 + (t.float64,))
+    rb = t.uint32[::1]
+    rand = (i64, i64, i64, i64, i64, rb, i64)  # rmode, seed_lo, seed_hi, stream, offset, rbits, rb_wide
+    u8, u16, u32, u64, s64 = t.uint8[::1], t.uint16[::1], t.uint32[::1], t.uint64[::1], t.int64[::1]
+    q32 = [(r, K_F32, K_F32, 1 if r == 6 else 0, u32, u32) for r in range(7)] + [
+        (6, K_F32, K_F32, 2, u32, u32),
+        (0, K_BF16, K_BF16, 0, u16, u16),
+        (0, K_F16, K_F32, 0, u16, u32),
+        (0, K_F32, K_F16, 0, u32, u16),
+    ]
+    sigs: list[tuple[str, Any, tuple]] = []
+    for rnd, ik, ok, rmode, xin, out in q32:
+        fn = quantize32_kernel(rnd, ik, ok, rmode).py_func
+        sigs.append((fn.__name__, fn, (xin, out, ctup, i64, i64, i64, i64, rb)))
+    quantize = [(s64, u16)] + ([(u32, s64), (u16, u32)] if everything else [])
+    encode = [(u32, u8)] + ([(s64, u64), (u32, u16), (u16, u32)] if everything else [])
+    gen = [
+        ("quantize", quantize_kernel, quantize, (ptup, i64, i64, *rand)),
+        ("encode", encode_kernel, encode, (ptup, i64, *rand)),
+        ("decode", decode_kernel, [(u8, u32), (u16, u16), (u32, s64), (u64, u32)], (ptup, i64, i64)),
+    ]
+    for name, kern, arrays, rest in gen:
+        for a, b in arrays:
+            sigs.append((f"{name}_{a.dtype}_{b.dtype}", kern.py_func, (a, b, *rest)))
+    return sigs
