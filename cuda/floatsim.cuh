@@ -579,10 +579,13 @@ FLOATSIM_HD inline uint64_t random_word64(uint64_t seed, uint64_t index, uint32_
 }
 
 // Seeded stochastic rounding of element ``index``, drawing the words floatsim.encode(...,
-// seed=, stream=) draws: a 64-bit word for double input, a 32-bit word for float.
-// sr_bits = 0: exact SR; k: k-bit SR on the low k bits of the same word.
+// seed=, stream=) draws: exact SR of a double takes a 64-bit word; everything else
+// (float input, and k-bit SR of either) a 32-bit word, of which k-bit SR uses the low k bits.
 FLOATSIM_HD inline uint64_t encode_sr(double x, const Format& f, uint64_t seed, uint64_t index,
                                       uint32_t stream = 0, int sr_bits = 0, bool daz = false) {
+    if (sr_bits > 0)
+        return encode(x, f, ROUND_STOCHASTIC, random_word32(seed, index, stream), 32, sr_bits,
+                      daz);
     return encode(x, f, ROUND_STOCHASTIC, random_word64(seed, index, stream), 64, sr_bits, daz);
 }
 FLOATSIM_HD inline uint64_t encode_sr(float x, const Format& f, uint64_t seed, uint64_t index,

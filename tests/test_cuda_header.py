@@ -511,7 +511,8 @@ def test_large_sample_against_floatsim_encode(driver: Driver, name: str) -> None
 
 @pytest.mark.parametrize("name", ["float8_e4m3fn", "bfloat16"])
 def test_seeded_float64_against_floatsim_encode(driver: Driver, name: str) -> None:
-    """float64 inputs draw 64-bit words (random_word64) in both implementations."""
+    """float64 inputs draw 64-bit words for exact SR and 32-bit words for k-bit SR, in both
+    implementations (docs/semantics.md)."""
     encode = _fs_encode_or_skip()
     fmt = CANONICAL[name]
     xs = random_inputs(fmt, np.float64, 200_000, np.random.default_rng(7))
