@@ -15,7 +15,7 @@ import re
 
 from .formats import Format
 
-__all__ = ["format", "names", "p3109", "CANONICAL"]
+__all__ = ["format", "names", "p3109", "CANONICAL", "ML_DTYPES_NAMES"]
 
 
 def _f(name: str, ebits: int, mbits: int, **kw: object) -> Format:
@@ -74,6 +74,13 @@ CANONICAL: dict[str, Format] = {
         _f("ue5m3", 5, 3, signed=False, specials="fn"),
     ]
 }
+
+#: The registered names that ml_dtypes (or numpy, for float16) also has: the
+#: formats floatsim is checked against ml_dtypes on.
+ML_DTYPES_NAMES: tuple[str, ...] = tuple(
+    n for n in CANONICAL if n.startswith(("float8_", "float6_", "float4_")) or n in (
+        "float16", "bfloat16")
+)
 
 #: Alternative spellings: short names, OCP / gfloat names. Short names follow
 #: the OCP meaning (e4m3 is E4M3FN with max 448, e2m1 is the finite FP4).

@@ -18,22 +18,9 @@ from floatsim import reference as ref
 from floatsim.cast import _holds
 from floatsim.kernels import cpu
 from floatsim.kernels.philox import philox4x32
+from floatsim.registry import ML_DTYPES_NAMES
 
-ML_TYPES = {
-    "float8_e4m3fn": ml_dtypes.float8_e4m3fn,
-    "float8_e5m2": ml_dtypes.float8_e5m2,
-    "float8_e4m3fnuz": ml_dtypes.float8_e4m3fnuz,
-    "float8_e5m2fnuz": ml_dtypes.float8_e5m2fnuz,
-    "float8_e4m3b11fnuz": ml_dtypes.float8_e4m3b11fnuz,
-    "float8_e4m3": ml_dtypes.float8_e4m3,
-    "float8_e3m4": ml_dtypes.float8_e3m4,
-    "float6_e2m3fn": ml_dtypes.float6_e2m3fn,
-    "float6_e3m2fn": ml_dtypes.float6_e3m2fn,
-    "float4_e2m1fn": ml_dtypes.float4_e2m1fn,
-    "float8_e8m0fnu": ml_dtypes.float8_e8m0fnu,
-    "float16": np.float16,
-    "bfloat16": ml_dtypes.bfloat16,
-}
+ML_TYPES = {n: np.float16 if n == "float16" else getattr(ml_dtypes, n) for n in ML_DTYPES_NAMES}
 MODES = list(fs.Rounding)
 DET_MODES = [m for m in fs.Rounding if m is not fs.Rounding.STOCHASTIC]
 

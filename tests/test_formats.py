@@ -19,24 +19,10 @@ from gfloat.types import Domain, FormatInfo
 
 import floatsim as fs
 from floatsim.formats import Format, Overflow, Specials
-from floatsim.registry import ALIASES, CANONICAL
+from floatsim.registry import ALIASES, CANONICAL, ML_DTYPES_NAMES
 
 #: The ml_dtypes types floatsim registers under the same name.
-ML_NAMES = [
-    "float8_e4m3fn",
-    "float8_e5m2",
-    "float8_e4m3fnuz",
-    "float8_e5m2fnuz",
-    "float8_e4m3b11fnuz",
-    "float8_e4m3",
-    "float8_e3m4",
-    "float6_e2m3fn",
-    "float6_e3m2fn",
-    "float4_e2m1fn",
-    "float8_e8m0fnu",
-    "float16",
-    "bfloat16",
-]
+ML_NAMES = list(ML_DTYPES_NAMES)
 
 
 def ml_type(name: str) -> type:
@@ -414,3 +400,10 @@ def test_describe() -> None:
     d = fs.format("e4m3").describe()
     assert d["max"] == "448" and d["bits"] == 8 and d["has_nan"] is True
     assert d["overflow (default)"] == "nan" and d["specials"] == "fn"
+
+
+def test_registry_has_every_ml_dtypes_float_type() -> None:
+    import ml_dtypes
+
+    exported = {n for n in dir(ml_dtypes) if n.startswith(("float8_", "float6_", "float4_"))}
+    assert exported | {"float16", "bfloat16"} == set(ML_DTYPES_NAMES)

@@ -25,24 +25,11 @@ from hypothesis import strategies as st
 import floatsim as fs
 from floatsim import reference as ref
 from floatsim.formats import Format, Specials
+from floatsim.registry import ML_DTYPES_NAMES
 from floatsim.rounding import Rounding
 
 # ---- helpers ------------------------------------------------------------------------------
-ML_NAMES = [
-    "float8_e4m3fn",
-    "float8_e5m2",
-    "float8_e4m3fnuz",
-    "float8_e5m2fnuz",
-    "float8_e4m3b11fnuz",
-    "float8_e4m3",
-    "float8_e3m4",
-    "float6_e2m3fn",
-    "float6_e3m2fn",
-    "float4_e2m1fn",
-    "float8_e8m0fnu",
-    "float16",
-    "bfloat16",
-]
+ML_NAMES = list(ML_DTYPES_NAMES)
 
 DETERMINISTIC = [m for m in Rounding if m is not Rounding.STOCHASTIC]
 
