@@ -231,6 +231,25 @@ def _pick(k, a, b, c, d):  # noqa: ANN001, ANN201
 
 _Z8 = (0, 0, 0, 0, 0, 0, 0, 0)
 
+
+def _group_random_py(rmode, seed_lo, seed_hi, group, stream, wide, rbits, rb_wide, i0, n):  # noqa: ANN001, ANN202, E501
+    """The (hi, lo) random words of the group starting at element ``i0``: none
+    (rmode 0), Philox (1), or explicit words (2: uint32, or uint64 stored as
+    (lo, hi) pairs of uint32 when ``rb_wide``)."""
+    h0, l0, h1, l1, h2, l2, h3, l3 = _Z8
+    if rmode == 1:
+        h0, l0, h1, l1, h2, l2, h3, l3 = group_words(seed_lo, seed_hi, group, stream, wide)
+    elif rmode == 2:
+        if rb_wide == 0:
+            l0, l1, l2, l3 = _load4(rbits, i0, n)
+        else:
+            l0, h0, l1, h1 = _load4(rbits, 2 * i0, 2 * n)
+            l2, h2, l3, h3 = _load4(rbits, 2 * i0 + 4, 2 * n)
+    return h0, l0, h1, l1, h2, l2, h3, l3
+
+
+_group_random = _group_random_py if SIMULATOR else scalar_jit(_group_random_py)
+
 # Each kernel loads the four elements of a group before its first store (the
 # arrays may alias as far as the compiler knows, so it would not hoist the loads
 # itself) and draws the group's random words with one call; the per-element work
@@ -292,15 +311,8 @@ def quantize_kernel(xr, outr, p, in_kind, out_kind, rmode, seed_lo, seed_hi, str
     for g in range(start, (n + (GROUP - 1)) // GROUP, step):
         i0 = g * GROUP
         x0, x1, x2, x3 = _load4(xr, i0, n)
-        h0, l0, h1, l1, h2, l2, h3, l3 = _Z8
-        if rmode == 1:
-            h0, l0, h1, l1, h2, l2, h3, l3 = group_words(seed_lo, seed_hi, g + goff, stream, p[P_WIDE_RANDOM])
-        elif rmode == 2:
-            if rb_wide == 0:
-                l0, l1, l2, l3 = _load4(rbits, i0, n)
-            else:  # uint64 words as (lo, hi) pairs of uint32
-                l0, h0, l1, h1 = _load4(rbits, 2 * i0, 2 * n)
-                l2, h2, l3, h3 = _load4(rbits, 2 * i0 + 4, 2 * n)
+        h0, l0, h1, l1, h2, l2, h3, l3 = _group_random(
+            rmode, seed_lo, seed_hi, g + goff, stream, p[P_WIDE_RANDOM], rbits, rb_wide, i0, n)
         for k in range(GROUP):
             if i0 + k < n:
                 x = _pick(k, x0, x1, x2, x3)
@@ -320,15 +332,8 @@ def encode_kernel(xr, codes, p, in_kind, rmode, seed_lo, seed_hi, stream, offset
     for g in range(start, (n + (GROUP - 1)) // GROUP, step):
         i0 = g * GROUP
         x0, x1, x2, x3 = _load4(xr, i0, n)
-        h0, l0, h1, l1, h2, l2, h3, l3 = _Z8
-        if rmode == 1:
-            h0, l0, h1, l1, h2, l2, h3, l3 = group_words(seed_lo, seed_hi, g + goff, stream, p[P_WIDE_RANDOM])
-        elif rmode == 2:
-            if rb_wide == 0:
-                l0, l1, l2, l3 = _load4(rbits, i0, n)
-            else:  # uint64 words as (lo, hi) pairs of uint32
-                l0, h0, l1, h1 = _load4(rbits, 2 * i0, 2 * n)
-                l2, h2, l3, h3 = _load4(rbits, 2 * i0 + 4, 2 * n)
+        h0, l0, h1, l1, h2, l2, h3, l3 = _group_random(
+            rmode, seed_lo, seed_hi, g + goff, stream, p[P_WIDE_RANDOM], rbits, rb_wide, i0, n)
         for k in range(GROUP):
             if i0 + k < n:
                 x = _pick(k, x0, x1, x2, x3)
