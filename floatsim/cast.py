@@ -127,6 +127,11 @@ class _Call:
         self.x = _float_array(x)
         self.rounding = Rounding.parse(rounding)
         ov = None if overflow is None else self.fmt.check_overflow(overflow)
+        if subnormals is False and self.fmt.ebits == 0:
+            raise ValueError(
+                f"subnormals=False needs a format with ebits >= 1; {self.fmt.name or self.fmt} has "
+                "ebits=0, so every nonzero value is subnormal (allowed: None or True)"
+            )
         stochastic = self.rounding is Rounding.STOCHASTIC
         self.rmode, self.seed_lo, self.seed_hi, self.rbits = 0, 0, 0, _NO_BITS
         if not stochastic:

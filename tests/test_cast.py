@@ -222,7 +222,7 @@ def test_against_oracle(fmt: fs.Format, data: st.DataObject) -> None:
     mode = data.draw(st.sampled_from(MODES))
     x = _inputs(fmt, data, dtype)
     kw: dict = {"overflow": data.draw(st.sampled_from(_overflow_choices(fmt))),
-                "subnormals": data.draw(st.sampled_from([None, False]))}
+                "subnormals": data.draw(st.sampled_from([None, False] if fmt.ebits else [None]))}
     okw = dict(kw)
     if mode is fs.Rounding.STOCHASTIC:
         k = data.draw(st.sampled_from([None, 1, 3, 8, 32]))
@@ -455,6 +455,8 @@ def test_errors() -> None:
         fs.quantize(x, "e4m3", "sr", seed=1, sr_bits=33)
     with pytest.raises(ValueError, match=r"overflow='inf' is not possible"):
         fs.quantize(x, "e4m3", overflow="inf")
+    with pytest.raises(ValueError, match=r"subnormals=False needs a format with ebits >= 1"):
+        fs.quantize(x, fs.format("e0m3"), subnormals=False)
     with pytest.raises(ValueError, match=r"out= has shape \(3,\)"):
         fs.quantize(x, "e4m3", out=np.empty(3, np.float32))
     with pytest.raises(ValueError, match=r"has no NaN code"):
