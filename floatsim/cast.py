@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from . import cuda_dispatch
+from . import cuda_dispatch, cuda_hot
 from .formats import Format, Overflow
 from .kernels import cpu
 from .kernels.fast32 import fits_fast32, make_consts
@@ -284,7 +284,14 @@ def quantize(
         [1.125, 1.125, 1.0, 1.0]
     """
     if cuda_dispatch.is_device_array(x):  # GPU arrays: CUDA kernels, same results
-        return cuda_dispatch.quantize(**locals())
+        if out is None and out_dtype is None and random_bits is None and cuda_stream is None:
+            y = cuda_hot.quantize(x, fmt, rounding, overflow, subnormals, daz, seed, stream, sr_bits)
+            if y is not None:
+                return y
+        return cuda_dispatch.quantize(
+            x, fmt, rounding, overflow=overflow, subnormals=subnormals, daz=daz, seed=seed,
+            stream=stream, random_bits=random_bits, sr_bits=sr_bits, out=out, out_dtype=out_dtype,
+            cuda_stream=cuda_stream)
     call = _Call(x, fmt, rounding, overflow, subnormals, daz, seed, stream, random_bits, sr_bits)
     if out is not None and out_dtype is None:
         out_dtype = getattr(out, "dtype", None)

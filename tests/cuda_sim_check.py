@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
     sys.exit("run with NUMBA_ENABLE_CUDASIM=1 (the simulator must be on before numba.cuda loads)")
 
 import ml_dtypes  # noqa: E402
 import numpy as np  # noqa: E402
+from cuda_support import sim_main  # noqa: E402
 from numba import cuda  # noqa: E402
 
 import floatsim as fs  # noqa: E402
@@ -234,17 +234,5 @@ def check_api() -> None:
 GROUPS = {"fast": check_fast, "general": check_general, "codes": check_codes, "api": check_api}
 
 
-def main(argv: list[str]) -> int:
-    names = argv or list(GROUPS)
-    for name in names:
-        t0 = time.perf_counter()
-        GROUPS[name]()
-        print(f"{name}: {time.perf_counter() - t0:.1f} s", flush=True)
-    for f in FAILURES:
-        print("FAIL", f)
-    print(f"{len(FAILURES)} failures")
-    return 1 if FAILURES else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(sim_main(GROUPS, FAILURES, sys.argv[1:]))

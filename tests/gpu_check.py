@@ -205,6 +205,17 @@ def quick_api(n_log2: int = 20) -> None:
     r = fs.quantize(t2, "e4m3", out=out)
     row("out= returned", "torch", 1, int(r is not out))
     compare("out=", "e4m3", out, fs.quantize(x2, "e4m3"))
+    # the per-call fast path (floatsim.cuda_hot) against the general dispatch,
+    # which an explicit cuda_stream= selects; and that the fast path was taken
+    from floatsim import cuda_hot
+
+    for name, mode, kw in (("e4m3", "rne", {}), ("e2m1", "sr", {"seed": 2**40 + 3}), ("bf16", "up", {})):
+        for tdt in (torch.float32, torch.bfloat16, torch.float64):
+            xt = torch_from(x2).to(tdt)
+            hot = fs.quantize(xt, name, mode, **kw)
+            general = fs.quantize(xt, name, mode, cuda_stream=torch.cuda.current_stream(), **kw)
+            compare("hot path vs general", f"{name} {mode} {tdt}", hot, to_np(general))
+    row("hot path taken", f"{len(cuda_hot._PLANS)} plans", 1, int(not cuda_hot._PLANS))
     tg = torch.ones(10, device="cuda", requires_grad=True)
     compare("requires_grad", "e4m3", fs.quantize(tg, "e4m3"), fs.quantize(np.ones(10, np.float32), "e4m3"))
     # streams: torch current stream, explicit torch / numba / int streams

@@ -16,77 +16,61 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from cuda_support import build_ptx, ptx_params, run_simulator
 
 import floatsim as fs
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _nvvm_reason() -> str | None:
-    """Why PTX cannot be built here (None: it can)."""
-    try:
-        from numba import cuda  # noqa: F401
-        from numba.cuda.cudadrv import nvvm
-
-        nvvm.NVVM()
-    except Exception as e:  # noqa: BLE001 - any failure means: skip, and say why
-        return f"numba-cuda / NVVM not usable: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
-    return None
-
-
-def _sim_env() -> dict[str, str]:
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    return env
 
 
 @pytest.mark.parametrize("group", ["fast", "general", "codes", "api"])
 def test_simulator_matches_cpu(group: str) -> None:
     pytest.importorskip("numba.cuda", reason="numba-cuda is not installed")
-    r = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "cuda_sim_check.py"), group],
-        env=_sim_env(), capture_output=True, text=True, timeout=600,
-    )
-    assert r.returncode == 0, f"simulator check {group!r} failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
-    assert "0 failures" in r.stdout
+    run_simulator("cuda_sim_check.py", group)
 
 
-def _ptx_cases() -> list:
-    reason = _nvvm_reason()
-    if reason is not None:
-        return [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="no-nvvm")]
+def _quick_labels() -> set[str]:
     from floatsim.kernels.cuda import ptx_signatures
 
-    quick = {case[0] for case in ptx_signatures(everything=False)}
-    return [
-        pytest.param(case, id=case[0], marks=() if case[0] in quick else pytest.mark.slow)
-        for case in ptx_signatures()
-    ]
+    return {case[0] for case in ptx_signatures(everything=False)}
 
 
-@pytest.mark.parametrize("case", _ptx_cases())
+def _signatures() -> list:
+    from floatsim.kernels.cuda import ptx_signatures
+
+    return ptx_signatures()
+
+
+@pytest.mark.parametrize("case", ptx_params(_signatures, slow=lambda label: label not in _quick_labels()))
 def test_kernel_builds_for_sm90(case: tuple) -> None:
-    from numba import cuda
-
-    label, fn, sig = case
-    ptx, _ = cuda.compile_ptx(fn, sig, cc=(9, 0))
-    assert re.search(r"^\.target sm_90\b", ptx, re.M), f"{label}: PTX does not target sm_90"
-    assert ".entry" in ptx
-    assert "ld.local" not in ptx and "st.local" not in ptx, f"{label}: spills to local memory"
-    # integers stay integers: a uint64 load unified with an int literal becomes float64
-    assert not re.search(r"cvt\.\w+\.f(32|64)\.u64", ptx), f"{label}: uint64 converted to float"
+    label = case[0]
+    ptx = build_ptx(case)
     # one Philox evaluation per group of four elements (10 rounds, 2 multipliers a round)
     philox_muls = len(re.findall(r"\b3528531795\b|0xD2511F53|-759439501\b", ptx, re.I))
     if "quantize32" in label:
         assert philox_muls <= 10, f"{label}: {philox_muls} Philox multiplies, expected one call"
+
+
+def _hot_signatures() -> list:
+    """The signatures floatsim.cuda_hot launches with (it bypasses Numba's
+    argument typing, so its own types must name a kernel that builds)."""
+    from floatsim.cuda_hot import argtypes
+    from floatsim.kernels import cuda as K
+
+    return [
+        ("hot_fast_f32", K.quantize32_kernel(0, K.K_F32, K.K_F32, 0).py_func, argtypes(True, 4, 17)),
+        ("hot_fast_bf16_sr", K.quantize32_kernel(6, K.K_BF16, K.K_BF16, 1).py_func, argtypes(True, 2, 17)),
+        ("hot_general_f64", K.quantize_kernel.py_func, argtypes(False, 8, 21)),
+    ]
+
+
+@pytest.mark.parametrize("case", ptx_params(_hot_signatures))
+def test_hot_path_signatures_build_for_sm90(case: tuple) -> None:
+    build_ptx(case)
 
 
 def test_import_does_not_load_numba_cuda() -> None:

@@ -6,12 +6,15 @@ The kernels call the very functions the CPU kernels call (``encode_bits``,
 those ``njit(inline="always")`` functions into each kernel, so the algorithm
 exists once.  This module only adds what is particular to the GPU:
 
-* **Grid-stride loops over groups of four consecutive elements**, with 64-bit
-  indices (arrays over 2**31 elements).  A group of four is one Philox call
-  for 32-bit random words (element ``i`` takes word ``i % 4`` of counter
+* **Grid-stride loops, four elements a thread a step**, with 64-bit indices
+  (arrays over 2**31 elements).  A Philox call gives the 32-bit random words
+  of four consecutive elements (element ``i`` takes word ``i % 4`` of counter
   ``i // 4``, docs/semantics.md), so seeded stochastic rounding costs one
-  Philox evaluation per four elements; the compiler folds the four calls of
-  ``random_words`` into one.
+  Philox evaluation per four elements.  The float32 fast kernel, which is
+  bound by memory traffic, has thread ``t`` of a block take elements ``t``,
+  ``t + T``, ``t + 2T``, ``t + 3T`` of the block's span (each warp access one
+  contiguous run) and trades the Philox words through shared memory; the
+  general kernels, bound by arithmetic, take four consecutive elements.
 * **Raw bit views of the arrays.** Inputs and outputs are passed as unsigned
   integer views (float64 as int64, float32 as uint32, float16 and bfloat16 as
   uint16) with a *kind* code, and converted here with exact integer
@@ -68,6 +71,7 @@ __all__ = [
     "decode_kernel",
     "ptx_signatures",
     "launch",
+    "max_blocks",
     "LAUNCH",
 ]
 
@@ -79,6 +83,9 @@ K_F64, K_F32, K_F16, K_BF16 = 0, 1, 2, 3
 
 #: Elements per thread per grid-stride step (one Philox call for W = 32).
 GROUP = 4
+#: The most threads per block a launch uses (the fast kernel's shared words).
+MAX_THREADS = 256
+_SHARED_WORDS = GROUP * MAX_THREADS
 
 _ABS64 = 0x7FFFFFFFFFFFFFFF
 _INF64 = 0x7FF0000000000000
@@ -188,7 +195,7 @@ def out_value(v, kind):  # noqa: ANN001, ANN201
 
 @scalar_jit
 def _q32(x, c, rnd, in_kind, out_kind, r_lo):  # noqa: ANN001, ANN201
-    return np.int64(out_f32_bits(quantize_f32_bits(in_f32_bits(x, in_kind), c, rnd, r_lo), out_kind))
+    return np.int64(out_f32_bits(quantize_f32_bits(in_f32_bits(x, in_kind), c, rnd, r_lo, True), out_kind))
 
 
 @scalar_jit
@@ -203,18 +210,35 @@ def _load4_py(a, i, n):  # noqa: ANN001, ANN202
     """a[i], a[i+1], a[i+2], a[i+3] as int64 (0 past ``n``).
 
     The explicit int64 matters: a uint64 element and the literal 0 would
-    unify to float64 in Numba's typing."""
+    unify to float64 in Numba's typing.  Indices are unsigned, which spares
+    each access Numba's negative-index wraparound."""
+    lim = np.int32(min(n - i, 4))
+    j = np.uint64(i)
     return (
-        np.int64(a[i]) if i < n else np.int64(0),
-        np.int64(a[i + 1]) if i + 1 < n else np.int64(0),
-        np.int64(a[i + 2]) if i + 2 < n else np.int64(0),
-        np.int64(a[i + 3]) if i + 3 < n else np.int64(0),
+        np.int64(a[j]) if lim > 0 else np.int64(0),
+        np.int64(a[j + np.uint64(1)]) if lim > 1 else np.int64(0),
+        np.int64(a[j + np.uint64(2)]) if lim > 2 else np.int64(0),
+        np.int64(a[j + np.uint64(3)]) if lim > 3 else np.int64(0),
     )
 
 
 # Inlined into the kernels; under the simulator, whose arrays cannot be passed to
 # compiled functions, the same Python function runs as it is.
 _load4 = _load4_py if SIMULATOR else scalar_jit(_load4_py)
+
+
+def _load4s_py(a, i, step, n):  # noqa: ANN001, ANN202
+    """a[i], a[i+step], a[i+2*step], a[i+3*step] as int64 (0 past ``n``)."""
+    j, s = np.uint64(i), np.uint64(step)
+    return (
+        np.int64(a[j]) if i < n else np.int64(0),
+        np.int64(a[j + s]) if i + step < n else np.int64(0),
+        np.int64(a[j + np.uint64(2) * s]) if i + 2 * step < n else np.int64(0),
+        np.int64(a[j + np.uint64(3) * s]) if i + 3 * step < n else np.int64(0),
+    )
+
+
+_load4s = _load4s_py if SIMULATOR else scalar_jit(_load4s_py)
 
 
 @scalar_jit
@@ -277,22 +301,42 @@ def quantize32_kernel(rnd: int, in_kind: int, out_kind: int, rmode: int) -> Any:
         raise ValueError(f"in_kind={in_kind} / out_kind={out_kind}: float32, float16 or bfloat16")
 
     def quantize32(xr, outr, c, seed_lo, seed_hi, stream, offset, rbits):  # noqa: ANN001, ANN202
+        # A block takes GROUP * blockDim consecutive elements a step; thread t
+        # handles elements t, t + T, t + 2T, t + 3T of them, so that every load
+        # and store of a warp is one contiguous run.  Philox words come in
+        # groups of four consecutive elements: thread t draws group t's and
+        # the block trades them through shared memory.
+        words = cuda.shared.array(_SHARED_WORDS, np.uint32)
         n = xr.size
-        goff = offset // GROUP
-        start = np.int64(cuda.blockIdx.x) * cuda.blockDim.x + cuda.threadIdx.x
-        step = np.int64(cuda.gridDim.x) * cuda.blockDim.x
-        for g in range(start, (n + (GROUP - 1)) // GROUP, step):
-            i0 = g * GROUP
-            x0, x1, x2, x3 = _load4(xr, i0, n)
-            _h0, l0, _h1, l1, _h2, l2, _h3, l3 = _Z8
+        t = cuda.threadIdx.x
+        T = np.int64(cuda.blockDim.x)
+        span = T * GROUP
+        for base in range(np.int64(cuda.blockIdx.x) * span, n, np.int64(cuda.gridDim.x) * span):
+            i = base + t
+            x0, x1, x2, x3 = _load4s(xr, i, T, n)
+            l0, l1, l2, l3 = np.int64(0), np.int64(0), np.int64(0), np.int64(0)
             if rmode == 1:
-                _h0, l0, _h1, l1, _h2, l2, _h3, l3 = group_words(seed_lo, seed_hi, g + goff, stream, 0)
+                _h0, w0, _h1, w1, _h2, w2, _h3, w3 = group_words(
+                    seed_lo, seed_hi, (base + offset) // GROUP + t, stream, 0)
+                cuda.syncthreads()  # the previous step's reads are done
+                words[GROUP * t] = w0
+                words[GROUP * t + 1] = w1
+                words[GROUP * t + 2] = w2
+                words[GROUP * t + 3] = w3
+                cuda.syncthreads()
+                l0, l1, l2, l3 = words[t], words[t + T], words[t + 2 * T], words[t + 3 * T]
             elif rmode == 2:
-                l0, l1, l2, l3 = _load4(rbits, i0, n)
-            for k in range(GROUP):
-                if i0 + k < n:
-                    x = _pick(k, x0, x1, x2, x3)
-                    outr[i0 + k] = np.int64(_q32(x, c, rnd, in_kind, out_kind, _pick(k, l0, l1, l2, l3)))
+                l0, l1, l2, l3 = _load4s(rbits, i, T, n)
+            # written out rather than a loop over k: NVVM would not unroll a
+            # loop this long, and the four independent casts interleave
+            if i < n:
+                outr[np.uint64(i)] = _q32(x0, c, rnd, in_kind, out_kind, l0)
+            if i + T < n:
+                outr[np.uint64(i + T)] = _q32(x1, c, rnd, in_kind, out_kind, l1)
+            if i + 2 * T < n:
+                outr[np.uint64(i + 2 * T)] = _q32(x2, c, rnd, in_kind, out_kind, l2)
+            if i + 3 * T < n:
+                outr[np.uint64(i + 3 * T)] = _q32(x3, c, rnd, in_kind, out_kind, l3)
 
     quantize32.__name__ = f"quantize32_r{rnd}_i{in_kind}_o{out_kind}_m{rmode}"
     quantize32.__qualname__ = quantize32.__name__
@@ -313,12 +357,13 @@ def quantize_kernel(xr, outr, p, in_kind, out_kind, rmode, seed_lo, seed_hi, str
         x0, x1, x2, x3 = _load4(xr, i0, n)
         h0, l0, h1, l1, h2, l2, h3, l3 = _group_random(
             rmode, seed_lo, seed_hi, g + goff, stream, p[P_WIDE_RANDOM], rbits, rb_wide, i0, n)
+        lim = np.int32(min(n - i0, GROUP))
         for k in range(GROUP):
-            if i0 + k < n:
+            if k < lim:
                 x = _pick(k, x0, x1, x2, x3)
                 h, lo = _pick(k, h0, h1, h2, h3), _pick(k, l0, l1, l2, l3)
                 code = encode_bits(in_f64_bits(x, in_kind), p, h, lo)
-                outr[i0 + k] = np.int64(out_value(decode_code(code, p), out_kind))
+                outr[np.uint64(i0 + k)] = np.int64(out_value(decode_code(code, p), out_kind))
 
 
 @cuda.jit(cache=True)
@@ -334,11 +379,12 @@ def encode_kernel(xr, codes, p, in_kind, rmode, seed_lo, seed_hi, stream, offset
         x0, x1, x2, x3 = _load4(xr, i0, n)
         h0, l0, h1, l1, h2, l2, h3, l3 = _group_random(
             rmode, seed_lo, seed_hi, g + goff, stream, p[P_WIDE_RANDOM], rbits, rb_wide, i0, n)
+        lim = np.int32(min(n - i0, GROUP))
         for k in range(GROUP):
-            if i0 + k < n:
+            if k < lim:
                 x = _pick(k, x0, x1, x2, x3)
                 h, lo = _pick(k, h0, h1, h2, h3), _pick(k, l0, l1, l2, l3)
-                codes[i0 + k] = np.int64(encode_bits(in_f64_bits(x, in_kind), p, h, lo))
+                codes[np.uint64(i0 + k)] = np.int64(encode_bits(in_f64_bits(x, in_kind), p, h, lo))
 
 
 @cuda.jit(cache=True)
@@ -351,9 +397,10 @@ def decode_kernel(codes, outr, p, out_kind, num_codes):  # noqa: ANN001, ANN201
     for g in range(start, (n + (GROUP - 1)) // GROUP, step):
         i0 = g * GROUP
         c0, c1, c2, c3 = _load4(codes, i0, n)
+        lim = np.int32(min(n - i0, GROUP))
         for k in range(GROUP):
-            if i0 + k < n:
-                outr[i0 + k] = np.int64(_dec(_pick(k, c0, c1, c2, c3), p, out_kind, num_codes))
+            if k < lim:
+                outr[np.uint64(i0 + k)] = np.int64(_dec(_pick(k, c0, c1, c2, c3), p, out_kind, num_codes))
 
 
 # ---- launching -----------------------------------------------------------------------
@@ -361,23 +408,34 @@ def decode_kernel(codes, outr, p, out_kind, num_codes):  # noqa: ANN001, ANN201
 #: Threads per block, and at most this many blocks per multiprocessor (the
 #: kernels are grid-stride loops, so any grid covers any size).  Tests shrink
 #: both to run the simulator on a few blocks.
-LAUNCH = {"threads": 256, "blocks_per_sm": 16}
+LAUNCH = {"threads": 256, "blocks_per_sm": 32}
 
 
 @functools.cache
-def _sm_count(device_id: int) -> int:
+def sm_count(device_id: int) -> int:
+    """Multiprocessors of the current device (1 under the simulator)."""
     if SIMULATOR:
         return 1
     return int(cuda.get_current_device().MULTIPROCESSOR_COUNT)
 
 
+def threads() -> int:
+    """Threads per block of the launches (LAUNCH, capped at MAX_THREADS)."""
+    return min(LAUNCH["threads"], MAX_THREADS)
+
+
+def max_blocks(device: int) -> int:
+    """The largest grid the launches use on ``device``."""
+    return sm_count(device) * LAUNCH["blocks_per_sm"]
+
+
 def launch(kernel: Any, n: int, stream: Any, *args: Any) -> None:
     """Launch ``kernel`` over ``n`` elements (groups of four) on ``stream``."""
-    threads = LAUNCH["threads"]
+    nthreads = threads()
     groups = (n + GROUP - 1) // GROUP
     dev = 0 if SIMULATOR else cuda.get_current_device().id
-    blocks = max(1, min((groups + threads - 1) // threads, _sm_count(dev) * LAUNCH["blocks_per_sm"]))
-    kernel[blocks, threads, stream](*args)
+    blocks = max(1, min((groups + nthreads - 1) // nthreads, max_blocks(dev)))
+    kernel[blocks, nthreads, stream](*args)
 
 
 _DUMMY: dict[int, Any] = {}

@@ -1,0 +1,156 @@
+"""The per-call fast path of :func:`floatsim.quantize` for CUDA torch tensors.
+
+Training code calls ``quantize`` on the same few (format, mode, dtype)
+combinations thousands of times, often on small tensors, where the general
+GPU dispatch (:mod:`floatsim.cuda_dispatch`: array import through the CUDA
+array interface, full validation, numba-cuda's argument typing) costs
+hundreds of microseconds on the host.  Here the first call of a combination
+is validated by that general path's own code and leaves a *plan* (kernel,
+constants, parameter layout); later calls of that combination only read the
+tensor's pointer, size and current stream, allocate the result with
+``torch.empty_like`` and launch through :class:`~floatsim.kernels.cuda_launch.Launcher`.
+
+It takes the plain case: a contiguous tensor on device 0 (numba-cuda's
+default device), no ``out=``, ``out_dtype=``, ``random_bits=`` or
+``cuda_stream=``, and a seed that is a plain ``int``.  Anything else, and
+the CUDA simulator, go through the general path, with the same results.
+
+Example (no GPU needed):
+    >>> import numpy as np
+    >>> from floatsim.cuda_hot import quantize
+    >>> quantize(np.zeros(3), "e4m3", "rne", None, None, False, None, 0, None) is None
+    True
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import numpy as np
+
+__all__ = ["quantize"]
+
+_MAX_SEED = 2**64
+_MAX_STREAM = 2**32
+
+
+class _Plan(NamedTuple):
+    prepared: Any  # kernels.cuda_launch.Prepared, its slots filled but for the per-call ones
+    seed_slot: int  # slot of seed_lo (seed_hi and the Philox stream follow)
+    stochastic: bool
+    threads: int  # threads per block
+    span: int  # elements a block covers per step (4 per thread)
+    max_blocks: int
+
+
+# Slots of the per-call parameters: the input and output arrays' size, data and shape.
+_X_N, _X_PTR, _X_SHAPE, _Y_N, _Y_PTR, _Y_SHAPE = 2, 4, 5, 9, 11, 12
+_T: Any = None  # torch, once a tensor has come here
+
+_PLANS: dict[tuple, _Plan] = {}
+
+
+@functools.cache
+def _ready() -> bool:
+    """Whether this process may take the fast path (real CUDA, numba on device 0)."""
+    from numba import config, cuda
+
+    if config.ENABLE_CUDASIM:
+        return False
+    try:
+        return cuda.get_current_device().id == 0
+    except Exception:  # noqa: BLE001 - no usable device: the general path reports it
+        return False
+
+
+def _current_stream() -> int:
+    raw = getattr(_T._C, "_cuda_getCurrentRawStream", None)  # 10x cheaper than the public API
+    return int(raw(0)) if raw is not None else int(_T.cuda.current_stream(0).cuda_stream)
+
+
+def argtypes(fast: bool, itemsize: int, nparams: int) -> tuple:
+    """The Numba signature the general dispatch launches a quantize kernel
+    with: the fast path's ``(x, out, consts, seed_lo, seed_hi, stream, offset,
+    rbits)`` or the general kernel's ``(x, out, params, in_kind, out_kind,
+    rmode, seed_lo, seed_hi, stream, offset, rbits, rb_wide)``, arrays as raw
+    unsigned views of ``itemsize`` bytes."""
+    from numba import types as t
+
+    raw = t.Array({2: t.uint16, 4: t.uint32, 8: t.uint64}[itemsize], 1, "C")
+    rb = t.Array(t.uint32, 1, "C")
+    i64 = t.int64
+    if fast:
+        return (raw, raw, t.Tuple((i64,) * (nparams - 1) + (t.float64,)), i64, i64, i64, i64, rb)
+    return (raw, raw, t.UniTuple(i64, nparams), *(i64,) * 7, rb, i64)
+
+
+def _make_plan(x: Any, fmt: Any, rounding: Any, overflow: Any, subnormals: Any, daz: bool, seed: Any,
+               sr_bits: Any) -> _Plan:
+    """Validate one combination as the general path does, and plan its launches."""
+    from . import cuda_dispatch as cd
+    from .cast import _check_out_dtype
+    from .kernels import cuda as K
+    from .kernels.cuda_launch import Launcher, Prepared, array1d
+
+    src, call = cd._call(x, fmt, rounding, overflow, subnormals, daz, seed, 0, None, sr_bits)
+    dt = _check_out_dtype(src.dtype, call.fmt)
+    kind = cd._kind(dt)
+    rbits = K.dummy_words()
+    dummy = array1d(rbits.device_ctypes_pointer.value, 1, 4)
+    if call.fast32(dt if dt.itemsize >= 4 else np.dtype(np.float32)):
+        kern = K.quantize32_kernel(call.rounding.value, kind, kind, call.rmode)
+        consts = K.consts_tuple(call)
+        launcher = Launcher(kern, argtypes(True, dt.itemsize, len(consts)))
+        head, tail = consts, dummy
+    else:
+        p = K.params_tuple(call.params)
+        launcher = Launcher(K.quantize_kernel, argtypes(False, dt.itemsize, len(p)))
+        head, tail = (*p, kind, kind, call.rmode), (*dummy, 0)
+    arrays = array1d(0, 1, dt.itemsize) * 2
+    params = (*arrays, *head, 0, 0, 0, 0, *tail)
+    threads = K.threads()
+    return _Plan(Prepared(launcher, 0, params), len(arrays) + len(head), call.rmode == 1, threads,
+                 K.GROUP * threads, K.max_blocks(0))
+
+
+def quantize(x: Any, fmt: Any, rounding: Any, overflow: Any, subnormals: Any, daz: bool, seed: Any,
+             stream: Any, sr_bits: Any) -> Any:
+    """``fs.quantize`` of a contiguous CUDA torch tensor, or None when this
+    path does not take the call (see the module docstring)."""
+    if not type(x).__module__.startswith("torch") or not getattr(x, "is_cuda", False):
+        return None
+    if x.get_device() != 0 or not x.is_contiguous() or not _ready():
+        return None
+    key = (fmt, rounding, overflow, subnormals, daz, seed is None, sr_bits, x.dtype)
+    try:
+        plan = _PLANS.get(key)
+    except TypeError:  # an unhashable argument: the general path says what is wrong
+        return None
+    if plan is None:
+        global _T
+        import torch
+
+        _T = torch
+        plan = _make_plan(x, fmt, rounding, overflow, subnormals, daz, seed, sr_bits)
+        _PLANS[key] = plan
+    if plan.stochastic:
+        if type(seed) is not int or not 0 <= seed < _MAX_SEED:
+            return None
+    if type(stream) is not int or not 0 <= stream < _MAX_STREAM:
+        return None
+    y = _T.empty_like(x)
+    n = x.numel()
+    if n:
+        handle = _current_stream()
+        blocks = min((n + plan.span - 1) // plan.span, plan.max_blocks)
+        pr = plan.prepared
+        buf, k = pr.buf, plan.seed_slot
+        with pr.lock:
+            buf[_X_N] = buf[_X_SHAPE] = buf[_Y_N] = buf[_Y_SHAPE] = n
+            buf[_X_PTR], buf[_Y_PTR] = x.data_ptr(), y.data_ptr()
+            if plan.stochastic:
+                buf[k], buf[k + 1] = seed & 0xFFFFFFFF, seed >> 32
+            buf[k + 2] = stream
+            pr.launch(handle, blocks, plan.threads)
+    return y
