@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .cuda_dispatch import is_device_array
 from .formats import Format
 from .registry import format as _format
 
@@ -45,12 +46,15 @@ def packed_size(count: int, fmt: Format | str | int) -> int:
     return -(-count * _width(fmt) // 8)
 
 
-def pack(codes: Any, fmt: Format | str | int) -> np.ndarray:
+def pack(codes: Any, fmt: Format | str | int, *, cuda_stream: Any = None) -> np.ndarray:
     """Pack a 1-D (or flattened, C order) array of codes into bytes.
 
     ``fmt`` is a format (its ``bits`` set the width) or a width in bits.
     Codes must fit the width; the result is a uint8 array of
-    ``packed_size(codes.size, fmt)`` bytes, padding bits zero.
+    ``packed_size(codes.size, fmt)`` bytes, padding bits zero.  GPU codes
+    give GPU bytes, computed on ``cuda_stream`` (default: the array
+    library's current stream); there, codes are not range-checked but cut to
+    their low bits (floatsim._pack_cuda).
 
     Example:
         >>> import numpy as np
@@ -58,6 +62,10 @@ def pack(codes: Any, fmt: Format | str | int) -> np.ndarray:
         [63, 0, 4]
     """
     b = _width(fmt)
+    if is_device_array(codes):
+        from . import _pack_cuda
+
+        return _pack_cuda.pack(codes, b, cuda_stream=cuda_stream)
     c = np.asarray(codes)
     if c.dtype.kind not in "ui":
         raise TypeError(f"codes has dtype {c.dtype}; pack needs unsigned integer codes")
@@ -75,8 +83,12 @@ def pack(codes: Any, fmt: Format | str | int) -> np.ndarray:
     return np.packbits(bits.reshape(-1), bitorder="little")
 
 
-def unpack(packed: Any, fmt: Format | str | int, count: int) -> np.ndarray:
+def unpack(
+    packed: Any, fmt: Format | str | int, count: int, *, cuda_stream: Any = None
+) -> np.ndarray:
     """Unpack ``count`` codes from bytes written by :func:`pack` (uint8 result).
+
+    GPU bytes give GPU codes, computed on ``cuda_stream`` (as for :func:`pack`).
 
     Example:
         >>> import numpy as np
@@ -84,6 +96,10 @@ def unpack(packed: Any, fmt: Format | str | int, count: int) -> np.ndarray:
         [63, 0, 0, 1]
     """
     b = _width(fmt)
+    if is_device_array(packed):
+        from . import _pack_cuda
+
+        return _pack_cuda.unpack(packed, b, count, cuda_stream=cuda_stream)
     p = np.asarray(packed)
     if p.dtype != np.uint8:
         raise TypeError(f"packed has dtype {p.dtype}; unpack reads uint8 bytes")

@@ -3,4 +3,6 @@
 # Scripts run by tests in a subprocess (the CUDA simulator must be enabled
 # before numba.cuda is imported) or by hand on a GPU machine: never import them
 # during collection (--doctest-modules would, and they exit when imported).
-collect_ignore = ["cuda_sim_check.py", "gpu_check.py"]
+collect_ignore = [
+    "cuda_sim_check.py", "cuda_sim_blocks.py", "cuda_sim_pack.py", "gpu_check.py", "gpu_blocks_check.py",
+]
