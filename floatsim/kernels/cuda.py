@@ -327,16 +327,11 @@ def quantize32_kernel(rnd: int, in_kind: int, out_kind: int, rmode: int) -> Any:
                 l0, l1, l2, l3 = words[t], words[t + T], words[t + 2 * T], words[t + 3 * T]
             elif rmode == 2:
                 l0, l1, l2, l3 = _load4s(rbits, i, T, n)
-            # written out rather than a loop over k: NVVM would not unroll a
-            # loop this long, and the four independent casts interleave
-            if i < n:
-                outr[np.uint64(i)] = _q32(x0, c, rnd, in_kind, out_kind, l0)
-            if i + T < n:
-                outr[np.uint64(i + T)] = _q32(x1, c, rnd, in_kind, out_kind, l1)
-            if i + 2 * T < n:
-                outr[np.uint64(i + 2 * T)] = _q32(x2, c, rnd, in_kind, out_kind, l2)
-            if i + 3 * T < n:
-                outr[np.uint64(i + 3 * T)] = _q32(x3, c, rnd, in_kind, out_kind, l3)
+            for k in range(GROUP):
+                j = i + k * T
+                if j < n:
+                    x = _pick(k, x0, x1, x2, x3)
+                    outr[np.uint64(j)] = np.int64(_q32(x, c, rnd, in_kind, out_kind, _pick(k, l0, l1, l2, l3)))
 
     quantize32.__name__ = f"quantize32_r{rnd}_i{in_kind}_o{out_kind}_m{rmode}"
     quantize32.__qualname__ = quantize32.__name__

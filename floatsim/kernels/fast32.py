@@ -153,7 +153,7 @@ def quantize_f32_bits(u, c, rnd, r_lo, branch=False):  # noqa: ANN001, ANN201
     Every intermediate fits in 32 bits and every shift count is below 32, so
     the compiler keeps the arithmetic 32 bits wide (Numba types integer
     arithmetic as 64-bit; the ``U32`` truncations let LLVM narrow it back):
-    twice the SIMD lanes on the CPU, and single instructions on the GPU,
+    about twice the speed on one CPU core, and single instructions on the GPU,
     whose 64-bit shifts and compares take two or more.  In the format's
     normal range the dropped bits are a fixed field of ``u`` (one constant
     shift, rounding carries into the exponent on its own); below it the
@@ -175,7 +175,16 @@ def quantize_f32_bits(u, c, rnd, r_lo, branch=False):  # noqa: ANN001, ANN201
         odd_xor = U32(U32(off + 1) & 1) if M == 0 else U32(0)
         odd = U32(U32(U32(a >> d0) ^ odd_xor) & 1) != 0
         up = _round_up(rnd, c, neg, rem, d0, odd, r_lo, U32(0))
-        return _finish(U32(U32(a - rem) + U32(U32(up) << d0)), a, s, c, rnd, neg)
+        r = U32(U32(a - rem) + U32(U32(up) << d0))
+    else:
+        r = _general_f32(a, e, M, emin_b, d0, off, c, rnd, neg, r_lo)
+    return _finish(r, a, s, c, rnd, neg)
+
+
+@scalar_jit
+def _general_f32(a, e, M, emin_b, d0, off, c, rnd, neg, r_lo):  # noqa: ANN001, ANN201
+    """Rounded magnitude bits for any exponent: the dropped-bit count grows
+    below the normal range, where the result is rebuilt from its step count."""
     eb = U32(max(e, U32(1)))
     sig = U32(U32(a & 0x7FFFFF) | U32(U32(e != 0) << 23))
     # bits dropped: 23 - M in the normal range, more below it; past 31 the
@@ -202,7 +211,7 @@ def quantize_f32_bits(u, c, rnd, r_lo, branch=False):  # noqa: ANN001, ANN201
         step_b = step * _TWO_126 if step < _TWO_M126 else 1.0
         step_a = step if step >= _TWO_M126 else _TWO_M126
         r = U32(f32_bits((mf * np.float32(step_a)) * np.float32(step_b)))
-    return _finish(r, a, s, c, rnd, neg)
+    return r
 
 
 @scalar_jit
