@@ -83,3 +83,15 @@ def sim_main(groups: dict[str, Callable[[], Any]], failures: list[str], argv: li
         print("FAIL", f)
     print(f"{len(failures)} failures")
     return 1 if failures else 0
+
+
+def assert_imports_no_gpu_library(code: str) -> None:
+    """Run ``code`` in a fresh interpreter, then assert that it imported no
+    GPU library (numba-cuda, torch, CuPy, JAX): CPU work must not pay for them."""
+    check = code + (
+        "\nimport sys\n"
+        "bad = [m for m in sys.modules if m.startswith(('numba.cuda', 'numba_cuda', 'torch', 'cupy', 'jax'))]\n"
+        "assert not bad, bad\n"
+    )
+    r = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]

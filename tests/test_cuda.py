@@ -17,12 +17,10 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from cuda_support import build_ptx, ptx_params, run_simulator
+from cuda_support import assert_imports_no_gpu_library, build_ptx, ptx_params, run_simulator
 
 import floatsim as fs
 
@@ -74,15 +72,11 @@ def test_hot_path_signatures_build_for_sm90(case: tuple) -> None:
 
 
 def test_import_does_not_load_numba_cuda() -> None:
-    code = (
+    assert_imports_no_gpu_library(
         "import sys, numpy as np, floatsim as fs\n"
         "fs.quantize(np.ones(3, np.float32), 'e4m3'); fs.encode(np.ones(3), 'e2m1')\n"
         "assert fs.cuda_dispatch.is_device_array(np.ones(2)) is False\n"
-        "bad = [m for m in sys.modules if m.startswith(('numba.cuda', 'numba_cuda', 'torch', 'cupy', 'jax'))]\n"
-        "assert not bad, bad\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
 
 
 def test_host_arrays_are_not_device_arrays() -> None:

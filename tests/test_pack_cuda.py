@@ -12,11 +12,9 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
-from cuda_support import build_ptx, ptx_params, run_simulator
+from cuda_support import assert_imports_no_gpu_library, build_ptx, ptx_params, run_simulator
 
 
 def test_simulator_matches_cpu() -> None:
@@ -37,11 +35,7 @@ def test_kernel_builds_for_sm90(case: tuple) -> None:
 
 
 def test_cpu_pack_does_not_load_numba_cuda() -> None:
-    code = (
+    assert_imports_no_gpu_library(
         "import sys, numpy as np, floatsim as fs\n"
         "p = fs.pack(np.arange(5, dtype=np.uint8), 'e2m1'); fs.unpack(p, 'e2m1', 5)\n"
-        "bad = [m for m in sys.modules if m.startswith(('numba.cuda', 'numba_cuda', 'torch', 'cupy', 'jax'))]\n"
-        "assert not bad, bad\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..cast import _BF16, _FLOATS, _Call, _float_array, _target, code_dtype
 from ..cast import decode as _decode_elements
+from ..cuda_dispatch import is_device_array
 from ..formats import Format, Overflow
 from ..kernels import blocks_cpu as K
 from ..kernels.cpu import launch
@@ -236,6 +237,8 @@ def quantize(
 
     Args:
         x: float64 / float32 / float16 / bfloat16 array, any shape and strides.
+            A GPU array (torch, CuPy, Numba, JAX) is cast on the GPU into an
+            array of its library (docs/blocks.md, "On the GPU").
         bfmt: a :class:`BlockFormat` or a name ('mxfp8_e4m3', 'nvfp4', ...).
         rounding: the element cast's mode (every mode of ``fs.quantize``,
             'stochastic' included); scales follow their rule.
@@ -262,6 +265,12 @@ def quantize(
         >>> bool(np.abs(y - x).max() < 2**-4)
         True
     """
+    if is_device_array(x):  # GPU arrays: CUDA kernels, same results (blocks/_cuda.py)
+        from . import _cuda
+
+        return _cuda.quantize(x, bfmt, rounding, axis=axis, seed=seed, stream=stream,
+                              sr_bits=sr_bits, amax=amax, tensor_scale=tensor_scale, out=out,
+                              out_dtype=out_dtype)
     plan = _Plan(x, bfmt, rounding, axis, seed, stream, sr_bits, amax, tensor_scale)
     dt = _out_dtype(out, out_dtype, plan.x)
     shape = plan.call.x.shape
@@ -334,6 +343,11 @@ def encode(
         >>> e[0, :2].tolist(), s.tolist(), t    # T = 3 / (448*6) in FP32; scale 448 = 0x7E
         ([7, 13], [[126]], 0.0011160714784637094)
     """
+    if is_device_array(x):  # GPU arrays: CUDA kernels, same results (blocks/_cuda.py)
+        from . import _cuda
+
+        return _cuda.encode(x, bfmt, rounding, axis=axis, seed=seed, stream=stream,
+                            sr_bits=sr_bits, amax=amax, tensor_scale=tensor_scale)
     plan = _Plan(x, bfmt, rounding, axis, seed, stream, sr_bits, amax, tensor_scale)
     bf, lay = plan.bf, plan.layout
     el = bf.element

@@ -27,8 +27,13 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
-from ._jit import scalar_jit
+from ._jit import f32_from_bits, f64_bits, scalar_jit
+from ._jit import f64_from_bits as bits_f64
 from .cpu import as_tuple
 from .fast32 import (
     C_EMIN_B,
@@ -81,22 +86,37 @@ if (P_BIAS, P_EMIN, P_EMAX) != (3, 4, 5):  # pragma: no cover - shift_params spe
 
 
 # ---- scalar helpers -------------------------------------------------------------------
-@scalar_jit
-def f64_bits(v):  # noqa: ANN001, ANN201
-    return np.float64(v).view(np.int64)
+# These helpers also run in the CUDA kernels of blocks_cuda.  Hence bit casts are
+# _jit's intrinsics (f64_bits, bits_f64), not ``.view``, which numba-cuda compiles
+# for the GPU present (PTX must build without one); and products that feed a sum
+# go through mul_rn, because NVVM contracts a * b + c into one FMA by default.
 
 
-@scalar_jit
-def bits_f64(b):  # noqa: ANN001, ANN201
-    return np.int64(b).view(np.float64)
+@intrinsic
+def mul_rn(typingctx, a, b):  # noqa: ANN001, ANN201, ARG001
+    """``a * b`` in float64, rounded on its own: a plain multiply on the CPU (the
+    same machine code as ``*``); on the GPU ``mul.rn.f64``, which NVVM never
+    fuses with a following add.  Dekker's product and the 4-over-6 sums of
+    squares rely on the separate rounding."""
+    sig = types.float64(types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202, ARG001
+        if type(context).__name__ == "CUDATargetContext":
+            dbl = ir.DoubleType()
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(dbl, [dbl, dbl]), "llvm.nvvm.mul.rn.d")
+            return builder.call(fn, args)
+        return builder.fmul(args[0], args[1])
+
+    return sig, codegen
 
 
 @scalar_jit
 def pow2(k):  # noqa: ANN001, ANN201
     """2.0**k for -1074 <= k <= 1023, from its bit pattern."""
     if k >= -1022:
-        return np.int64((k + 1023) << 52).view(np.float64)
-    return np.int64(np.int64(1) << (k + 1074)).view(np.float64)
+        return bits_f64(np.int64((k + 1023) << 52))
+    return bits_f64(np.int64(np.int64(1) << (k + 1074)))
 
 
 @scalar_jit
@@ -107,7 +127,7 @@ def exp_frac(b):  # noqa: ANN001, ANN201
     if ef != 0:
         return ef - 1023, b & _FRAC
     f = b & _FRAC
-    top = (np.float64(f).view(np.int64) >> 52) - 1023  # exact: f < 2**52
+    top = (f64_bits(np.float64(f)) >> 52) - 1023  # exact: f < 2**52
     return top - 1074, (f << (52 - top)) & _FRAC
 
 
@@ -120,7 +140,7 @@ def is_pow2(v):  # noqa: ANN001, ANN201
 
 @scalar_jit
 def _split(a):  # noqa: ANN001, ANN201
-    c = 134217729.0 * a  # Veltkamp: 2**27 + 1
+    c = mul_rn(134217729.0, a)  # Veltkamp: 2**27 + 1
     hi = c - (c - a)
     return hi, a - hi
 
@@ -144,10 +164,10 @@ def div_odd(a, b):  # noqa: ANN001, ANN201
     mb = bits_f64((np.int64(1023) << 52) | fb)
     q = ma / mb  # in (1/2, 2): no overflow or underflow below
     # exact residual ma - q * mb (Dekker's product, no FMA needed)
-    p = q * mb
+    p = mul_rn(q, mb)
     qh, ql = _split(q)
     bh, bl = _split(mb)
-    e = ((qh * bh - p) + qh * bl + ql * bh) + ql * bl
+    e = ((mul_rn(qh, bh) - p) + mul_rn(qh, bl) + mul_rn(ql, bh)) + mul_rn(ql, bl)
     r = (ma - p) - e
     qb = f64_bits(q)
     if r != 0.0 and (qb & 1) == 0:
@@ -289,19 +309,21 @@ def value_scale(a, den, bp, fp, sp):  # noqa: ANN001, ANN201
     """(code, value, status) of a / den rounded into the scale format (its rounding
     and overflow policy are in ``sp``); a = 0 gives code 0 (zero, or the smallest
     value of a format without zero)."""
-    if a == 0.0:
-        return np.int64(0), dec(np.int64(0), sp), ST_OK
+    # One call each of enc and dec: the CUDA kernels inline them at every call site.
     status = ST_OK
-    if a == np.inf:  # an inf in the block: the scale overflows, whatever the rounding
+    if a == 0.0:
+        code = np.int64(0)
+    elif a == np.inf:  # an inf in the block: the scale overflows, whatever the rounding
         if bp[B_SOV] == SOV_NAN:
             return bp[B_SCALE_NAN_CODE], np.nan, status
         if bp[B_SOV] == SOV_RAISE:
             status = ST_SCALE_OVERFLOW
-        return sp[P_MAX_MAG], dec(sp[P_MAX_MAG], sp), status
-    ratio = div_odd(a, den)
-    if bp[B_SOV] == SOV_RAISE and ratio > fp[F_SCALE_MAX]:
-        status = ST_SCALE_OVERFLOW
-    code = enc(f64_bits(ratio), sp, 0, 0)
+        code = sp[P_MAX_MAG]
+    else:
+        ratio = div_odd(a, den)
+        if bp[B_SOV] == SOV_RAISE and ratio > fp[F_SCALE_MAX]:
+            status = ST_SCALE_OVERFLOW
+        code = enc(f64_bits(ratio), sp, 0, 0)
     return code, dec(code, sp), status
 
 
@@ -348,9 +370,11 @@ def elem_value(code, ep, div, t, zp, bp):  # noqa: ANN001, ANN201
 @_call
 def out_code(code, zp, bp):  # noqa: ANN001, ANN201
     """The code encode() stores: float codes as is, two's complement for signed
-    integers, q = clamp(round(x / s) + zero point) for asymmetric integers."""
+    integers, q = clamp(round(x / s) + zero point) for asymmetric integers.
+    NaN without a NaN code (NO_CODE, -1: only on the GPU path, the CPU's
+    encode() raises first) stays -1, stored as all ones."""
     kind = bp[B_KIND]
-    if kind == K_FLOAT:
+    if kind == K_FLOAT or code < 0:
         return code
     if kind == K_INT:
         return int_value(code, bp) & ((np.int64(1) << bp[B_IBITS]) - 1)
@@ -362,6 +386,103 @@ def _words(rmode, seed_lo, seed_hi, index, stream, wide):  # noqa: ANN001, ANN20
     if rmode == 1:
         return random_words(seed_lo, seed_hi, index, stream, wide)
     return np.int64(0), np.int64(0)
+
+
+# ---- one block, in steps shared by block_cast and the CUDA kernels ----------------------
+# (The loops over a block's elements belong to each kernel; what is decided per
+# block and per element is here, once.)
+@scalar_jit
+def amax_step(xv, am, has_nan, hi, lo):  # noqa: ANN001, ANN201
+    """A block's statistics after one more element ``xv``: amax as float64 bits
+    (NaNs left out and flagged), max(x, 0) and min(x, 0) (for MINMAX)."""
+    ab = f64_bits(xv) & _ABS
+    if ab > _INF:
+        return am, True, hi, lo
+    return max(am, ab), has_nan, max(hi, xv), min(lo, xv)
+
+
+@scalar_jit
+def block_scale(a, has_nan, hi, lo, bp, fp, sp):  # noqa: ANN001, ANN201
+    """(scale code, scale value, status, zero point) of a block from its
+    statistics (``a``: amax, or the caller's amax=).  For FOUR_OVER_SIX this is
+    the ``max`` candidate; four_over_six_alt gives the other."""
+    zp = np.int64(0)
+    if has_nan and bp[B_NANMAX] == 0:  # a NaN scale: the whole block is NaN
+        return bp[B_SCALE_NAN_CODE], np.nan, ST_OK, zp
+    rule = bp[B_RULE]
+    if rule <= R_NEAREST:
+        sc, sv, st = pow2_scale(a, bp, fp, sp)
+        return sc, sv, st, zp
+    tsc = fp[F_TSCALE]
+    num = a  # RCEIL, AMAX, FOUR_OVER_SIX: amax / (max * T)
+    den = fp[F_MAX_E] * tsc
+    if rule == R_MINMAX:  # (max(x, 0) - min(x, 0)) / ((2**bits - 1) * T)
+        num = add_odd(hi, -lo)
+        den = fp[F_QRANGE] * tsc
+    sc, sv, st = value_scale(num, den, bp, fp, sp)
+    if rule == R_MINMAX:
+        if sv > 0.0 and -lo == np.inf:
+            zp = bp[B_QPOS]
+        elif sv > 0.0 and -lo > 0.0:
+            # round() is rint (ties to even) on both targets; np.rint has no CUDA lowering
+            zp = np.int64(round(min(div_odd(-lo, sv * tsc), 2.0**62)))
+            zp = min(max(zp, np.int64(0)), bp[B_QPOS])
+    return sc, sv, st, zp
+
+
+@scalar_jit
+def four_over_six_alt(a, sv, bp, fp, sp):  # noqa: ANN001, ANN201
+    """4-over-6's second candidate (amax / (2**emax T)) as (code, value, status),
+    and whether the block must compare the two candidates' errors (both
+    finite, nonzero and different)."""
+    sc4, sv4, st4 = value_scale(a, fp[F_POW2MAX_E] * fp[F_TSCALE], bp, fp, sp)
+    compare = sv4 > 0.0 and sv4 == sv4 and sv > 0.0 and sv == sv and sv4 != sv
+    return sc4, sv4, st4, compare
+
+
+@scalar_jit
+def elem_params(sv, tsc, ep0, kind):  # noqa: ANN001, ANN201
+    """(t, div, ep) for the elements of a block of scale value ``sv``: the
+    element format shifted by k where t = sv * T is 2**k (div = 0), else the
+    elements are divided by t first (div = 1)."""
+    t = sv * tsc
+    if sv == sv and sv > 0.0 and kind != K_ASYM and is_pow2(t):
+        return t, 0, shift_params(ep0, exp_frac(f64_bits(t))[0])
+    return t, 1, ep0
+
+
+@scalar_jit
+def sq_err(u, ep, div, t, r_hi, r_lo, bp):  # noqa: ANN001, ANN201
+    """Squared error of one dequantized element (x has the float64 bits ``u``)."""
+    d = elem_value(elem_code(u, ep, div, t, r_hi, r_lo, bp), ep, div, t, 0, bp) - bits_f64(u)
+    return mul_rn(d, d)
+
+
+@scalar_jit
+def elem_out(u, sv, t, div, ep, ep0, zp, r_hi, r_lo, bp, want_codes):  # noqa: ANN001, ANN201, PLR0913
+    """(code, value) of the element with float64 bits ``u`` in a block of scale
+    value ``sv`` and elem_params (t, div, ep): the code encode() stores when
+    want_codes, else the float64 value.  Random words matter only where
+    ``sv`` is finite and nonzero."""
+    kind = bp[B_KIND]
+    if sv != sv:
+        if want_codes != 0:
+            return (ep0[10] if (kind == K_FLOAT and ep0[10] >= 0) else np.int64(0)), 0.0
+        return np.int64(0), np.nan
+    if sv == 0.0:
+        # A zero scale (a zero block, or amax below the scale's range): signed
+        # zeros, and NaN stays NaN (scale types without NaN).
+        if (u & _ABS) <= _INF:
+            u &= np.int64(1) << 63
+        t = 1.0
+        div = 0
+        ep = ep0
+        r_hi = np.int64(0)
+        r_lo = np.int64(0)
+    code = elem_code(u, ep, div, t, r_hi, r_lo, bp)
+    if want_codes != 0:
+        return out_code(code, zp, bp), 0.0
+    return np.int64(0), elem_value(code, ep, div, t, zp, bp)
 
 
 # ---- the general kernel ------------------------------------------------------------------
@@ -388,136 +509,82 @@ def block_cast(x, vals, codes, scodes, zps, status, want_codes, bs, idx, use_idx
         b = blk - r * nb
         j0 = b * bs
         j1 = min(j0 + bs, n)
-        # amax over the block; NaN's bit pattern exceeds every other |x|.
         am = np.int64(0)
         has_nan = False
         hi = 0.0
         lo = 0.0
         for j in range(j0, j1):
-            xv = np.float64(x[r, j])
-            ab = f64_bits(xv) & _ABS
-            if ab > _INF:
-                has_nan = True
-            else:
-                am = max(am, ab)
-                hi = max(hi, xv)
-                lo = min(lo, xv)
+            am, has_nan, hi, lo = amax_step(np.float64(x[r, j]), am, has_nan, hi, lo)
         a = bits_f64(am)
         if use_amax != 0:
             a = amax_in[r, b]
-        nan_block = has_nan and bp[B_NANMAX] == 0
-        st = ST_OK
-        zp = np.int64(0)
-        sc = np.int64(0)
-        sv = 0.0
-        if nan_block:
-            sc = bp[B_SCALE_NAN_CODE]
-            sv = np.nan
-        elif rule <= R_NEAREST:
-            sc, sv, st = pow2_scale(a, bp, fp, sp)
-        elif rule == R_MINMAX:
-            rng = add_odd(hi, -lo)
-            sc, sv, st = value_scale(rng, fp[F_QRANGE] * tsc, bp, fp, sp)
-            if sv > 0.0 and -lo == np.inf:
-                zp = bp[B_QPOS]
-            elif sv > 0.0 and -lo > 0.0:
-                zp = np.int64(np.rint(min(div_odd(-lo, sv * tsc), 2.0**62)))
-                zp = min(max(zp, np.int64(0)), bp[B_QPOS])
-        elif rule == R_4OVER6:
-            sc, sv, st = value_scale(a, fp[F_MAX_E] * tsc, bp, fp, sp)
-            sc4, sv4, st4 = value_scale(a, fp[F_POW2MAX_E] * tsc, bp, fp, sp)
-            if sv4 > 0.0 and sv4 == sv4 and sv > 0.0 and sv == sv and sv4 != sv:
+        sc, sv, st, zp = block_scale(a, has_nan, hi, lo, bp, fp, sp)
+        if rule == R_4OVER6:
+            sc4, sv4, st4, compare = four_over_six_alt(a, sv, bp, fp, sp)
+            if compare:
+                t6, div6, ep6 = elem_params(sv, tsc, ep0, kind)
+                t4, div4, ep4 = elem_params(sv4, tsc, ep0, kind)
                 err6 = 0.0
                 err4 = 0.0
-                for c in range(2):
-                    s_c = sv if c == 0 else sv4
-                    t_c = s_c * tsc
-                    div_c = 1
-                    ep_c = ep0
-                    if is_pow2(t_c):
-                        div_c = 0
-                        ep_c = shift_params(ep0, exp_frac(f64_bits(t_c))[0])
-                    acc = 0.0
-                    for j in range(j0, j1):
-                        ix = idx[r, j] if use_idx != 0 else r * n + j
-                        r_hi, r_lo = _words(rmode, seed_lo, seed_hi, ix, stream, wide)
-                        u = f64_bits(np.float64(x[r, j]))
-                        code = elem_code(u, ep_c, div_c, t_c, r_hi, r_lo, bp)
-                        d = elem_value(code, ep_c, div_c, t_c, 0, bp) - np.float64(x[r, j])
-                        acc += d * d
-                    if c == 0:
-                        err6 = acc
-                    else:
-                        err4 = acc
+                for j in range(j0, j1):
+                    ix = idx[r, j] if use_idx != 0 else r * n + j
+                    r_hi, r_lo = _words(rmode, seed_lo, seed_hi, ix, stream, wide)
+                    u = f64_bits(np.float64(x[r, j]))
+                    err6 += sq_err(u, ep6, div6, t6, r_hi, r_lo, bp)
+                    err4 += sq_err(u, ep4, div4, t4, r_hi, r_lo, bp)
                 if err4 < err6:
                     sc, sv, st = sc4, sv4, st4
-        else:
-            if rule == R_RCEIL or rule == R_AMAX:
-                sc, sv, st = value_scale(a, fp[F_MAX_E] * tsc, bp, fp, sp)
         if st != ST_OK:
             status[r, b] = st
         if want_codes != 0:
             scodes[r, b] = sc
             zps[r, b] = zp
-        # the elements
-        t = sv * tsc
-        div = 1
-        ep = ep0
-        if sv == sv and sv > 0.0 and kind != K_ASYM and is_pow2(t):
-            div = 0
-            ep = shift_params(ep0, exp_frac(f64_bits(t))[0])
+        t, div, ep = elem_params(sv, tsc, ep0, kind)
+        scaled = sv == sv and sv != 0.0
         for j in range(j0, j1):
-            xv = np.float64(x[r, j])
-            if sv != sv:
-                if want_codes != 0:
-                    codes[r, j] = ep0[10] if (kind == K_FLOAT and ep0[10] >= 0) else 0
-                else:
-                    vals[r, j] = np.nan
-                continue
-            if sv == 0.0:
-                # A zero scale (a zero block, or amax below the scale's range):
-                # signed zeros, and NaN stays NaN (scale types without NaN).
-                u0 = f64_bits(xv)
-                if (u0 & _ABS) <= _INF:
-                    u0 &= np.int64(1) << 63
-                code = elem_code(u0, ep0, 0, 1.0, 0, 0, bp)
-                if want_codes != 0:
-                    codes[r, j] = out_code(code, zp, bp)
-                else:
-                    vals[r, j] = elem_value(code, ep0, 0, 1.0, zp, bp)
-                continue
-            ix = idx[r, j] if use_idx != 0 else r * n + j
-            r_hi, r_lo = _words(rmode, seed_lo, seed_hi, ix, stream, wide)
-            code = elem_code(f64_bits(xv), ep, div, t, r_hi, r_lo, bp)
+            r_hi = np.int64(0)
+            r_lo = np.int64(0)
+            if scaled:
+                ix = idx[r, j] if use_idx != 0 else r * n + j
+                r_hi, r_lo = _words(rmode, seed_lo, seed_hi, ix, stream, wide)
+            code, v = elem_out(f64_bits(np.float64(x[r, j])), sv, t, div, ep, ep0, zp, r_hi,
+                               r_lo, bp, want_codes)
             if want_codes != 0:
-                codes[r, j] = out_code(code, zp, bp)
+                codes[r, j] = code
             else:
-                vals[r, j] = elem_value(code, ep, div, t, zp, bp)
+                vals[r, j] = v
 
 
 # ---- the float32 fast path ------------------------------------------------------------------
-@numba.njit(cache=True, nogil=True, inline="always")
-def _f32_block_k(xs, bpv, fmax):  # noqa: ANN001, ANN201
-    """(k, state) of one float32 block: state 0 to quantize with 2**k, 1 for a
-    NaN block (NaN in it, or a scale overflow under the 'nan' policy), 2 for a
-    scale overflow under 'raise' (quantized with the largest scale)."""
-    m = np.uint32(0)
-    for j in range(xs.size):
-        m = max(m, xs[j] & np.uint32(0x7FFFFFFF))
+@scalar_jit
+def f32_block_k(m, bp, fmax):  # noqa: ANN001, ANN201
+    """(k, state) of a float32 block whose largest magnitude has the bits ``m``
+    (uint32; a NaN's bits exceed every other): state 0 to quantize with 2**k,
+    1 for a NaN block (NaN in it, or a scale overflow under the 'nan' policy),
+    2 for a scale overflow under 'raise' (quantized with the largest scale)."""
     if m > np.uint32(0x7F800000):
         return np.int64(0), 1
-    kmin = bpv[B_KMIN]
+    kmin = bp[B_KMIN]
     over = m == np.uint32(0x7F800000)
     k = kmin
     if m != 0 and not over:
-        E, F = exp_frac(f64_bits(np.float64(np.uint32(m).view(np.float32))))
-        k = max(rule_exponent(E, F, bpv[B_RULE], bpv[B_EMAX_E], bpv[B_MBITS_E], fmax), kmin)
-        over = k > bpv[B_KMAX]
+        E, F = exp_frac(f64_bits(np.float64(f32_from_bits(m))))
+        k = max(rule_exponent(E, F, bp[B_RULE], bp[B_EMAX_E], bp[B_MBITS_E], fmax), kmin)
+        over = k > bp[B_KMAX]
     if over:
-        if bpv[B_SOV] == SOV_NAN:
+        if bp[B_SOV] == SOV_NAN:
             return k, 1
-        return bpv[B_KMAX], 2 if bpv[B_SOV] == SOV_RAISE else 0
+        return bp[B_KMAX], 2 if bp[B_SOV] == SOV_RAISE else 0
     return k, 0
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _f32_block_k(xs, bpv, fmax):  # noqa: ANN001, ANN201
+    """f32_block_k of the float32 block ``xs`` (uint32 bits)."""
+    m = np.uint32(0)
+    for j in range(xs.size):
+        m = max(m, xs[j] & np.uint32(0x7FFFFFFF))
+    return f32_block_k(m, bpv, fmax)
 
 
 @_call
