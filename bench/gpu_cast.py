@@ -440,6 +440,13 @@ def main() -> int:
     # peers: the same input; MX on an (8192, 8192) view (2**(n_log2 // 2) rows), blocks along rows
     rows = 1 << (a.n_log2 // 2)
     x2d = x.view(rows, n // rows)
+    for bname in ("mxfp8_e4m3", "mxfp4_e2m1", "nvfp4"):
+        for mode, kw in (("rne", {}), ("sr", {"seed": 1})):
+            try:
+                add(f"floatsim blocks.quantize {bname} {mode}",
+                    lambda bname=bname, mode=mode, kw=kw: fs.blocks.quantize(x2d, bname, mode, **kw), 8)
+            except Exception as e:  # noqa: BLE001 - a failing row must not hide the others
+                na([f"floatsim blocks.quantize {bname} {mode}"], 8, why(e))
     for label, run in (("qtorch", lambda: peer_qtorch(x)), ("pychop", lambda: peer_pychop(x)),
                        ("microxcaling", lambda: peer_microxcaling(x, x2d)), ("torchao", lambda: peer_torchao(x2d))):
         try:
