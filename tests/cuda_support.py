@@ -69,6 +69,9 @@ def build_ptx(case: tuple) -> str:
     assert "ld.local" not in ptx and "st.local" not in ptx, f"{label}: spills to local memory"
     # a uint64 mixed with an int64 is typed float64 by Numba: unsigned integers stay integers
     assert not re.search(r"cvt\.\w+\.f(32|64)\.u64", ptx), f"{label}: uint64 converted to float"
+    # NVVM contracts a * b + c into one fused multiply-add unless told not to;
+    # an exact cast must round every product and sum on its own
+    assert not re.search(r"\bfma\.rn\.f(32|64)\b", ptx), f"{label}: a multiply-add was fused"
     return ptx
 
 

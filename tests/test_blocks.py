@@ -13,6 +13,7 @@ import warnings
 from fractions import Fraction
 from pathlib import Path
 
+import ml_dtypes
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -756,3 +757,15 @@ def test_call_errors(call, exc, match):
     x = np.ones((4, 64), np.float32)
     with pytest.raises(exc, match=match):
         call(x)
+
+
+def test_bfloat16_output_is_rounded_once() -> None:
+    """Block values are exact in float64; a bfloat16 result is one rounding
+    of them (ml_dtypes' float64 -> bfloat16 goes through float32, twice)."""
+    bf16 = np.dtype(ml_dtypes.bfloat16)
+    x = np.random.default_rng(1).standard_normal((512, 512))[263:264]  # a row with a double-rounding case
+    exact = fs.blocks.quantize(x, "int8_sym", out_dtype=np.float64)
+    got = fs.blocks.quantize(x, "int8_sym", out_dtype=bf16)
+    once = fs.quantize(exact, "bfloat16", out_dtype=bf16)
+    assert np.array_equal(got.view(np.uint16), once.view(np.uint16))
+    assert not np.array_equal(got.view(np.uint16), exact.astype(bf16).view(np.uint16))

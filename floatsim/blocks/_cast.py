@@ -218,6 +218,17 @@ def _out_dtype(out: np.ndarray | None, out_dtype: Any, x: np.ndarray) -> np.dtyp
     return dt
 
 
+def _as_dtype(v: np.ndarray, dt: np.dtype) -> np.ndarray:
+    """Float64 values in ``dt``, rounded once to nearest even (overflow: inf).
+    bfloat16 goes through floatsim's own cast: ml_dtypes converts float64 to
+    bfloat16 through float32, rounding twice."""
+    if _BF16 is not None and dt == _BF16:
+        from ..cast import quantize as _quantize
+
+        return _quantize(np.asarray(v, np.float64), "bfloat16", out_dtype=_BF16)
+    return v.astype(dt, copy=False)
+
+
 def quantize(
     x: Any,
     bfmt: BlockFormat | str,
@@ -310,7 +321,7 @@ def quantize(
     plan.check_status(status, rows)
     if not in_place:
         with np.errstate(over="ignore"):
-            result[...] = lay.scatter(target).astype(dt, copy=False).reshape(shape)
+            result[...] = _as_dtype(lay.scatter(target), dt).reshape(shape)
     return result
 
 
@@ -455,7 +466,7 @@ def decode(
     elif tensor_scale is not None:
         raise ValueError(f"tensor_scale= applies to two-level formats only; {bf} has none")
     with np.errstate(over="ignore"):
-        return v.astype(dt).reshape(e.shape)
+        return _as_dtype(v, dt).reshape(e.shape)
 
 
 def block_amax(x: Any, bfmt: BlockFormat | str, *, axis: AxisArg = -1) -> np.ndarray:

@@ -280,18 +280,18 @@ def f32_value_bits(v):  # noqa: ANN001, ANN201
 @scalar_jit
 def out_bits(v, kind, op):  # noqa: ANN001, ANN201
     """The output element (bits of kind ``kind``) of the float64 value ``v``,
-    rounded as the CPU path's numpy / ml_dtypes conversions round it: to
-    nearest even, once (bfloat16: twice, through float32, as ml_dtypes
-    converts float64).  ``op`` are the float16 / bfloat16 params (nearest
-    even, overflow to inf).  NaN is the positive quiet NaN numpy stores."""
+    rounded once to nearest even as the CPU path rounds it (float16, float32:
+    numpy's conversion; bfloat16: floatsim's own cast, since ml_dtypes would
+    round twice, through float32).  ``op`` are the float16 / bfloat16 params
+    (nearest even, overflow to inf).  NaN is the positive quiet NaN numpy
+    stores."""
     if kind == K_F64:
         return f64_bits(v) if v == v else np.int64(0x7FF8000000000000)
     if kind == K_F32:
         return f32_value_bits(v)
     if v != v:
         return np.int64(0x7E00) if kind == K_F16 else np.int64(0x7FC0)
-    u = f64_bits(v) if kind == K_F16 else f64_bits(np.float64(np.float32(v)))
-    return encode_bits(u, op, 0, 0)  # one call site: it is inlined
+    return encode_bits(f64_bits(v), op, 0, 0)  # one call site: it is inlined
 
 
 @scalar_jit
