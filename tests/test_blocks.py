@@ -769,3 +769,16 @@ def test_bfloat16_output_is_rounded_once() -> None:
     once = fs.quantize(exact, "bfloat16", out_dtype=bf16)
     assert np.array_equal(got.view(np.uint16), once.view(np.uint16))
     assert not np.array_equal(got.view(np.uint16), exact.astype(bf16).view(np.uint16))
+
+
+def test_nan_with_a_scale_format_without_nan() -> None:
+    """A scale format without NaN leaves NaNs out of the amax: only the NaN
+    element is NaN (docs/blocks.md), on the float32 fast path as on the
+    general one.  With E8M0 scales (which have NaN) the whole block is NaN."""
+    bf = B.BlockFormat(element="e4m3", scale="e3m2", block=4)
+    x = np.array([[1.0, np.nan, 3.0, 0.5], [np.nan, 0.25, -2.0, 448.0]])
+    general = fs.blocks.quantize(x, bf)
+    fast = fs.blocks.quantize(x.astype(np.float32), bf)
+    assert np.array_equal(np.isnan(general), np.isnan(x))
+    np.testing.assert_array_equal(fast.astype(np.float64), general)
+    assert np.isnan(fs.blocks.quantize(x.astype(np.float32), "mxfp8_e4m3")[:, :4]).all()

@@ -578,12 +578,25 @@ def f32_block_k(m, bp, fmax):  # noqa: ANN001, ANN201
     return k, 0
 
 
+@scalar_jit
+def amax_bits(m, b, keep_nan):  # noqa: ANN001, ANN201
+    """The running block maximum ``m`` (float32 magnitude bits; a NaN's exceed
+    every other) after the element with bits ``b``.  Without ``keep_nan`` (a
+    scale format with no NaN) a NaN element does not count: the block keeps a
+    finite scale and the NaN goes through the element cast, as in block_cast."""
+    a = np.uint32(b) & np.uint32(0x7FFFFFFF)
+    if a > np.uint32(0x7F800000) and not keep_nan:
+        a = np.uint32(0)
+    return max(np.uint32(m), a)
+
+
 @numba.njit(cache=True, nogil=True, inline="always")
 def _f32_block_k(xs, bpv, fmax):  # noqa: ANN001, ANN201
     """f32_block_k of the float32 block ``xs`` (uint32 bits)."""
     m = np.uint32(0)
+    keep_nan = bpv[B_NANMAX] == 0
     for j in range(xs.size):
-        m = max(m, xs[j] & np.uint32(0x7FFFFFFF))
+        m = amax_bits(m, xs[j], keep_nan)
     return f32_block_k(m, bpv, fmax)
 
 

@@ -54,7 +54,7 @@ from numba.core.registry import CPUDispatcher
 
 from . import blocks_cpu as _cpu
 from ._jit import f32_bits, f64_bits, f64_from_bits, scalar_jit
-from .blocks_cpu import B_EMAX_E, B_FAST_EMIN, B_KIND, F_TSCALE
+from .blocks_cpu import B_EMAX_E, B_FAST_EMIN, B_KIND, B_NANMAX, F_TSCALE
 from .cuda import K_BF16, K_F16, K_F32, K_F64, in_f32_bits, in_f64_bits
 from .fast32 import quantize_f32_bits
 from .philox import group_words
@@ -295,10 +295,11 @@ def out_bits(v, kind, op):  # noqa: ANN001, ANN201
 
 
 @scalar_jit
-def stats_m32(am, has_nan):  # noqa: ANN001, ANN201
+def stats_m32(am, nan_block):  # noqa: ANN001, ANN201
     """The fast path's block maximum (float32 bits; NaN above inf) from
-    stats_kernel's amax (float64 bits of a float32 value) and NaN flag."""
-    if has_nan != 0:
+    stats_kernel's amax (float64 bits of a float32 value, NaNs left out) and
+    whether the block is a NaN block (a NaN in it and a scale with NaN)."""
+    if nan_block:
         return np.uint32(0x7FC00000)
     return np.uint32(f32_bits(np.float32(f64_from_bits(am))))
 
@@ -335,13 +336,14 @@ def fast_kernel(rnd: int, in_kind: int) -> Any:
         step = np.int64(cuda.gridDim.x) * cuda.blockDim.x
         for item in range(start, nitems, step):
             xo, so, f0, f1, a0, a1, a2, n1, n2 = item_origin(item, g, nc, ch)
+            keep_nan = bp[B_NANMAX] == 0
             if use_stats != 0:
-                m = stats_m32(am_a[so], nan_a[so])
+                m = stats_m32(am_a[so], nan_a[so] != 0 and keep_nan)
             else:
                 m = np.uint32(0)
                 w0, w1, w2, rb = a0, a1, a2, row_base(xo, a0, a1, g)
                 for _f in range(f0, f1):
-                    m = max(m, np.uint32(in_f32_bits(xr[rb + w2 * s2], in_kind) & 0x7FFFFFFF))
+                    m = H.amax_bits(m, in_f32_bits(xr[rb + w2 * s2], in_kind), keep_nan)
                     w0, w1, w2, rb = advance(w0, w1, w2, n1, n2, xo, rb, g)
             k, state = H.f32_block_k(m, bp, fmax)
             fast = k >= fast_emin and k <= fast_kmax
