@@ -53,6 +53,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .kernels.cuda_launch import stream_object
+
 __all__ = ["is_device_array", "quantize", "encode", "decode"]
 
 _DLPACK_CUDA = (2, 13)  # kDLCUDA, kDLCUDAManaged
@@ -258,16 +260,6 @@ def _is_numba_stream(obj: Any) -> bool:
     return type(obj).__module__.startswith("numba") and hasattr(obj, "synchronize")
 
 
-def _numba_stream(handle: int | None) -> Any:
-    from numba import cuda
-
-    if handle in (None, 0, 1) or _sim():
-        return cuda.legacy_default_stream()
-    if handle == 2:
-        return cuda.per_thread_default_stream()
-    return cuda.external_stream(handle)
-
-
 def _stream_for(cuda_stream: Any, src: _Dev) -> tuple[Any, int | None]:
     """(numba stream to launch on, its handle); waits for the producer's stream."""
     from numba import cuda
@@ -276,10 +268,10 @@ def _stream_for(cuda_stream: Any, src: _Dev) -> tuple[Any, int | None]:
         stream, handle = cuda_stream, (None if _sim() else int(cuda_stream))
     else:
         handle = src.stream if cuda_stream is None else _handle(cuda_stream)
-        stream = _numba_stream(handle)
+        stream = stream_object(handle)
     if src.stream is not None and _norm(src.stream) != _norm(handle) and not _sim():
         ev = cuda.event(timing=False)
-        ev.record(stream=_numba_stream(src.stream))
+        ev.record(stream=stream_object(src.stream))
         ev.wait(stream=stream)
     return stream, handle
 

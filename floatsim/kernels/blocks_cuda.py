@@ -55,7 +55,7 @@ from numba.core.registry import CPUDispatcher
 from . import blocks_cpu as _cpu
 from ._jit import f32_bits, f64_bits, f64_from_bits, scalar_jit
 from .blocks_cpu import B_EMAX_E, B_FAST_EMIN, B_KIND, B_NANMAX, F_TSCALE
-from .cuda import K_BF16, K_F16, K_F32, K_F64, in_f32_bits, in_f64_bits
+from .cuda import K_BF16, K_F16, K_F32, K_F64, in_f32_bits, in_f64_bits, launch_items
 from .fast32 import quantize_f32_bits
 from .philox import group_words
 from .scalar import SR, encode_bits
@@ -641,19 +641,9 @@ def splits(g: tuple[int, ...], four_over_six: bool) -> bool:
     return not four_over_six and g[L_BSZ] * g[L_BSZ + 1] * g[L_BSZ + 2] > SPLIT["min_block"]
 
 
-@functools.cache
-def _sm_count(device_id: int) -> int:
-    if SIMULATOR:
-        return 1
-    return int(cuda.get_current_device().MULTIPROCESSOR_COUNT)
-
-
 def launch(kernel: Any, items: int, stream: Any, *args: Any) -> None:
     """Launch ``kernel`` with one thread per item (up to the grid's size) on ``stream``."""
-    threads = min(LAUNCH["threads"], _MAX_THREADS)
-    dev = 0 if SIMULATOR else cuda.get_current_device().id
-    blocks = max(1, min(-(-items // threads), _sm_count(dev) * LAUNCH["blocks_per_sm"]))
-    kernel[blocks, threads, stream](*args)
+    launch_items(kernel, items, stream, LAUNCH, _MAX_THREADS, *args)
 
 
 def ptx_signatures() -> list[tuple[str, Any, tuple]]:

@@ -71,6 +71,7 @@ __all__ = [
     "decode_kernel",
     "ptx_signatures",
     "launch",
+    "launch_items",
     "max_blocks",
     "LAUNCH",
 ]
@@ -206,29 +207,12 @@ def _dec(code, p, out_kind, num_codes):  # noqa: ANN001, ANN201
     return np.int64(out_value(decode_code(code, p), out_kind))
 
 
-def _load4_py(a, i, n):  # noqa: ANN001, ANN202
-    """a[i], a[i+1], a[i+2], a[i+3] as int64 (0 past ``n``).
+def _load4_py(a, i, step, n):  # noqa: ANN001, ANN202
+    """a[i], a[i+step], a[i+2*step], a[i+3*step] as int64 (0 past ``n``).
 
     The explicit int64 matters: a uint64 element and the literal 0 would
     unify to float64 in Numba's typing.  Indices are unsigned, which spares
     each access Numba's negative-index wraparound."""
-    lim = np.int32(min(n - i, 4))
-    j = np.uint64(i)
-    return (
-        np.int64(a[j]) if lim > 0 else np.int64(0),
-        np.int64(a[j + np.uint64(1)]) if lim > 1 else np.int64(0),
-        np.int64(a[j + np.uint64(2)]) if lim > 2 else np.int64(0),
-        np.int64(a[j + np.uint64(3)]) if lim > 3 else np.int64(0),
-    )
-
-
-# Inlined into the kernels; under the simulator, whose arrays cannot be passed to
-# compiled functions, the same Python function runs as it is.
-_load4 = _load4_py if SIMULATOR else scalar_jit(_load4_py)
-
-
-def _load4s_py(a, i, step, n):  # noqa: ANN001, ANN202
-    """a[i], a[i+step], a[i+2*step], a[i+3*step] as int64 (0 past ``n``)."""
     j, s = np.uint64(i), np.uint64(step)
     return (
         np.int64(a[j]) if i < n else np.int64(0),
@@ -238,7 +222,7 @@ def _load4s_py(a, i, step, n):  # noqa: ANN001, ANN202
     )
 
 
-_load4s = _load4s_py if SIMULATOR else scalar_jit(_load4s_py)
+_load4 = _load4_py if SIMULATOR else scalar_jit(_load4_py)
 
 
 @scalar_jit
@@ -265,10 +249,10 @@ def _group_random_py(rmode, seed_lo, seed_hi, group, stream, wide, rbits, rb_wid
         h0, l0, h1, l1, h2, l2, h3, l3 = group_words(seed_lo, seed_hi, group, stream, wide)
     elif rmode == 2:
         if rb_wide == 0:
-            l0, l1, l2, l3 = _load4(rbits, i0, n)
+            l0, l1, l2, l3 = _load4(rbits, i0, 1, n)
         else:
-            l0, h0, l1, h1 = _load4(rbits, 2 * i0, 2 * n)
-            l2, h2, l3, h3 = _load4(rbits, 2 * i0 + 4, 2 * n)
+            l0, h0, l1, h1 = _load4(rbits, 2 * i0, 1, 2 * n)
+            l2, h2, l3, h3 = _load4(rbits, 2 * i0 + 4, 1, 2 * n)
     return h0, l0, h1, l1, h2, l2, h3, l3
 
 
@@ -313,7 +297,7 @@ def quantize32_kernel(rnd: int, in_kind: int, out_kind: int, rmode: int) -> Any:
         span = T * GROUP
         for base in range(np.int64(cuda.blockIdx.x) * span, n, np.int64(cuda.gridDim.x) * span):
             i = base + t
-            x0, x1, x2, x3 = _load4s(xr, i, T, n)
+            x0, x1, x2, x3 = _load4(xr, i, T, n)
             l0, l1, l2, l3 = np.int64(0), np.int64(0), np.int64(0), np.int64(0)
             if rmode == 1:
                 _h0, w0, _h1, w1, _h2, w2, _h3, w3 = group_words(
@@ -326,7 +310,7 @@ def quantize32_kernel(rnd: int, in_kind: int, out_kind: int, rmode: int) -> Any:
                 cuda.syncthreads()
                 l0, l1, l2, l3 = words[t], words[t + T], words[t + 2 * T], words[t + 3 * T]
             elif rmode == 2:
-                l0, l1, l2, l3 = _load4s(rbits, i, T, n)
+                l0, l1, l2, l3 = _load4(rbits, i, T, n)
             for k in range(GROUP):
                 j = i + k * T
                 if j < n:
@@ -349,7 +333,7 @@ def quantize_kernel(xr, outr, p, in_kind, out_kind, rmode, seed_lo, seed_hi, str
     step = np.int64(cuda.gridDim.x) * cuda.blockDim.x
     for g in range(start, (n + (GROUP - 1)) // GROUP, step):
         i0 = g * GROUP
-        x0, x1, x2, x3 = _load4(xr, i0, n)
+        x0, x1, x2, x3 = _load4(xr, i0, 1, n)
         h0, l0, h1, l1, h2, l2, h3, l3 = _group_random(
             rmode, seed_lo, seed_hi, g + goff, stream, p[P_WIDE_RANDOM], rbits, rb_wide, i0, n)
         lim = np.int32(min(n - i0, GROUP))
@@ -371,7 +355,7 @@ def encode_kernel(xr, codes, p, in_kind, rmode, seed_lo, seed_hi, stream, offset
     step = np.int64(cuda.gridDim.x) * cuda.blockDim.x
     for g in range(start, (n + (GROUP - 1)) // GROUP, step):
         i0 = g * GROUP
-        x0, x1, x2, x3 = _load4(xr, i0, n)
+        x0, x1, x2, x3 = _load4(xr, i0, 1, n)
         h0, l0, h1, l1, h2, l2, h3, l3 = _group_random(
             rmode, seed_lo, seed_hi, g + goff, stream, p[P_WIDE_RANDOM], rbits, rb_wide, i0, n)
         lim = np.int32(min(n - i0, GROUP))
@@ -391,7 +375,7 @@ def decode_kernel(codes, outr, p, out_kind, num_codes):  # noqa: ANN001, ANN201
     step = np.int64(cuda.gridDim.x) * cuda.blockDim.x
     for g in range(start, (n + (GROUP - 1)) // GROUP, step):
         i0 = g * GROUP
-        c0, c1, c2, c3 = _load4(codes, i0, n)
+        c0, c1, c2, c3 = _load4(codes, i0, 1, n)
         lim = np.int32(min(n - i0, GROUP))
         for k in range(GROUP):
             if k < lim:
@@ -424,13 +408,20 @@ def max_blocks(device: int) -> int:
     return sm_count(device) * LAUNCH["blocks_per_sm"]
 
 
+def launch_items(kernel: Any, items: int, stream: Any, cfg: dict, max_threads: int, *args: Any) -> None:
+    """Launch a grid-stride ``kernel`` over ``items`` work items (a thread each
+    per step) on ``stream``: ``cfg["threads"]`` threads a block (at most
+    ``max_threads``), at most ``cfg["blocks_per_sm"]`` blocks a multiprocessor.
+    The element-wise, pack and block kernels each keep their own ``cfg``."""
+    nthreads = min(cfg["threads"], max_threads)
+    dev = 0 if SIMULATOR else cuda.get_current_device().id
+    blocks = max(1, min(-(-items // nthreads), sm_count(dev) * cfg["blocks_per_sm"]))
+    kernel[blocks, nthreads, stream](*args)
+
+
 def launch(kernel: Any, n: int, stream: Any, *args: Any) -> None:
     """Launch ``kernel`` over ``n`` elements (groups of four) on ``stream``."""
-    nthreads = threads()
-    groups = (n + GROUP - 1) // GROUP
-    dev = 0 if SIMULATOR else cuda.get_current_device().id
-    blocks = max(1, min((groups + nthreads - 1) // nthreads, max_blocks(dev)))
-    kernel[blocks, nthreads, stream](*args)
+    launch_items(kernel, -(-n // GROUP), stream, LAUNCH, MAX_THREADS, *args)
 
 
 _DUMMY: dict[int, Any] = {}

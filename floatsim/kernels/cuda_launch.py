@@ -126,12 +126,13 @@ class Prepared:
         self.launcher(self.device, stream_object(stream_handle), blocks, threads, *values)
 
 
-def stream_object(handle: int) -> Any:
-    """A numba stream object for a CUDA stream handle (0 or 1: the legacy
-    default stream, 2: the per-thread default stream)."""
-    from numba import cuda
+def stream_object(handle: int | None) -> Any:
+    """A numba stream object for a CUDA stream handle (None, 0 or 1: the
+    legacy default stream, 2: the per-thread default stream; the simulator
+    has only the default stream)."""
+    from numba import config, cuda
 
-    if handle in (0, 1):
+    if handle in (None, 0, 1) or config.ENABLE_CUDASIM:
         return cuda.legacy_default_stream()
     if handle == 2:
         return cuda.per_thread_default_stream()

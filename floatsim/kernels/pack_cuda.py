@@ -38,9 +38,9 @@ import functools
 from typing import Any
 
 import numpy as np
-from numba import config, cuda
+from numba import cuda
 
-from .cuda import sm_count
+from .cuda import launch_items
 
 __all__ = ["GROUP", "LAUNCH", "groups", "launch", "pack_kernel", "ptx_signatures", "unpack_kernel"]
 
@@ -51,8 +51,8 @@ GROUP = 8
 #: kernels are grid-stride loops, so any grid covers any size).  Tests shrink
 #: both to run the simulator on a few blocks.
 LAUNCH = {"threads": 256, "blocks_per_sm": 16}
+_MAX_THREADS = 1024  # the hardware limit: these kernels share no memory
 
-_SIMULATOR = bool(config.ENABLE_CUDASIM)
 
 
 def groups(count: int) -> int:
@@ -125,10 +125,7 @@ def unpack_kernel(bits: int) -> Any:
 
 def launch(kernel: Any, work: int, stream: Any, *args: Any) -> None:
     """Launch ``kernel`` over ``work`` groups of eight codes on ``stream``."""
-    threads = LAUNCH["threads"]
-    dev = 0 if _SIMULATOR else cuda.get_current_device().id
-    blocks = max(1, min((work + threads - 1) // threads, sm_count(dev) * LAUNCH["blocks_per_sm"]))
-    kernel[blocks, threads, stream](*args)
+    launch_items(kernel, work, stream, LAUNCH, _MAX_THREADS, *args)
 
 
 def ptx_signatures() -> list[tuple[str, Any, tuple]]:
