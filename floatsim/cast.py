@@ -79,10 +79,16 @@ def _holds(dtype: np.dtype, fmt: Format) -> bool:
     )
 
 
-def _check_out_dtype(dtype: Any, fmt: Format) -> np.dtype:
+def _float_dtype(dtype: Any) -> np.dtype:
+    """``dtype`` as a numpy dtype, if it is a float dtype floatsim writes."""
     dt = np.dtype(dtype)
     if dt not in _FLOATS:
         raise TypeError(f"out_dtype={dt} is not supported; allowed: {_ALLOWED}")
+    return dt
+
+
+def _check_out_dtype(dtype: Any, fmt: Format) -> np.dtype:
+    dt = _float_dtype(dtype)
     if not _holds(dt, fmt):
         wider = next((str(d) for d in _FLOATS if _holds(d, fmt)), None)
         fix = f"pass out_dtype=np.{wider}" if wider else "use floatsim.reference"

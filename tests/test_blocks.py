@@ -782,3 +782,9 @@ def test_nan_with_a_scale_format_without_nan() -> None:
     assert np.array_equal(np.isnan(general), np.isnan(x))
     np.testing.assert_array_equal(fast.astype(np.float64), general)
     assert np.isnan(fs.blocks.quantize(x.astype(np.float32), "mxfp8_e4m3")[:, :4]).all()
+
+
+def test_unsupported_out_dtype_is_named() -> None:
+    x = np.ones((2, 32), np.float32)
+    with pytest.raises(TypeError, match=r"out_dtype=int32 is not supported; allowed: float64, float32"):
+        fs.blocks.quantize(x, "mxfp8_e4m3", out_dtype=np.int32)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..cast import _BF16, _FLOATS, _Call, _float_array, _target, code_dtype
+from ..cast import _BF16, _FLOATS, _Call, _float_array, _float_dtype, _target, code_dtype
 from ..cast import decode as _decode_elements
 from ..cuda_dispatch import is_device_array
 from ..formats import Format, Overflow
@@ -211,11 +211,7 @@ class _Plan:
 def _out_dtype(out: np.ndarray | None, out_dtype: Any, x: np.ndarray) -> np.dtype:
     if out is not None and out_dtype is None:
         out_dtype = getattr(out, "dtype", None)
-    dt = np.dtype(x.dtype if out_dtype is None else out_dtype)
-    if dt not in _FLOATS:
-        allowed = "float64, float32, float16" + (", bfloat16" if _BF16 is not None else "")
-        raise TypeError(f"out_dtype={dt} is not supported; allowed: {allowed}")
-    return dt
+    return _float_dtype(x.dtype if out_dtype is None else out_dtype)
 
 
 def _as_dtype(v: np.ndarray, dt: np.dtype) -> np.ndarray:

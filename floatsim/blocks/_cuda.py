@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from ..cast import _FLOATS, code_dtype
+from ..cast import _float_dtype, code_dtype
 from ..cuda_dispatch import (
     _Dev,
     _empty,
@@ -259,11 +259,7 @@ class _Launch:
 def _out_dtype(out: Any, out_dtype: Any, x_dtype: np.dtype) -> np.dtype:
     if out is not None and out_dtype is None and is_device_array(out):
         out_dtype = _import(out, "out").dtype
-    dt = np.dtype(x_dtype if out_dtype is None else out_dtype)
-    if dt not in _FLOATS:
-        raise TypeError(f"out_dtype={dt} is not supported; allowed: float64, float32, float16, "
-                        "bfloat16")
-    return dt
+    return _float_dtype(x_dtype if out_dtype is None else out_dtype)
 
 
 def quantize(x: Any, bfmt: BlockFormat | str, rounding: Rounding | str, *, axis: AxisArg,
