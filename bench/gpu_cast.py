@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib
 import os
 import platform
 import statistics
@@ -69,6 +70,7 @@ import torch  # noqa: E402
 import floatsim as fs  # noqa: E402
 
 ROWS: list[tuple[str, float | None, int, str]] = []  # (name, seconds or None, bytes/elem, note)
+MUTATED: list[str] = []  # peers found writing into their input (x restored after each)
 NOTES: list[str] = []  # correctness notes under the table
 #: The microxcaling checkout (github.com/microsoft/microxcaling; not on PyPI).
 MICROXCALING = Path(os.environ.get("MICROXCALING_DIR") or REPO / ".peers" / "microxcaling")
@@ -232,7 +234,7 @@ def mx_ref(x2d: torch.Tensor, name: str) -> tuple[torch.Tensor, str]:
     return _MX_REFS[name]
 
 
-def mx(x2d: torch.Tensor, name: str):  # noqa: ANN201
+def mx_exact(x2d: torch.Tensor, name: str):  # noqa: ANN201
     """Check: bit for bit equal to ``fs.blocks.quantize(x2d, name, axis=-1)``."""
 
     def check(y: torch.Tensor) -> tuple[bool, str]:
@@ -335,7 +337,9 @@ def peer_microxcaling(x: torch.Tensor, x2d: torch.Tensor) -> None:
         return na(names, 8, f"no checkout at {MICROXCALING} (set MICROXCALING_DIR; bench/README.md)")
     sys.path.insert(0, str(MICROXCALING))
     try:
-        import mx.custom_extensions  # noqa: F401 - JIT-builds the CUDA extension (needs nvcc, ninja)
+        # JIT-builds the CUDA extension (needs nvcc, ninja); import_module, since
+        # `import mx.…` would bind the name mx in this function
+        importlib.import_module("mx.custom_extensions")
         from mx.elemwise_ops import _quantize_elemwise
         from mx.formats import ElemFormat
         from mx.mx_ops import _quantize_mx
@@ -350,7 +354,7 @@ def peer_microxcaling(x: torch.Tensor, x2d: torch.Tensor) -> None:
         ef = ElemFormat.from_str(mxname)
         add(block_names[col],
             lambda ef=ef: _quantize_mx(x2d, 8, ef, axes=[-1], block_size=BLOCK, round="even", custom_cuda=True),
-            8, "8-bit scale, floor rule", check=mx(x2d, bname))
+            8, "8-bit scale, floor rule", check=mx_exact(x2d, bname))
 
 
 def peer_torchao(x2d: torch.Tensor) -> None:
@@ -372,14 +376,14 @@ def peer_torchao(x2d: torch.Tensor) -> None:
             scale, data = to_mx(t, elem, BLOCK)
             return to_dtype(data, scale, elem, BLOCK, torch.float32)
 
-        add(names[col, "eager"], lambda f=round_trip: f(x2d), 8, "quantize + dequantize", check=mx(x2d, bname))
+        add(names[col, "eager"], lambda f=round_trip: f(x2d), 8, "quantize + dequantize", check=mx_exact(x2d, bname))
         try:
             comp = torch.compile(round_trip)
         except Exception as e:  # noqa: BLE001
             na([names[col, "torch.compile"]], 8, why(e))
             continue
         add(names[col, "torch.compile"], lambda f=comp: f(x2d), 8, "quantize + dequantize, compiled",
-            check=mx(x2d, bname))
+            check=mx_exact(x2d, bname))
 
 
 def launch_overhead(fn, n: int = 1000, repeats: int = 5) -> float:  # noqa: ANN001
@@ -447,16 +451,23 @@ def main() -> int:
                     lambda bname=bname, mode=mode, kw=kw: fs.blocks.quantize(x2d, bname, mode, **kw), 8)
             except Exception as e:  # noqa: BLE001 - a failing row must not hide the others
                 na([f"floatsim blocks.quantize {bname} {mode}"], 8, why(e))
+    pristine = x.clone()
     for label, run in (("qtorch", lambda: peer_qtorch(x)), ("pychop", lambda: peer_pychop(x)),
                        ("microxcaling", lambda: peer_microxcaling(x, x2d)), ("torchao", lambda: peer_torchao(x2d))):
         try:
             run()
         except Exception as e:  # noqa: BLE001 - one peer's failure leaves the others' rows
             na([f"{label} (failed)"], 8, why(e))
+        if not torch.equal(x, pristine):  # a peer that writes into its input: later rows need x back
+            MUTATED.append(label)
+            print(f"{label} modified its input in place; restored", flush=True)
+            x.copy_(pristine)
         _REFS.clear()
         torch.cuda.empty_cache()
+    del pristine
 
     # launch configuration sweep (threads per block x block cap per SM), floatsim e4m3
+    from floatsim import cuda_hot
     from floatsim.kernels import cuda as K
 
     sweep = []
@@ -464,12 +475,14 @@ def main() -> int:
     for threads in (64, 128, K.MAX_THREADS):  # MAX_THREADS: the fast kernel's shared-word cap
         for bps in (8, 16, 32, 64):
             K.LAUNCH.update(threads=threads, blocks_per_sm=bps)
+            cuda_hot._PLANS.clear()  # a plan keeps the launch shape it was made with
             t_rne = bench(lambda: fs.quantize(x, "e4m3"))
             t_sr = bench(lambda: fs.quantize(x, "e4m3", "sr", seed=1))
             sweep.append((threads, bps, t_rne, t_sr))
             print(f"launch threads={threads} blocks/SM={bps}: rne {t_rne * 1e6:.1f} us, sr {t_sr * 1e6:.1f} us", flush=True)
     K.LAUNCH.clear()
     K.LAUNCH.update(saved)
+    cuda_hot._PLANS.clear()
 
     # launch overhead
     one = torch.ones(1, device=dev)
@@ -546,12 +559,15 @@ def main() -> int:
         tt = torch_t.get(fmt) if fmt and "floatsim quantize" in name and "in/out" not in name else None
         lines.append(
             f"| {name} | {t * 1e6:.1f} | {n / t / 1e9:.1f} | {n * nb / t / 1e9:.0f} | "
-            f"{(t_copy / t if t_copy else float('nan')):.2f} | {(tt / t if tt else float('nan')):.2f} | {note} |"
+            f"{(t_copy / t if t_copy else float('nan')):.2f} | {f'{tt / t:.2f}' if tt else ''} | {note} |"
         )
     if NOTES:
         lines += ["", "Correctness notes (each peer's first result against floatsim on the same input, "
                   "before timing):", ""]
         lines += [f"{i}. {t}" for i, t in enumerate(NOTES, 1)]
+    if MUTATED:
+        lines += ["", f"Peers that wrote into their input tensor (restored before the next rows): "
+                  f"{', '.join(MUTATED)}."]
     lines += ["", "Launch overhead (host time per call, back to back, 1-element tensors):", "",
               "| call | us per call |", "|---|---:|"]
     lines += [f"| {k} | {v * 1e6:.1f} |" for k, v in ovh.items()]
