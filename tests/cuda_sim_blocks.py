@@ -5,7 +5,7 @@ be on before ``numba.cuda`` is first imported::
 
     NUMBA_ENABLE_CUDASIM=1 python tests/cuda_sim_blocks.py [GROUP ...]
 
-GROUP is one of ``fast``, ``general``, ``layouts``, ``api``, ``split`` (default:
+GROUP is one of ``fast``, ``warp``, ``general``, ``layouts``, ``api``, ``split`` (default:
 all).
 Every check goes through the public API (``fs.blocks.quantize(device_array,
 ...)`` and ``encode``) with simulated device arrays, so the dispatch
@@ -132,6 +132,55 @@ def check_fast() -> None:
     both("e5m2 inf elements", x, fs.blocks.format("mxfp8_e5m2").with_(element_overflow="inf",
                                                                      scale_overflow="saturate"))
     both("mxfp8 block 7", x, fs.blocks.format("mxfp8_e4m3").with_(block=7), **sr(SR))
+
+
+def check_warp() -> None:
+    """The warp kernel (kernels/blocks_warp.py): blocks of 4..32 consecutive
+    elements that divide the rows, every mode, float32 / float16 / bfloat16
+    in; each call must take that kernel (and blocks of 1 and 2 must not)."""
+    from floatsim.kernels import blocks_warp as BW
+
+    launched = [0]
+    orig = BW.launch
+
+    def counting(*a: object) -> None:
+        launched[0] += 1
+        orig(*a)
+
+    BW.launch = counting
+    BW.LAUNCH.update(threads=32, blocks_per_sm=2)  # 512 elements: two grid-stride rounds
+    calls = 0
+    try:
+        x = rows(F32, n=64, seed=21)
+        for name in ("mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4_e2m1"):
+            for mode in MODES if name in ("mxfp8_e4m3", "mxfp4_e2m1") else (fs.Rounding.NEAREST_EVEN, SR):
+                for k in (None, 5) if mode is SR else (None,):
+                    both(f"warp {name} f32 {mode.name} k={k}", x, name, encode=False, **sr(mode, k))
+                    calls += 1
+        for dt in (F16, BF16):
+            for mode in (fs.Rounding.NEAREST_EVEN, SR):
+                both(f"warp mxfp4 {dt} {mode.name}", rows(dt, n=64, seed=22), "mxfp4_e2m1",
+                     out_dtype=F32, encode=False, **sr(mode))
+                calls += 1
+        mx = fs.blocks.format("mxfp4_e2m1")
+        for b in (1, 2, 4, 8, 16):  # 1 and 2: a thread per block (blocks_cuda.fast_kernel)
+            both(f"warp mxfp4 block {b}", x, mx.with_(block=b), encode=False, **sr(SR, 3))
+            calls += b >= 4
+        for rule in ("ceil", "even", "nearest", "rceil"):
+            both(f"warp mxfp4 rule={rule}", x, mx.with_(rule=rule), encode=False)
+            calls += 1
+        both("warp e4m3 x e3m2 scale", x, BlockFormat(element="e4m3", scale="e3m2", block=8), encode=False)
+        calls += 1
+        both("warp mxfp8 axis=0 of (64, 8)", np.ascontiguousarray(x.T), "mxfp8_e4m3", axis=0,
+             encode=False)  # strided blocks: the per-block kernel
+        both("warp 3-D, blocks along the last axis", x.reshape(2, 4, 64), "mxfp8_e4m3", encode=False,
+             **sr(SR))
+        calls += 1
+    finally:
+        BW.launch = orig
+        BW.LAUNCH.update(threads=256, blocks_per_sm=32)
+    if launched[0] != calls:
+        FAILURES.append(f"warp kernel launched {launched[0]} times for {calls} eligible calls")
 
 
 def check_general() -> None:
@@ -281,7 +330,7 @@ def check_split() -> None:
         BK.SPLIT.update(min_block=4096, chunk=1024)
 
 
-GROUPS = {"fast": check_fast, "general": check_general, "layouts": check_layouts, "api": check_api,
+GROUPS = {"fast": check_fast, "warp": check_warp, "general": check_general, "layouts": check_layouts, "api": check_api,
           "split": check_split}
 
 

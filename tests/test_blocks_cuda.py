@@ -7,7 +7,8 @@ without a GPU.
   them bit for bit with the CPU path (every named format, rounding modes,
   seeded SR, input and output dtypes, layouts, special blocks, errors).
 * PTX for compute capability 9.0 (``numba.cuda.compile_ptx``, needs NVVM but
-  no GPU) for every kernel variant ``blocks_cuda.ptx_signatures()`` lists;
+  no GPU) for every kernel variant ``blocks_cuda.ptx_signatures()`` and
+  ``blocks_warp.ptx_signatures()`` list;
   the variants beyond one of each kind are marked slow (10 to 50 s each: numba
   inlines the whole cast into every kernel).
 * ``import floatsim`` and CPU block casts never import ``numba.cuda``.
@@ -30,11 +31,11 @@ from cuda_support import (
 import floatsim as fs
 
 #: One variant of each kernel: built by the default test run.
-QUICK = {"mx32_r0_i1", "mx32_r6_i3", "block_scales_i1", "block_quantize_i1_o1",
+QUICK = {"mx32_r0_i1", "mx32_r6_i3", "mxw32_r0_i1", "mxw32_r6_i1", "block_scales_i1", "block_quantize_i1_o1",
          "block_encode_i1_uint8_uint8", "stats_i1", "stats_init", "tensor_amax_i1", "tensor_scale"}
 
 
-@pytest.mark.parametrize("group", ["fast", "general", "layouts", "api", "split"])
+@pytest.mark.parametrize("group", ["fast", "warp", "general", "layouts", "api", "split"])
 def test_simulator_matches_cpu(group: str) -> None:
     pytest.importorskip("numba.cuda", reason="numba-cuda is not installed")
     pytest.importorskip("ml_dtypes", reason="the simulator check uses bfloat16")
@@ -42,9 +43,9 @@ def test_simulator_matches_cpu(group: str) -> None:
 
 
 def _signatures() -> list:
-    from floatsim.kernels.blocks_cuda import ptx_signatures
+    from floatsim.kernels import blocks_cuda, blocks_warp
 
-    return ptx_signatures()
+    return blocks_cuda.ptx_signatures() + blocks_warp.ptx_signatures()
 
 
 def test_quick_set_is_listed() -> None:
@@ -60,6 +61,8 @@ def test_block_kernel_builds_for_sm90(case: tuple) -> None:
     # every helper is inlined: a call would have needed a GPU to compile (numba-cuda
     # builds device functions for the current device)
     assert "call.uni" not in ptx, f"{label}: calls a device function"
+    if label.startswith("mxw32"):  # the block amax is a butterfly of warp shuffles
+        assert "shfl.sync.bfly" in ptx, f"{label}: no warp shuffle"
     # (build_ptx also refuses fused multiply-adds: blocks_cpu.mul_rn keeps the
     # products of div_odd's exact residual and of the 4-over-6 sums apart)
 

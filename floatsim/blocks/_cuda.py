@@ -277,11 +277,19 @@ def quantize(x: Any, bfmt: BlockFormat | str, rounding: Rounding | str, *, axis:
         xr, outf = L.xr(), outr.reshape(outr.size)
         kdt = np.dtype(np.float32) if dt == np.float32 else np.dtype(np.float64)
         if plan.fast32(kdt):
+            from ..kernels import blocks_warp as BW
+
             bf = plan.bf
             c = make_consts(bf.element, plan.call.rounding, bf.element_overflow, None,
                             plan.call.sr_bits)
             fmax = int(K.exp_frac(K.f64_bits(plan.bf.element.max))[1])
-            kern = BK.fast_kernel(plan.call.rounding.value, L.in_kind)
+            rnd = plan.call.rounding.value
+            bsz = BW.warp_block(L.g)
+            if bsz:  # blocks of 4..32 consecutive elements: neighbouring lanes share them
+                BW.launch(BW.warp_kernel(rnd, L.in_kind), xr.size, L.stream, xr, outf, bsz, c, L.ep,
+                          L.bp, fmax, L.seed_lo, L.seed_hi, L.sid)
+                return _result(src, obj)
+            kern = BK.fast_kernel(rnd, L.in_kind)
             split = BK.splits(L.g, False)
             use_stats, (am, nan, _hi, _lo) = L.stats(xr, split)
             nitems, nc, ch = BK.items(L.g, split)

@@ -1,0 +1,202 @@
+"""The float32 block fast path on the GPU for the common layout: blocks of
+``bsz`` (4, 8, 16 or 32) consecutive elements starting at multiples of
+``bsz`` (1-D blocks along a contiguous last axis whose length they divide:
+MXFP8 / MXFP6 / MXFP4 on a row-major tensor).
+
+:func:`.blocks_cuda.fast_kernel` gives each thread a whole block, so a
+warp's loads are 32 strided runs: a 2**26-element MXFP8 cast ran at a tenth
+of the copy bandwidth on an H100.  Here a thread takes four consecutive
+elements (one Philox call's words: no exchange between threads), so a block
+is ``bsz / 4`` neighbouring lanes of one warp, and its amax is the thread's
+own maximum followed by a butterfly of ``log2(bsz / 4)`` shuffles, after
+which every lane holds it and derives the scale exponent itself
+(:func:`.blocks_cpu.f32_block_k`, the CPU's rule, called not copied): one
+scale per thread, against one per element when a thread's elements lie in
+four blocks.  The four casts are written out (``quantize_f32_bits`` with the
+shifted constants); blocks whose shifted range leaves float32's normal range
+take the float64 routine and NaN blocks give NaN, in a loop of their own.
+Results are bit for bit the CPU's, random words included.
+
+Measured on an H100 (docs/benchmarks.md): MXFP8 0.51 and MXFP4 0.42 of the
+copy bandwidth, against 0.26 for the same work laid out like the element-wise
+kernel (thread ``t`` taking ``t``, ``t + T``, ...: four scales a thread) and
+0.1 for a thread per block.
+
+The CUDA simulator has no shuffles: there the block maximum goes through
+shared memory (same result; the shuffles themselves are checked by the PTX
+build and on a GPU, tests/gpu_blocks_check.py).
+
+Example (builds nothing; kernels compile at their first launch):
+    >>> from floatsim.kernels.blocks_warp import warp_block, warp_kernel
+    >>> warp_kernel(0, 1).py_func.__name__  # nearest-even, float32 in
+    'mxw32_r0_i1'
+    >>> from floatsim.kernels.blocks_cuda import geometry
+    >>> warp_block(geometry((4, 96), (4, 3), (1,), (32,)))  # rows of 96: 3 blocks each
+    32
+    >>> warp_block(geometry((4, 100), (4, 4), (1,), (32,)))  # a short block ends each row
+    0
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numba
+import numpy as np
+from numba import config, cuda
+
+from .blocks_cpu import B_EMAX_E, B_FAST_EMIN, B_NANMAX
+from .blocks_cuda import L_BSZ, L_LEN, L_XS, H, f32_value_bits
+from .cuda import (
+    GROUP,
+    K_BF16,
+    K_F16,
+    K_F32,
+    MAX_THREADS,
+    _load4,
+    _pick,
+    in_f32_bits,
+    in_f64_bits,
+    launch_items,
+)
+from .fast32 import quantize_f32_bits
+from .philox import group_words
+from .scalar import SR
+
+__all__ = ["LAUNCH", "argtypes", "launch", "ptx_signatures", "warp_block", "warp_kernel"]
+
+SIMULATOR = bool(config.ENABLE_CUDASIM)
+WARP = 32
+_FULL = 0xFFFFFFFF
+
+
+def warp_block(g: tuple[int, ...]) -> int:
+    """The block size if geometry ``g`` is the layout this kernel takes (one
+    level of stride 1 whose length the block size divides, the block size
+    4, 8, 16 or 32), else 0."""
+    b = g[L_BSZ + 2]
+    if (g[L_BSZ] == 1 and g[L_BSZ + 1] == 1 and g[L_XS + 2] == 1 and GROUP <= b <= WARP
+            and b & (b - 1) == 0 and g[L_LEN + 2] % b == 0):
+        return b
+    return 0
+
+
+def _block_max_sim(m, lanes, red, t):  # noqa: ANN001, ANN202
+    """The largest ``m`` of the ``lanes`` threads sharing t's block (simulator)."""
+    cuda.syncthreads()
+    red[t] = m
+    cuda.syncthreads()
+    t0 = t - t % lanes
+    r = np.uint32(0)
+    for q in range(lanes):
+        r = max(r, np.uint32(red[t0 + q]))
+    return r
+
+
+def _block_max_gpu(m, lanes, red, t):  # noqa: ANN001, ANN202
+    """The largest ``m`` of the ``lanes`` lanes sharing t's block: a butterfly
+    of shuffles (magnitude bits fit in int32 and order as unsigned ones)."""
+    v = np.int32(m)
+    off = np.int32(lanes) >> 1
+    while off > 0:
+        v = max(v, cuda.shfl_xor_sync(_FULL, v, off))
+        off >>= 1
+    return np.uint32(v)
+
+
+# inlined at Numba's IR level (a cuda.jit device function would be compiled for
+# the GPU present, and PTX could not be built without one)
+_block_max = _block_max_sim if SIMULATOR else numba.njit(inline="always")(_block_max_gpu)
+
+
+@functools.cache
+def warp_kernel(rnd: int, in_kind: int) -> Any:
+    """The kernel for one rounding mode and input kind (K_F32, K_F16,
+    K_BF16); float32 out.  Arguments: ``(xr, outr, bsz, c, ep0, bp, fmax,
+    seed_lo, seed_hi, stream)`` as :func:`.blocks_cuda.fast_kernel` takes
+    them, ``bsz`` from :func:`warp_block`; launch with :func:`launch`."""
+    if rnd not in range(7) or in_kind not in (K_F32, K_F16, K_BF16):
+        raise ValueError(f"rnd={rnd} / in_kind={in_kind} out of range")
+
+    def mxw32(xr, outr, bsz, c, ep0, bp, fmax, seed_lo, seed_hi, stream):  # noqa: ANN001, ANN202
+        red = cuda.shared.array(MAX_THREADS, np.uint32)  # the simulator's reduction only
+        keep_nan = bp[B_NANMAX] == 0
+        fast_emin = bp[B_FAST_EMIN]
+        fast_kmax = 127 - bp[B_EMAX_E]
+        ngroups = xr.size // GROUP  # n is a multiple of bsz, so of 4
+        lanes = bsz // GROUP
+        t = cuda.threadIdx.x
+        T = np.int64(cuda.blockDim.x)
+        # the loop bound is the same for a whole CUDA block, so every lane of a
+        # warp reaches the shuffles; lanes past the end take part with zeros
+        for gb in range(np.int64(cuda.blockIdx.x) * T, ngroups, np.int64(cuda.gridDim.x) * T):
+            g = gb + t
+            x0, x1, x2, x3 = _load4(xr, g * GROUP, 1, ngroups * GROUP)
+            u0, u1 = in_f32_bits(x0, in_kind), in_f32_bits(x1, in_kind)
+            u2, u3 = in_f32_bits(x2, in_kind), in_f32_bits(x3, in_kind)
+            m = H.amax_bits(H.amax_bits(np.uint32(0), u0, keep_nan), u1, keep_nan)
+            m = _block_max(H.amax_bits(H.amax_bits(m, u2, keep_nan), u3, keep_nan), lanes, red, t)
+            if g < ngroups:
+                k, state = H.f32_block_k(m, bp, fmax)
+                fast = k >= fast_emin and k <= fast_kmax
+                ck = H.shift_consts(c, k)
+                l0, l1, l2, l3 = np.int64(0), np.int64(0), np.int64(0), np.int64(0)
+                if rnd == SR:
+                    _h0, l0, _h1, l1, _h2, l2, _h3, l3 = group_words(seed_lo, seed_hi, g, stream, 0)
+                o = np.uint64(g) * np.uint64(GROUP)
+                if fast and state != 1:  # written out: 1.2x the speed of the loop below
+                    outr[o] = quantize_f32_bits(u0, ck, rnd, l0, True)
+                    outr[o + np.uint64(1)] = quantize_f32_bits(u1, ck, rnd, l1, True)
+                    outr[o + np.uint64(2)] = quantize_f32_bits(u2, ck, rnd, l2, True)
+                    outr[o + np.uint64(3)] = quantize_f32_bits(u3, ck, rnd, l3, True)
+                else:  # a NaN block, or the shifted format leaves float32's normal range
+                    ep = H.shift_params(ep0, k)
+                    for q in range(GROUP):
+                        r = np.uint32(0x7FC00000)
+                        if state != 1:
+                            v = H.dec(H.enc(in_f64_bits(_pick(q, x0, x1, x2, x3), in_kind), ep,
+                                            np.int64(0), _pick(q, l0, l1, l2, l3)), ep)
+                            r = np.uint32(f32_value_bits(v))
+                        outr[o + np.uint64(q)] = r
+
+    mxw32.__name__ = f"mxw32_r{rnd}_i{in_kind}"
+    mxw32.__qualname__ = mxw32.__name__
+    return cuda.jit(cache=True)(mxw32)
+
+
+#: Threads per CUDA block (a multiple of 32, at most MAX_THREADS) and at most
+#: this many CUDA blocks per multiprocessor.  128 or 256 threads and 16 or 32
+#: blocks ran within 2% of each other on an H100.
+LAUNCH = {"threads": 256, "blocks_per_sm": 32}
+
+
+def launch(kernel: Any, n: int, stream: Any, *args: Any) -> None:
+    """Launch ``kernel`` over ``n`` elements (four a thread a step) on ``stream``."""
+    if LAUNCH["threads"] % WARP or LAUNCH["threads"] > MAX_THREADS:
+        raise ValueError(f"LAUNCH threads={LAUNCH['threads']}: a multiple of {WARP} up to {MAX_THREADS}")
+    launch_items(kernel, -(-n // GROUP), stream, LAUNCH, MAX_THREADS, *args)
+
+
+def argtypes(in_kind: int, nconsts: int, nparams: int, nbp: int) -> tuple:
+    """The Numba signature of :func:`warp_kernel` for an input kind and the
+    lengths of the consts, element params and block params tuples."""
+    from numba import types as t
+
+    i64 = t.int64
+    raw = {K_F32: t.uint32, K_F16: t.uint16, K_BF16: t.uint16}[in_kind]
+    return (t.Array(raw, 1, "C"), t.Array(t.uint32, 1, "C"), i64,
+            t.Tuple((i64,) * (nconsts - 1) + (t.float64,)), t.UniTuple(i64, nparams),
+            t.UniTuple(i64, nbp), i64, i64, i64, i64)
+
+
+def ptx_signatures() -> list[tuple[str, Any, tuple]]:
+    """(label, Python function, argument types) of every variant, for the PTX build test."""
+    from . import blocks_cpu as _cpu
+
+    sigs = []
+    for rnd in range(7):
+        for ik in (K_F32, K_F16, K_BF16):
+            fn = warp_kernel(rnd, ik).py_func
+            sigs.append((fn.__name__, fn, argtypes(ik, 17, 21, _cpu.N_BP)))
+    return sigs
