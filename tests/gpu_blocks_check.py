@@ -125,13 +125,21 @@ def compare(label: str, gpu: object, ref: object, seconds: float) -> None:
         f"GPU {seconds * 1e3:8.2f} ms{note}")
 
 
-def run(label: str, op: str, x: np.ndarray, bfmt: object, **kw: object) -> None:
+def run(label: str, op: str, x: np.ndarray, bfmt: object, numba: bool = False, **kw: object) -> None:
+    """Compare ``op`` on the GPU with the CPU; ``numba``: pass a Numba device
+    array, which takes the general dispatch (torch tensors may take the
+    per-call fast path of blocks/_hot.py)."""
     import torch
 
     f = getattr(fs.blocks, op)
     try:
         ref = f(x, bfmt, **kw)
         xd = to_torch(x)
+        if numba:
+            from numba import cuda
+
+            xd = cuda.as_cuda_array(xd)
+            f = (lambda g: lambda *a, **k: torch.as_tensor(g(*a, **k), device="cuda"))(f)
         t0 = time.perf_counter()
         got = f(xd, bfmt, **kw)
         torch.cuda.synchronize()
@@ -205,6 +213,15 @@ def main() -> int:
             axis=(0, 1))
         run("e4m3 x e3m2 scale (no NaN)", "quantize", x32, fs.blocks.BlockFormat(
             element="e4m3", scale="e3m2", block=16))
+        # the warp kernel (blocks_warp) through the general dispatch; per-call seeds on the fast path
+        run("mxfp8_e4m3 f32 SR (numba array: general dispatch)", "quantize", x32, "mxfp8_e4m3", numba=True,
+            rounding=SR, seed=7)
+        run("mxfp4_e2m1 f32 SR seed 8 stream 5 (fast path, new seed)", "quantize", x32, "mxfp4_e2m1",
+            rounding=SR, seed=8, stream=5)
+        # a thread per block: rows that 32 does not divide, blocks of 2
+        rows1000 = x32.reshape(-1)[: x32.size // 1000 * 1000].reshape(-1, 1000)
+        run("mxfp8_e4m3 rows of 1000", "quantize", rows1000, "mxfp8_e4m3", rounding=SR, seed=1)
+        run("mxfp4 block 2", "quantize", x32, mx.with_(block=2))
     log(f"\n{len(FAILED)} comparisons failed" + (": " + ", ".join(FAILED) if FAILED else ""))
     if args.out is not None:
         args.out.write_text("\n".join(LINES) + "\n")

@@ -273,8 +273,12 @@ def quantize(
         True
     """
     if is_device_array(x):  # GPU arrays: CUDA kernels, same results (blocks/_cuda.py)
-        from . import _cuda
+        from . import _cuda, _hot
 
+        y = _hot.quantize(x, bfmt, rounding, axis, seed, stream, sr_bits, amax, tensor_scale, out,
+                          out_dtype)
+        if y is not None:
+            return y
         return _cuda.quantize(x, bfmt, rounding, axis=axis, seed=seed, stream=stream,
                               sr_bits=sr_bits, amax=amax, tensor_scale=tensor_scale, out=out,
                               out_dtype=out_dtype)

@@ -413,10 +413,16 @@ def launch_items(kernel: Any, items: int, stream: Any, cfg: dict, max_threads: i
     per step) on ``stream``: ``cfg["threads"]`` threads a block (at most
     ``max_threads``), at most ``cfg["blocks_per_sm"]`` blocks a multiprocessor.
     The element-wise, pack and block kernels each keep their own ``cfg``."""
-    nthreads = min(cfg["threads"], max_threads)
     dev = 0 if SIMULATOR else cuda.get_current_device().id
-    blocks = max(1, min(-(-items // nthreads), sm_count(dev) * cfg["blocks_per_sm"]))
+    blocks, nthreads = grid(items, cfg, max_threads, dev)
     kernel[blocks, nthreads, stream](*args)
+
+
+def grid(items: int, cfg: dict, max_threads: int, device: int) -> tuple[int, int]:
+    """(CUDA blocks, threads a block) of a grid-stride launch over ``items``
+    (see launch_items)."""
+    nthreads = min(cfg["threads"], max_threads)
+    return max(1, min(-(-items // nthreads), sm_count(device) * cfg["blocks_per_sm"])), nthreads
 
 
 def launch(kernel: Any, n: int, stream: Any, *args: Any) -> None:
