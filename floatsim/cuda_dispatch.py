@@ -438,6 +438,7 @@ def quantize(
     """:func:`floatsim.quantize` of a GPU array (see the module docstring)."""
     from .cast import _check_out_dtype
     from .kernels import cuda as K
+    from .kernels.fast32 import gpu_branch
 
     src, call = _call(x, fmt, rounding, overflow, subnormals, daz, seed, stream, random_bits, sr_bits)
     if out is not None and out_dtype is None:
@@ -452,7 +453,8 @@ def quantize(
             rmode, slo, shi, sid, off, rbits, rb_wide = _launch_args(call, src, random_bits, launch_stream)
             kernel_dt = dt if dt.itemsize >= 4 else np.dtype(np.float32)
             if call.fast32(kernel_dt):
-                kern = K.quantize32_kernel(call.rounding.value, _kind(src.dtype), _kind(dt), rmode)
+                kern = K.quantize32_kernel(call.rounding.value, _kind(src.dtype), _kind(dt), rmode,
+                                           gpu_branch(call.fmt))
                 K.launch(kern, xr.size, launch_stream, xr, outf, K.consts_tuple(call), slo, shi, sid, off, rbits)
             else:
                 p = K.params_tuple(call.params)

@@ -93,6 +93,7 @@ def _make_plan(x: Any, fmt: Any, rounding: Any, overflow: Any, subnormals: Any, 
     from .cast import _check_out_dtype
     from .kernels import cuda as K
     from .kernels.cuda_launch import Launcher, Prepared, array1d
+    from .kernels.fast32 import gpu_branch
 
     src, call = cd._call(x, fmt, rounding, overflow, subnormals, daz, seed, 0, None, sr_bits)
     dt = _check_out_dtype(src.dtype, call.fmt)
@@ -100,7 +101,7 @@ def _make_plan(x: Any, fmt: Any, rounding: Any, overflow: Any, subnormals: Any, 
     rbits = K.dummy_words()
     dummy = array1d(rbits.device_ctypes_pointer.value, 1, 4)
     if call.fast32(dt if dt.itemsize >= 4 else np.dtype(np.float32)):
-        kern = K.quantize32_kernel(call.rounding.value, kind, kind, call.rmode)
+        kern = K.quantize32_kernel(call.rounding.value, kind, kind, call.rmode, gpu_branch(call.fmt))
         consts = K.consts_tuple(call)
         launcher = Launcher(kern, argtypes(True, dt.itemsize, len(consts)))
         head, tail = consts, dummy

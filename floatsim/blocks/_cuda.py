@@ -54,7 +54,7 @@ from ..cuda_dispatch import (
 )
 from ..formats import Overflow
 from ..kernels import blocks_cpu as K
-from ..kernels.fast32 import make_consts
+from ..kernels.fast32 import gpu_branch, make_consts
 from ..kernels.params import make_params
 from ..registry import format as _format
 from ..rounding import Rounding
@@ -286,8 +286,9 @@ def quantize(x: Any, bfmt: BlockFormat | str, rounding: Rounding | str, *, axis:
             rnd = plan.call.rounding.value
             bsz = BW.warp_block(L.g)
             if bsz:  # blocks of 4..32 consecutive elements: neighbouring lanes share them
-                BW.launch(BW.warp_kernel(rnd, L.in_kind), xr.size, L.stream, xr, outf, bsz, c, L.ep,
-                          L.bp, fmax, L.seed_lo, L.seed_hi, L.sid)
+                kern = BW.warp_kernel(rnd, L.in_kind, gpu_branch(bf.element))
+                BW.launch(kern, xr.size, L.stream, xr, outf, bsz, c, L.ep, L.bp, fmax, L.seed_lo,
+                          L.seed_hi, L.sid)
                 return _result(src, obj)
             kern = BK.fast_kernel(rnd, L.in_kind)
             split = BK.splits(L.g, False)

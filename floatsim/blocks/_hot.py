@@ -63,7 +63,7 @@ def _make_plan(x: Any, bfmt: Any, rounding: Any, axis: Any, seed: Any, stream: A
     from ..kernels import blocks_warp as BW
     from ..kernels.cuda import K_F32, grid
     from ..kernels.cuda_launch import Launcher, Prepared, array1d
-    from ..kernels.fast32 import make_consts
+    from ..kernels.fast32 import gpu_branch, make_consts
     from ._cuda import _DevicePlan, _tup
 
     src = _import(x, "x")
@@ -76,7 +76,7 @@ def _make_plan(x: Any, bfmt: Any, rounding: Any, axis: Any, seed: Any, stream: A
     fmax = int(K.exp_frac(K.f64_bits(bf.element.max))[1])
     epv, _spv, bpv, _fpv = plan.vectors()
     ep, bp = _tup(epv), _tup(bpv)
-    kern = BW.warp_kernel(call.rounding.value, K_F32)
+    kern = BW.warp_kernel(call.rounding.value, K_F32, gpu_branch(bf.element))
     n = int(x.numel())
     arrays = array1d(0, n, 4) * 2
     params = (*arrays, bsz, *c, *ep, *bp, fmax, 0, 0, 0)

@@ -17,7 +17,7 @@ shifted constants); blocks whose shifted range leaves float32's normal range
 take the float64 routine and NaN blocks give NaN, in a loop of their own.
 Results are bit for bit the CPU's, random words included.
 
-Measured on an H100 (docs/benchmarks.md): MXFP8 0.51 and MXFP4 0.42 of the
+Measured on an H100 (docs/benchmarks.md): MXFP8 0.51 and MXFP4 0.47 of the
 copy bandwidth, against 0.26 for the same work laid out like the element-wise
 kernel (thread ``t`` taking ``t``, ``t + T``, ...: four scales a thread) and
 0.1 for a thread per block.
@@ -111,9 +111,10 @@ _block_max = _block_max_sim if SIMULATOR else numba.njit(inline="always")(_block
 
 
 @functools.cache
-def warp_kernel(rnd: int, in_kind: int) -> Any:
-    """The kernel for one rounding mode and input kind (K_F32, K_F16,
-    K_BF16); float32 out.  Arguments: ``(xr, outr, bsz, c, ep0, bp, fmax,
+def warp_kernel(rnd: int, in_kind: int, branch: bool = True) -> Any:
+    """The kernel for one rounding mode, input kind (K_F32, K_F16, K_BF16)
+    and ``branch`` (:func:`.fast32.gpu_branch` of the element format);
+    float32 out.  Arguments: ``(xr, outr, bsz, c, ep0, bp, fmax,
     seed_lo, seed_hi, stream)`` as :func:`.blocks_cuda.fast_kernel` takes
     them, ``bsz`` from :func:`warp_block`; launch with :func:`launch`."""
     if rnd not in range(7) or in_kind not in (K_F32, K_F16, K_BF16):
@@ -146,10 +147,10 @@ def warp_kernel(rnd: int, in_kind: int) -> Any:
                     _h0, l0, _h1, l1, _h2, l2, _h3, l3 = group_words(seed_lo, seed_hi, g, stream, 0)
                 o = np.uint64(g) * np.uint64(GROUP)
                 if fast and state != 1:  # written out: 1.2x the speed of the loop below
-                    outr[o] = quantize_f32_bits(u0, ck, rnd, l0, True)
-                    outr[o + np.uint64(1)] = quantize_f32_bits(u1, ck, rnd, l1, True)
-                    outr[o + np.uint64(2)] = quantize_f32_bits(u2, ck, rnd, l2, True)
-                    outr[o + np.uint64(3)] = quantize_f32_bits(u3, ck, rnd, l3, True)
+                    outr[o] = quantize_f32_bits(u0, ck, rnd, l0, branch)
+                    outr[o + np.uint64(1)] = quantize_f32_bits(u1, ck, rnd, l1, branch)
+                    outr[o + np.uint64(2)] = quantize_f32_bits(u2, ck, rnd, l2, branch)
+                    outr[o + np.uint64(3)] = quantize_f32_bits(u3, ck, rnd, l3, branch)
                 else:  # a NaN block, or the shifted format leaves float32's normal range
                     ep = H.shift_params(ep0, k)
                     for q in range(GROUP):
@@ -160,7 +161,7 @@ def warp_kernel(rnd: int, in_kind: int) -> Any:
                             r = np.uint32(f32_value_bits(v))
                         outr[o + np.uint64(q)] = r
 
-    mxw32.__name__ = f"mxw32_r{rnd}_i{in_kind}"
+    mxw32.__name__ = f"mxw32_r{rnd}_i{in_kind}" + ("" if branch else "_nb")
     mxw32.__qualname__ = mxw32.__name__
     return cuda.jit(cache=True)(mxw32)
 
@@ -196,7 +197,7 @@ def ptx_signatures() -> list[tuple[str, Any, tuple]]:
 
     sigs = []
     for rnd in range(7):
-        for ik in (K_F32, K_F16, K_BF16):
-            fn = warp_kernel(rnd, ik).py_func
+        for ik, branch in ((K_F32, True), (K_F16, True), (K_BF16, True), (K_F32, False)):
+            fn = warp_kernel(rnd, ik, branch).py_func
             sigs.append((fn.__name__, fn, argtypes(ik, 17, 21, _cpu.N_BP)))
     return sigs

@@ -195,8 +195,8 @@ def out_value(v, kind):  # noqa: ANN001, ANN201
 
 
 @scalar_jit
-def _q32(x, c, rnd, in_kind, out_kind, r_lo):  # noqa: ANN001, ANN201
-    return np.int64(out_f32_bits(quantize_f32_bits(in_f32_bits(x, in_kind), c, rnd, r_lo, True), out_kind))
+def _q32(x, c, rnd, in_kind, out_kind, r_lo, branch):  # noqa: ANN001, ANN201
+    return np.int64(out_f32_bits(quantize_f32_bits(in_f32_bits(x, in_kind), c, rnd, r_lo, branch), out_kind))
 
 
 @scalar_jit
@@ -267,7 +267,7 @@ _group_random = _group_random_py if SIMULATOR else scalar_jit(_group_random_py)
 
 
 @functools.cache
-def quantize32_kernel(rnd: int, in_kind: int, out_kind: int, rmode: int) -> Any:
+def quantize32_kernel(rnd: int, in_kind: int, out_kind: int, rmode: int, branch: bool = True) -> Any:
     """The float32 fast path (fast32.quantize_f32_bits) for one rounding mode,
     input kind (K_F32, K_F16, K_BF16), output kind and random-bit source,
     compiled on first use.
@@ -276,7 +276,8 @@ def quantize32_kernel(rnd: int, in_kind: int, out_kind: int, rmode: int) -> Any:
     which is runtime data): each kernel then holds only its own rule, as the
     CPU fast path does with ``numba.literally``, which saves a quarter of the
     instructions per element on the GPU, where this kernel is bound by
-    integer arithmetic rather than memory.  Arguments: ``(xr, outr, c,
+    integer arithmetic rather than memory.  So is ``branch``
+    (:func:`.fast32.gpu_branch` of the format).  Arguments: ``(xr, outr, c,
     seed_lo, seed_hi, stream, offset, rbits)``.
     """
     if rnd not in range(7) or rmode not in range(3):
@@ -315,9 +316,9 @@ def quantize32_kernel(rnd: int, in_kind: int, out_kind: int, rmode: int) -> Any:
                 j = i + k * T
                 if j < n:
                     x = _pick(k, x0, x1, x2, x3)
-                    outr[np.uint64(j)] = np.int64(_q32(x, c, rnd, in_kind, out_kind, _pick(k, l0, l1, l2, l3)))
+                    outr[np.uint64(j)] = np.int64(_q32(x, c, rnd, in_kind, out_kind, _pick(k, l0, l1, l2, l3), branch))
 
-    quantize32.__name__ = f"quantize32_r{rnd}_i{in_kind}_o{out_kind}_m{rmode}"
+    quantize32.__name__ = f"quantize32_r{rnd}_i{in_kind}_o{out_kind}_m{rmode}" + ("" if branch else "_nb")
     quantize32.__qualname__ = quantize32.__name__
     return cuda.jit(quantize32)
 
@@ -471,15 +472,17 @@ def ptx_signatures(everything: bool = True) -> list[tuple[str, Any, tuple]]:
     rb = t.uint32[::1]
     rand = (i64, i64, i64, i64, i64, rb, i64)  # rmode, seed_lo, seed_hi, stream, offset, rbits, rb_wide
     u8, u16, u32, u64, s64 = t.uint8[::1], t.uint16[::1], t.uint32[::1], t.uint64[::1], t.int64[::1]
-    q32 = [(r, K_F32, K_F32, 1 if r == 6 else 0, u32, u32) for r in range(7)] + [
-        (6, K_F32, K_F32, 2, u32, u32),
-        (0, K_BF16, K_BF16, 0, u16, u16),
-        (0, K_F16, K_F32, 0, u16, u32),
-        (0, K_F32, K_F16, 0, u32, u16),
+    q32 = [(r, K_F32, K_F32, 1 if r == 6 else 0, u32, u32, True) for r in range(7)] + [
+        (6, K_F32, K_F32, 2, u32, u32, True),
+        (0, K_BF16, K_BF16, 0, u16, u16, True),
+        (0, K_F16, K_F32, 0, u16, u32, True),
+        (0, K_F32, K_F16, 0, u32, u16, True),
+        (0, K_F32, K_F32, 0, u32, u32, False),  # without the normal-range branch (fast32.gpu_branch)
+        (6, K_F32, K_F32, 1, u32, u32, False),
     ]
     sigs: list[tuple[str, Any, tuple]] = []
-    for rnd, ik, ok, rmode, xin, out in q32:
-        fn = quantize32_kernel(rnd, ik, ok, rmode).py_func
+    for rnd, ik, ok, rmode, xin, out, branch in q32:
+        fn = quantize32_kernel(rnd, ik, ok, rmode, branch).py_func
         sigs.append((fn.__name__, fn, (xin, out, ctup, i64, i64, i64, i64, rb)))
     quantize = [(s64, u16)] + ([(u32, s64), (u16, u32)] if everything else [])
     encode = [(u32, u8)] + ([(s64, u64), (u32, u16), (u16, u32)] if everything else [])
