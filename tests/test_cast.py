@@ -137,8 +137,11 @@ def _compare_ml(name: str, bits32: np.ndarray) -> None:
         tie = (x.view(np.uint32) & 0x7FFFFF) == 0x400000
         want = oracle_values(x[tie][::7], fmt, fs.Rounding.NEAREST_EVEN)
         assert same_bits(got[tie][::7], want)
-        if tie.any():
-            assert not same_bits(expected[tie], got[tie])  # the documented difference
+        # the documented difference, where there is one: ties of positive values below
+        # e8m0's max (negative inputs and NaN give NaN in both; the oracle checked them)
+        pos = tie & (x > 0) & (x < fmt.max)
+        if pos.any():
+            assert not same_bits(expected[pos], got[pos])
         x, expected, got = x[~tie], expected[~tie], got[~tie]
         # ml_dtypes also rounds float32 subnormals in (2**-127, 1.5 * 2**-127] up to
         # 2**-126, although 2**-127 is nearer; check floatsim against the oracle there.
