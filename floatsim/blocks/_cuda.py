@@ -119,6 +119,19 @@ class _DevicePlan(_Plan):
             raise _not_implemented(f"tiles over {len(lay.axes)} axes that do not merge into "
                                    f"{_MAX_LEVELS}") from None
 
+    def fast_consts(self) -> tuple[tuple, int]:
+        """What the float32 fast-path kernels take besides the params: the
+        element's fast-path constants and the 52-bit fraction of its largest value."""
+        bf, call = self.bf, self.call
+        c = make_consts(bf.element, call.rounding, bf.element_overflow, None, call.sr_bits)
+        return c, int(K.exp_frac(K.f64_bits(bf.element.max))[1])
+
+    def warp_kernel(self, in_kind: int) -> Any:
+        """kernels.blocks_warp's kernel for this call and input kind."""
+        from ..kernels import blocks_warp as BW
+
+        return BW.warp_kernel(self.call.rounding.value, in_kind, gpu_branch(self.bf.element))
+
     def _tensor_scale(self, value: Any) -> float:
         if value is None and self.bf.tensor_format is not None:
             self.device_tscale = True
@@ -279,18 +292,13 @@ def quantize(x: Any, bfmt: BlockFormat | str, rounding: Rounding | str, *, axis:
         if plan.fast32(kdt):
             from ..kernels import blocks_warp as BW
 
-            bf = plan.bf
-            c = make_consts(bf.element, plan.call.rounding, bf.element_overflow, None,
-                            plan.call.sr_bits)
-            fmax = int(K.exp_frac(K.f64_bits(plan.bf.element.max))[1])
-            rnd = plan.call.rounding.value
+            c, fmax = plan.fast_consts()
             bsz = BW.warp_block(L.g)
             if bsz:  # blocks of 4..32 consecutive elements: neighbouring lanes share them
-                kern = BW.warp_kernel(rnd, L.in_kind, gpu_branch(bf.element))
-                BW.launch(kern, xr.size, L.stream, xr, outf, bsz, c, L.ep, L.bp, fmax, L.seed_lo,
-                          L.seed_hi, L.sid)
+                BW.launch(plan.warp_kernel(L.in_kind), xr.size, L.stream, xr, outf, bsz, c, L.ep,
+                          L.bp, fmax, L.seed_lo, L.seed_hi, L.sid)
                 return _result(src, obj)
-            kern = BK.fast_kernel(rnd, L.in_kind)
+            kern = BK.fast_kernel(plan.call.rounding.value, L.in_kind)
             split = BK.splits(L.g, False)
             use_stats, (am, nan, _hi, _lo) = L.stats(xr, split)
             nitems, nc, ch = BK.items(L.g, split)

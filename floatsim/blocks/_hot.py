@@ -32,6 +32,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..cuda_hot import _ready, current_stream
+
 __all__ = ["quantize"]
 
 _MAX_SEED = 2**64
@@ -59,11 +61,9 @@ def _make_plan(x: Any, bfmt: Any, rounding: Any, axis: Any, seed: Any, stream: A
     """Validate one combination as the general path does; plan its launch, or
     None when it is not the plain case (the general path then serves it)."""
     from ..cuda_dispatch import _import
-    from ..kernels import blocks_cpu as K
     from ..kernels import blocks_warp as BW
     from ..kernels.cuda import K_F32, grid
     from ..kernels.cuda_launch import Launcher, Prepared, array1d
-    from ..kernels.fast32 import gpu_branch, make_consts
     from ._cuda import _DevicePlan, _tup
 
     src = _import(x, "x")
@@ -71,19 +71,17 @@ def _make_plan(x: Any, bfmt: Any, rounding: Any, axis: Any, seed: Any, stream: A
     bsz = BW.warp_block(plan.geometry)
     if not plan.fast32(np.dtype(np.float32)) or bsz < BW.GROUP:
         return None
-    bf, call = plan.bf, plan.call
-    c = make_consts(bf.element, call.rounding, bf.element_overflow, None, call.sr_bits)
-    fmax = int(K.exp_frac(K.f64_bits(bf.element.max))[1])
+    c, fmax = plan.fast_consts()
     epv, _spv, bpv, _fpv = plan.vectors()
     ep, bp = _tup(epv), _tup(bpv)
-    kern = BW.warp_kernel(call.rounding.value, K_F32, gpu_branch(bf.element))
+    kern = plan.warp_kernel(K_F32)
     n = int(x.numel())
     arrays = array1d(0, n, 4) * 2
     params = (*arrays, bsz, *c, *ep, *bp, fmax, 0, 0, 0)
     launcher = Launcher(kern, BW.argtypes(K_F32, len(c), len(ep), len(bp)))
     blocks, threads = grid(-(-n // BW.GROUP), BW.LAUNCH, BW.MAX_THREADS, 0)
     return _Plan(Prepared(launcher, 0, params), len(params) - 3,
-                 call.rmode == 1, threads, blocks)
+                 plan.call.rmode == 1, threads, blocks)
 
 
 def quantize(x: Any, bfmt: Any, rounding: Any, axis: Any, seed: Any, stream: Any, sr_bits: Any,
@@ -94,8 +92,6 @@ def quantize(x: Any, bfmt: Any, rounding: Any, axis: Any, seed: Any, stream: Any
         return None
     if not type(x).__module__.startswith("torch") or not getattr(x, "is_cuda", False):
         return None
-    from ..cuda_hot import _ready, current_stream
-
     if x.get_device() != 0 or not x.is_contiguous() or not _ready():
         return None
     key = (bfmt, rounding, axis, seed is None, sr_bits, x.dtype, tuple(x.shape))
