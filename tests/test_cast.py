@@ -17,6 +17,7 @@ import floatsim as fs
 from floatsim import reference as ref
 from floatsim.cast import _holds
 from floatsim.kernels import cpu
+from floatsim.kernels.fast32 import fits_fast32, make_consts, quantize_f32_bits
 from floatsim.kernels.philox import philox4x32
 from floatsim.registry import ML_DTYPES_NAMES
 
@@ -372,6 +373,68 @@ def _fast_vs_general(bits: np.ndarray) -> None:
                 fast = fs.quantize(x, fmt, mode, **kw)
                 general = fs.decode(fs.encode(x, fmt, mode, **kw), fmt, np.float32)
                 assert same_bits(fast, general), (name, mode, kw)
+
+
+# not cached: Numba's cache would not see edits to the inlined fast32 routines
+@numba.njit(parallel=True)
+def _fast32_loop(xu, rbits, c, rnd, branch, gpu):  # noqa: ANN001, ANN202
+    out = np.empty_like(xu)
+    for i in numba.prange(xu.size):
+        out[i] = quantize_f32_bits(xu[i], c, rnd, rbits[i], branch, gpu)
+    return out
+
+
+_GPU_FORM_FORMATS = ["e4m3", "e5m2", "e2m1", "e3m2", "e2m3", "e4m3fnuz", "bf16", "fp16",
+                     "p3109_k8p1se", "p3109_k8p3ue", "ue4m3", "ue5m3"]
+
+
+def _gpu_forms_vs_cpu(bits: np.ndarray, names: list[str] = _GPU_FORM_FORMATS,
+                      options: bool = True) -> None:
+    """The CUDA kernels' forms of the fast path (``gpu=True``, with and
+    without the normal-range branch) give the CPU form's bits; ``options``:
+    also with saturation and flushed subnormals."""
+    rb = (bits * np.uint32(2654435761)).astype(np.uint32)
+    for name in names:
+        fmt = fs.format(name)
+        assert fits_fast32(fmt), name  # make_consts holds only for these
+        for mode in MODES:
+            for sr_bits in ([0, 5] if mode is fs.Rounding.STOCHASTIC else [0]):
+                for ov in [None, fs.Overflow.SATURATE] if options else [None]:
+                    for sub in [None, False] if options else [None]:
+                        c = make_consts(fmt, mode, ov, sub, sr_bits)
+                        want = _fast32_loop(bits, rb, c, mode.value, False, False)
+                        for branch in (False, True):
+                            got = _fast32_loop(bits, rb, c, mode.value, branch, True)
+                            bad = np.flatnonzero(got != want)
+                            assert bad.size == 0, (name, mode, sr_bits, ov, sub, branch,
+                                                   hex(bits[bad[0]]), hex(got[bad[0]]), hex(want[bad[0]]))
+
+
+def test_gpu_forms_of_fast_path_match_cpu_form() -> None:
+    """On a strided sweep of float32 patterns, every pattern whose low 15 bits
+    are zero (the ties of formats of up to 7 mantissa bits), the neighbours of
+    e4m3's and e2m1's range boundaries and the specials (the slow test does
+    all 2**32)."""
+    edges = [np.float32(v).view(np.uint32) for f in ("e4m3", "e2m1") for v in
+             (fs.format(f).max, fs.format(f).min_normal, fs.format(f).min_subnormal)]
+    near = np.array([int(b) + d for b in edges for d in range(-2**12, 2**12)], dtype=np.uint64)
+    near = np.concatenate([near, near | 2**31]).astype(np.uint32)
+    special = np.array([0, 2**31, 0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00001, 1, 2**31 + 1],
+                       dtype=np.uint32)
+    ties = (np.arange(2**17, dtype=np.uint64) << 15).astype(np.uint32)
+    _gpu_forms_vs_cpu(np.concatenate([np.arange(7, 2**32, 65537, dtype=np.uint64).astype(np.uint32),
+                                      ties, near, special]))
+
+
+@pytest.mark.slow
+def test_gpu_forms_of_fast_path_match_cpu_form_all_float32() -> None:
+    """All 2**32 inputs, every mode, for a wide, a narrow and an M = 0 format
+    (the strided test above covers the other formats and options)."""
+    from tqdm import tqdm
+
+    for start in tqdm(range(0, 2**32, 2**27), desc="fast32 GPU forms"):
+        _gpu_forms_vs_cpu(np.arange(start, start + 2**27, dtype=np.uint64).astype(np.uint32),
+                          ["e4m3", "e5m2", "e2m1", "p3109_k8p1se"], options=False)
 
 
 # ---- round trips, shapes, dtypes ----------------------------------------------------------

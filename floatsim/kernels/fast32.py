@@ -5,8 +5,9 @@ The general routine works on float64 bit patterns and produces a code; this
 one rounds the float32 bit pattern in place (the result's float32 bits are
 the output), which keeps every step in one short, branch-free integer
 sequence that LLVM vectorises.  It is checked against ``scalar.encode_bits``
-on all 2**32 float32 inputs (tests/test_fast32.py, slow) and on a large
-strided sample in CI.
+on all 2**32 float32 inputs (tests/test_cast.py, slow) and on a large
+strided sample in CI.  The CUDA kernels call a GPU form of it (``gpu=True``,
+:func:`quantize_f32_bits`), checked against this one the same way.
 
 Example:
     >>> import numpy as np, floatsim as fs
@@ -160,17 +161,22 @@ def _round_up(rnd, c, neg, rem, d, odd, r_lo, sig_hi):  # noqa: ANN001, ANN201
 
 
 @scalar_jit
-def quantize_f32_bits(u, c, rnd, r_lo, branch=False):  # noqa: ANN001, ANN201
+def quantize_f32_bits(u, c, rnd, r_lo, branch=False, gpu=False):  # noqa: ANN001, ANN201
     """Float32 bits of the float32 with bits ``u`` rounded per the consts ``c``
     in mode ``rnd`` (a compile-time constant in the kernels, so each mode's
     loop carries only its own rule).
 
-    ``branch`` (a constant too) gives the format's normal range a branch of
-    its own, where the dropped bits are a fixed field of ``u``.  The CUDA
-    kernels set it: a warp whose inputs are all normal then skips the general
-    variable shift (e4m3 on an H100: 0.81-0.87 of copy bandwidth against
-    0.74).  The CPU kernels do not: SIMD code computes both sides of a branch,
-    and the general path alone is 1.2x faster there.
+    ``branch`` and ``gpu`` are compile-time constants too; the CPU kernels
+    leave both off (SIMD code computes both sides of a branch: one
+    branch-free sequence is fastest there).  ``gpu`` is the CUDA kernels'
+    form (docs/gpu.md says which kernel takes which): an element inside the
+    format's range with no special case (the common one) leaves after one
+    range test instead of :func:`_finish`'s dozen selects, and below the
+    normal range the result is built from integer bits rather than a float
+    product.  ``branch`` (:func:`gpu_branch`) gives the format's normal range
+    a branch of its own, where the dropped bits are a fixed field of ``u``
+    and the directed and nearest modes round by one add and one mask; a
+    warp whose inputs are all normal skips the variable shift.
 
     Every intermediate fits in 32 bits and every shift count is below 32, so
     the compiler keeps the arithmetic 32 bits wide (Numba types integer
@@ -191,20 +197,55 @@ def quantize_f32_bits(u, c, rnd, r_lo, branch=False):  # noqa: ANN001, ANN201
     d0 = U32(min(U32(23 - M), U32(31)))  # the bound lets the shifts stay 32-bit
     off = U32(c[C_TRUNC_CODE_OFF])
     if branch and e >= emin_b:
-        rem = U32(a & U32(U32(U32(1) << d0) - U32(1)))
-        # parity of the truncated code: the last kept bit; for M == 0 the
-        # exponent field's, less the code offset, plus the implicit bit
-        odd_xor = U32(U32(off + 1) & 1) if M == 0 else U32(0)
-        odd = U32(U32(U32(a >> d0) ^ odd_xor) & 1) != 0
-        up = _round_up(rnd, c, neg, rem, d0, odd, r_lo, U32(0))
-        r = U32(U32(a - rem) + U32(U32(up) << d0))
+        r = _round_normal(a, d0, M, off, c, rnd, neg, r_lo)
     else:
-        r = _general_f32(a, e, M, emin_b, d0, off, c, rnd, neg, r_lo)
+        r = _general_f32(a, e, M, emin_b, d0, off, c, rnd, neg, r_lo, gpu)
+    if gpu:
+        # inside [lo, max] and a finite nonzero input of an allowed sign:
+        # nothing of _finish applies (lo excludes 0 where zero is unsigned,
+        # flushed or absent; for an unsigned format the sign bit makes the
+        # key too large)
+        lo = U32(c[C_MIN_BITS]) if c[C_FTZ] != 0 or c[C_HAS_ZERO] == 0 else U32(0)
+        if c[C_ZERO_SIGNED] == 0:
+            lo = max(lo, U32(1))
+        key = U32(u & U32(0x7FFFFFFF if c[C_SIGNED] != 0 else 0xFFFFFFFF))
+        if U32(key - U32(1)) < U32(_INF32 - 1) and U32(r - lo) <= U32(U32(c[C_MAX_BITS]) - lo):
+            return U32(r | s)
     return _finish(r, a, s, c, rnd, neg)
 
 
 @scalar_jit
-def _general_f32(a, e, M, emin_b, d0, off, c, rnd, neg, r_lo):  # noqa: ANN001, ANN201
+def _round_normal(a, d0, M, off, c, rnd, neg, r_lo):  # noqa: ANN001, ANN201
+    """Rounded magnitude bits of ``a`` in the format's normal range, where
+    the ``d0`` dropped bits are a fixed field and a carry out of them moves
+    into the exponent on its own: the modes without random bits add a bias
+    and clear the field."""
+    mask = U32(U32(U32(1) << d0) - U32(1))
+    if rnd == RNE or rnd == RNA or rnd == RTZ or rnd == RUP or rnd == RDN:
+        if rnd == RNE:
+            # parity of the truncated code: the last kept bit; for M == 0 the
+            # exponent field's, less the code offset, plus the implicit bit
+            odd_xor = U32(U32(off + 1) & 1) if M == 0 else U32(0)
+            odd = U32(U32(U32(a >> d0) ^ odd_xor) & 1)
+            bias = U32(U32(U32(mask >> 1) + odd) & mask)  # half - 1 + odd; 0 when d0 == 0
+        elif rnd == RNA:
+            bias = U32(U32(mask + U32(1)) >> 1)
+        elif rnd == RTZ:
+            bias = U32(0)
+        elif rnd == RUP:
+            bias = U32(0) if neg else mask
+        else:
+            bias = mask if neg else U32(0)
+        return U32(U32(a + bias) & U32(~mask))
+    rem = U32(a & mask)
+    odd_xor = U32(U32(off + 1) & 1) if M == 0 else U32(0)
+    odd = U32(U32(U32(a >> d0) ^ odd_xor) & 1) != 0
+    up = _round_up(rnd, c, neg, rem, d0, odd, r_lo, U32(0))
+    return U32(U32(a - rem) + U32(U32(up) << d0))
+
+
+@scalar_jit
+def _general_f32(a, e, M, emin_b, d0, off, c, rnd, neg, r_lo, gpu):  # noqa: ANN001, ANN201
     """Rounded magnitude bits for any exponent: the dropped-bit count grows
     below the normal range, where the result is rebuilt from its step count."""
     eb = U32(max(e, U32(1)))
@@ -218,22 +259,29 @@ def _general_f32(a, e, M, emin_b, d0, off, c, rnd, neg, r_lo):  # noqa: ANN001, 
     rem = U32(sig - U32(lo << dc))
     tc = U32(lo + (0 if M > 0 else U32(max(eb, off) - off)))
     up = _round_up(rnd, c, neg, rem, d, U32(tc & 1) != 0, r_lo, sig)
+    if gpu:
+        if d <= 23:
+            # the result keeps a's leading bit: clear the dropped field and
+            # add the carry, which moves into the exponent on its own (float32
+            # bit patterns are linear in the value through the subnormals)
+            return U32(U32(a - rem) + U32(U32(up) << dc))
+        # below half a step the significand is all dropped: 0 or one step
+        return U32(f32_bits(np.float32(c[C_SUB_SCALE]))) if up else U32(0)
     if e >= emin_b:
         # in the normal range the dropped bits are a field of a: rounding up
         # carries into the exponent on its own
-        r = U32(U32(a - rem) + U32(U32(up) << dc))
-    else:
-        # below it the result leaves x's binade: m steps of 2**(emin - M),
-        # m <= 2**23, so 2**23 + m is exact as a float32.  The step is applied
-        # as two normal factors (a subnormal operand costs x86 a microcode
-        # assist per SIMD lane).
-        m = U32(lo + up)
-        mf = f32_from_bits(U32(0x4B000000 + m)) - np.float32(8388608.0)
-        step = c[C_SUB_SCALE]
-        step_b = step * _TWO_126 if step < _TWO_M126 else 1.0
-        step_a = step if step >= _TWO_M126 else _TWO_M126
-        r = U32(f32_bits((mf * np.float32(step_a)) * np.float32(step_b)))
-    return r
+        return U32(U32(a - rem) + U32(U32(up) << dc))
+    # below it the result leaves x's binade: m steps of 2**(emin - M),
+    # m <= 2**23, so 2**23 + m is exact as a float32.  The step is applied
+    # as two normal factors (a subnormal operand costs x86 a microcode
+    # assist per SIMD lane).  This is the CPU's form: vectorised, it runs
+    # 1.3x faster than the integer form above, which the GPU prefers.
+    m = U32(lo + up)
+    mf = f32_from_bits(U32(0x4B000000 + m)) - np.float32(8388608.0)
+    step = c[C_SUB_SCALE]
+    step_b = step * _TWO_126 if step < _TWO_M126 else 1.0
+    step_a = step if step >= _TWO_M126 else _TWO_M126
+    return U32(f32_bits((mf * np.float32(step_a)) * np.float32(step_b)))
 
 
 @scalar_jit
