@@ -360,7 +360,7 @@ def fast_kernel(rnd: int, in_kind: int) -> Any:
                 if state == 1:  # a NaN block
                     r = np.uint32(0x7FC00000)
                 elif fast:
-                    r = quantize_f32_bits(in_f32_bits(xr[i], in_kind), ck, rnd, r_lo)
+                    r = quantize_f32_bits(in_f32_bits(xr[i], in_kind), ck, rnd, r_lo, False, True)
                 else:  # the shifted format leaves float32's normal range
                     v = H.dec(H.enc(in_f64_bits(xr[i], in_kind), ep, np.int64(0), r_lo), ep)
                     r = np.uint32(f32_value_bits(v))
