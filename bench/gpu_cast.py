@@ -403,11 +403,21 @@ def launch_overhead(fn, n: int = 1000, repeats: int = 5) -> float:  # noqa: ANN0
     return best / n
 
 
+#: Row groups of --only.
+GROUPS = ("floatsim", "blocks", "qtorch", "pychop", "microxcaling", "torchao", "sweep", "overhead")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n-log2", type=int, default=26)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--only", default=",".join(GROUPS),
+                    help=f"comma-separated row groups to run (default: all of {','.join(GROUPS)}); "
+                         "copy and torch's casts always run")
     a = ap.parse_args()
+    only = set(a.only.split(","))
+    if only - set(GROUPS):
+        ap.error(f"--only: unknown group(s) {sorted(only - set(GROUPS))}; choose from {', '.join(GROUPS)}")
     n = 1 << a.n_log2
     dev = torch.device("cuda")
     gen = torch.Generator(device=dev).manual_seed(0)
@@ -429,22 +439,23 @@ def main() -> int:
             ROWS.append((f"torch cast {nm} and back (torch.compile)", None, 8, f"n/a: {e}"))
 
     fsq: dict[str, float | None] = {}
-    for fmt in ("e4m3", "e2m1", "bf16"):
+    for fmt in ("e4m3", "e2m1", "bf16") if "floatsim" in only else ():
         for mode, kw in (("rne", {}), ("sr", {"seed": 1})):
             fsq[f"{fmt} {mode}"] = add(f"floatsim quantize {fmt} {mode}",
                                        lambda fmt=fmt, mode=mode, kw=kw: fs.quantize(x, fmt, mode, **kw), 8)
-    add("floatsim quantize e4m3 sr, sr_bits=8", lambda: fs.quantize(x, "e4m3", "sr", seed=1, sr_bits=8), 8)
-    add("floatsim quantize e4m3 rne, bf16 in/out", lambda: fs.quantize(xb, "e4m3"), 4)
-    add("floatsim quantize e4m3 rne, float64 in/out", lambda: fs.quantize(x.double(), "e4m3"), 16,
-        "general path (includes torch's .double())")
-    codes = fs.encode(x, "e4m3")
-    add("floatsim encode e4m3 (f32 -> u8)", lambda: fs.encode(x, "e4m3"), 5, "general path")
-    add("floatsim decode e4m3 (u8 -> f32)", lambda: fs.decode(codes, "e4m3"), 5)
+    if "floatsim" in only:
+        add("floatsim quantize e4m3 sr, sr_bits=8", lambda: fs.quantize(x, "e4m3", "sr", seed=1, sr_bits=8), 8)
+        add("floatsim quantize e4m3 rne, bf16 in/out", lambda: fs.quantize(xb, "e4m3"), 4)
+        add("floatsim quantize e4m3 rne, float64 in/out", lambda: fs.quantize(x.double(), "e4m3"), 16,
+            "general path (includes torch's .double())")
+        codes = fs.encode(x, "e4m3")
+        add("floatsim encode e4m3 (f32 -> u8)", lambda: fs.encode(x, "e4m3"), 5, "general path")
+        add("floatsim decode e4m3 (u8 -> f32)", lambda: fs.decode(codes, "e4m3"), 5)
 
     # peers: the same input; MX on an (8192, 8192) view (2**(n_log2 // 2) rows), blocks along rows
     rows = 1 << (a.n_log2 // 2)
     x2d = x.view(rows, n // rows)
-    for bname in ("mxfp8_e4m3", "mxfp4_e2m1", "nvfp4"):
+    for bname in ("mxfp8_e4m3", "mxfp4_e2m1", "nvfp4") if "blocks" in only else ():
         for mode, kw in (("rne", {}), ("sr", {"seed": 1})):
             try:
                 add(f"floatsim blocks.quantize {bname} {mode}",
@@ -454,6 +465,8 @@ def main() -> int:
     pristine = x.clone()
     for label, run in (("qtorch", lambda: peer_qtorch(x)), ("pychop", lambda: peer_pychop(x)),
                        ("microxcaling", lambda: peer_microxcaling(x, x2d)), ("torchao", lambda: peer_torchao(x2d))):
+        if label not in only:
+            continue
         try:
             run()
         except Exception as e:  # noqa: BLE001 - one peer's failure leaves the others' rows
@@ -472,7 +485,7 @@ def main() -> int:
 
     sweep = []
     saved = dict(K.LAUNCH)
-    for threads in (64, 128, K.MAX_THREADS):  # MAX_THREADS: the fast kernel's shared-word cap
+    for threads in (64, 128, K.MAX_THREADS) if "sweep" in only else ():  # MAX_THREADS: the fast kernel's cap
         for bps in (8, 16, 32, 64):
             K.LAUNCH.update(threads=threads, blocks_per_sm=bps)
             cuda_hot._PLANS.clear()  # a plan keeps the launch shape it was made with
@@ -485,55 +498,57 @@ def main() -> int:
     cuda_hot._PLANS.clear()
 
     # launch overhead
-    one = torch.ones(1, device=dev)
-    ovh = {
-        "floatsim quantize e4m3 rne, 1 element": launch_overhead(lambda: fs.quantize(one, "e4m3")),
-        "floatsim quantize e4m3 sr, 1 element": launch_overhead(lambda: fs.quantize(one, "e4m3", "sr", seed=1)),
-        "torch cast e4m3 and back, 1 element": launch_overhead(lambda: one.to(torch.float8_e4m3fn).to(torch.float32)),
-        "torch copy_, 1 element": launch_overhead(lambda: y[:1].copy_(one)),
-    }
+    ovh: dict[str, float] = {}
+    if "overhead" in only:
+        one = torch.ones(1, device=dev)
+        ovh.update({
+            "floatsim quantize e4m3 rne, 1 element": launch_overhead(lambda: fs.quantize(one, "e4m3")),
+            "floatsim quantize e4m3 sr, 1 element": launch_overhead(lambda: fs.quantize(one, "e4m3", "sr", seed=1)),
+            "torch cast e4m3 and back, 1 element": launch_overhead(lambda: one.to(torch.float8_e4m3fn).to(torch.float32)),
+            "torch copy_, 1 element": launch_overhead(lambda: y[:1].copy_(one)),
+        })
 
-    # where a small call's host time goes (floatsim's dispatch, step by step)
-    from floatsim import cuda_dispatch as D
+        # where a small call's host time goes (floatsim's dispatch, step by step)
+        from floatsim import cuda_dispatch as D
 
-    call = D._call(one, "e4m3", "nearest_even", None, None, False, None, 0, None, None)[1]
-    src = D._import(one, "x")
-    stream, _ = D._stream_for(None, src)
-    obj, outr = D._empty(src, (1,), src.dtype, stream)
-    kern = K.quantize32_kernel(0, K.K_F32, K.K_F32, 0)
-    consts, rb = K.consts_tuple(call), K.dummy_words()
-    xr, of = D._flat(src.arr, stream), outr.reshape(1)
-    steps = {
-        "is_device_array": lambda: D.is_device_array(one),
-        "_import (torch -> numba view)": lambda: D._import(one, "x"),
-        "_call (validation, stand-in _Call)": lambda: D._call(one, "e4m3", "nearest_even", None, None, False, None, 0, None, None),
-        "_stream_for": lambda: D._stream_for(None, src),
-        "_empty (torch.empty + view)": lambda: D._empty(src, (1,), src.dtype, stream),
-        "_flat": lambda: D._flat(src.arr, stream),
-        "consts_tuple": lambda: K.consts_tuple(call),
-        "K.launch (numba kernel launch)": lambda: K.launch(kern, 1, stream, xr, of, consts, 0, 0, 0, 0, rb),
-        "kern[1, 256, stream](...)": lambda: kern[1, 256, stream](xr, of, consts, 0, 0, 0, 0, rb),
-        "cuda.get_current_device()": lambda: __import__("numba").cuda.get_current_device(),
-    }
-    for k, fn in steps.items():
-        ovh[f"  step: {k}"] = launch_overhead(fn, n=500)
-    try:
-        import cProfile
-        import io
-        import pstats
+        call = D._call(one, "e4m3", "nearest_even", None, None, False, None, 0, None, None)[1]
+        src = D._import(one, "x")
+        stream, _ = D._stream_for(None, src)
+        obj, outr = D._empty(src, (1,), src.dtype, stream)
+        kern = K.quantize32_kernel(0, K.K_F32, K.K_F32, 0)
+        consts, rb = K.consts_tuple(call), K.dummy_words()
+        xr, of = D._flat(src.arr, stream), outr.reshape(1)
+        steps = {
+            "is_device_array": lambda: D.is_device_array(one),
+            "_import (torch -> numba view)": lambda: D._import(one, "x"),
+            "_call (validation, stand-in _Call)": lambda: D._call(one, "e4m3", "nearest_even", None, None, False, None, 0, None, None),
+            "_stream_for": lambda: D._stream_for(None, src),
+            "_empty (torch.empty + view)": lambda: D._empty(src, (1,), src.dtype, stream),
+            "_flat": lambda: D._flat(src.arr, stream),
+            "consts_tuple": lambda: K.consts_tuple(call),
+            "K.launch (numba kernel launch)": lambda: K.launch(kern, 1, stream, xr, of, consts, 0, 0, 0, 0, rb),
+            "kern[1, 256, stream](...)": lambda: kern[1, 256, stream](xr, of, consts, 0, 0, 0, 0, rb),
+            "cuda.get_current_device()": lambda: __import__("numba").cuda.get_current_device(),
+        }
+        for k, fn in steps.items():
+            ovh[f"  step: {k}"] = launch_overhead(fn, n=500)
+        try:
+            import cProfile
+            import io
+            import pstats
 
-        pr = cProfile.Profile()
-        pr.enable()
-        for _ in range(300):
-            fs.quantize(one, "e4m3")
-        pr.disable()
-        buf = io.StringIO()
-        pstats.Stats(pr, stream=buf).sort_stats("tottime").print_stats(30)
-        if a.out:
-            (a.out.parent / "overhead_profile.txt").write_text(buf.getvalue())
-        print(buf.getvalue()[:6000])
-    except Exception as e:  # noqa: BLE001
-        print("profile failed", e)
+            pr = cProfile.Profile()
+            pr.enable()
+            for _ in range(300):
+                fs.quantize(one, "e4m3")
+            pr.disable()
+            buf = io.StringIO()
+            pstats.Stats(pr, stream=buf).sort_stats("tottime").print_stats(30)
+            if a.out:
+                (a.out.parent / "overhead_profile.txt").write_text(buf.getvalue())
+            print(buf.getvalue()[:6000])
+        except Exception as e:  # noqa: BLE001
+            print("profile failed", e)
 
     # table
     lines = [
@@ -544,7 +559,7 @@ def main() -> int:
         f"- software: python {platform.python_version()}, torch {torch.__version__}, "
         f"numba {__import__('numba').__version__}, numba-cuda {__import__('numba_cuda').__version__}",
         f"- peers: {peer_versions()}",
-        f"- command: `python bench/gpu_cast.py --n-log2 {a.n_log2}`",
+        f"- command: `python bench/gpu_cast.py --n-log2 {a.n_log2}" + (f" --only {a.only}" if only != set(GROUPS) else "") + "`",
         f"- n = 2**{a.n_log2} float32 elements; time = median (triton do_bench, L2 flushed); "
         "GB/s counts the bytes the cast must move (float32: 4 read + 4 written)",
         "",
