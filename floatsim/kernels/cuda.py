@@ -272,10 +272,6 @@ _group_random = _group_random_py if SIMULATOR else scalar_jit(_group_random_py)
 # and its arrays cannot be passed to compiled helpers).
 
 
-#: Extra numba.cuda.jit options of the fast kernels (an A/B switch while measuring).
-JIT_OPTIONS: dict = {}
-
-
 @functools.cache
 def quantize32_kernel(rnd: int, in_kind: int, out_kind: int, rmode: int, branch: bool = True) -> Any:
     """The float32 fast path (fast32.quantize_f32_bits) for one rounding mode,
@@ -342,7 +338,7 @@ def quantize32_kernel(rnd: int, in_kind: int, out_kind: int, rmode: int, branch:
 
     quantize32.__name__ = f"quantize32_r{rnd}_i{in_kind}_o{out_kind}_m{rmode}" + ("" if branch else "_nb")
     quantize32.__qualname__ = quantize32.__name__
-    return cuda.jit(**JIT_OPTIONS)(quantize32)
+    return cuda.jit(quantize32)
 
 
 @cuda.jit(cache=True)
