@@ -194,11 +194,19 @@ def out_value(v, kind):  # noqa: ANN001, ANN201
     return out_f32_bits(value_f32_bits(v), kind)
 
 
+@scalar_jit
+def _q32(x, c, rnd, in_kind, out_kind, r_lo, gpu):  # noqa: ANN001, ANN201
+    """The output element for the input element ``x`` on the fast path, in
+    the GPU form with the normal-range branch (``gpu``) or the CPU's form.
+    One compiled call, which is what the simulator pays per element."""
+    return np.int64(out_f32_bits(quantize_f32_bits(in_f32_bits(x, in_kind), c, rnd, r_lo, gpu, gpu),
+                                 out_kind))
+
+
 def _q32_at_py(outr, j, n, x, c, rnd, in_kind, out_kind, r_lo):  # noqa: ANN001, ANN202
     """outr[j] = x cast in the GPU form with the normal-range branch, if j < n."""
     if j < n:
-        r = quantize_f32_bits(in_f32_bits(x, in_kind), c, rnd, r_lo, True, True)
-        outr[np.uint64(j)] = np.int64(out_f32_bits(r, out_kind))
+        outr[np.uint64(j)] = _q32(x, c, rnd, in_kind, out_kind, r_lo, True)
 
 
 # plain Python under the simulator, whose arrays a compiled function cannot take
@@ -332,9 +340,8 @@ def quantize32_kernel(rnd: int, in_kind: int, out_kind: int, rmode: int, branch:
                 for k in range(GROUP):
                     j = i + k * T
                     if j < n:
-                        r = quantize_f32_bits(in_f32_bits(_pick(k, x0, x1, x2, x3), in_kind), c, rnd,
-                                              _pick(k, l0, l1, l2, l3))
-                        outr[np.uint64(j)] = np.int64(out_f32_bits(r, out_kind))
+                        outr[np.uint64(j)] = _q32(_pick(k, x0, x1, x2, x3), c, rnd, in_kind, out_kind,
+                                                  _pick(k, l0, l1, l2, l3), False)
 
     quantize32.__name__ = f"quantize32_r{rnd}_i{in_kind}_o{out_kind}_m{rmode}" + ("" if branch else "_nb")
     quantize32.__qualname__ = quantize32.__name__
