@@ -205,7 +205,7 @@ def quantize_f32_bits(u, c, rnd, r_lo, branch=False, gpu=False):  # noqa: ANN001
         # nothing of _finish applies (lo excludes 0 where zero is unsigned,
         # flushed or absent; for an unsigned format the sign bit makes the
         # key too large)
-        lo = U32(c[C_MIN_BITS]) if c[C_FTZ] != 0 or c[C_HAS_ZERO] == 0 else U32(0)
+        lo = _low_limit(c)
         if c[C_ZERO_SIGNED] == 0:
             lo = max(lo, U32(1))
         key = U32(u & U32(0x7FFFFFFF if c[C_SIGNED] != 0 else 0xFFFFFFFF))
@@ -221,12 +221,12 @@ def _round_normal(a, d0, M, off, c, rnd, neg, r_lo):  # noqa: ANN001, ANN201
     into the exponent on its own: the modes without random bits add a bias
     and clear the field."""
     mask = U32(U32(U32(1) << d0) - U32(1))
+    # parity of the truncated code: the last kept bit; for M == 0 the
+    # exponent field's, less the code offset, plus the implicit bit
+    odd_xor = U32(U32(off + 1) & 1) if M == 0 else U32(0)
+    odd = U32(U32(U32(a >> d0) ^ odd_xor) & 1)
     if rnd == RNE or rnd == RNA or rnd == RTZ or rnd == RUP or rnd == RDN:
         if rnd == RNE:
-            # parity of the truncated code: the last kept bit; for M == 0 the
-            # exponent field's, less the code offset, plus the implicit bit
-            odd_xor = U32(U32(off + 1) & 1) if M == 0 else U32(0)
-            odd = U32(U32(U32(a >> d0) ^ odd_xor) & 1)
             bias = U32(U32(U32(mask >> 1) + odd) & mask)  # half - 1 + odd; 0 when d0 == 0
         elif rnd == RNA:
             bias = U32(U32(mask + U32(1)) >> 1)
@@ -238,9 +238,7 @@ def _round_normal(a, d0, M, off, c, rnd, neg, r_lo):  # noqa: ANN001, ANN201
             bias = mask if neg else U32(0)
         return U32(U32(a + bias) & U32(~mask))
     rem = U32(a & mask)
-    odd_xor = U32(U32(off + 1) & 1) if M == 0 else U32(0)
-    odd = U32(U32(U32(a >> d0) ^ odd_xor) & 1) != 0
-    up = _round_up(rnd, c, neg, rem, d0, odd, r_lo, U32(0))
+    up = _round_up(rnd, c, neg, rem, d0, odd != 0, r_lo, U32(0))
     return U32(U32(a - rem) + U32(U32(up) << d0))
 
 
@@ -285,13 +283,20 @@ def _general_f32(a, e, M, emin_b, d0, off, c, rnd, neg, r_lo, gpu):  # noqa: ANN
 
 
 @scalar_jit
+def _low_limit(c):  # noqa: ANN001, ANN201
+    """The smallest rounded magnitude kept as it is: min_normal where results
+    below it are flushed (FTZ) or raised (no zero), else 0."""
+    return U32(c[C_MIN_BITS]) if c[C_FTZ] != 0 or c[C_HAS_ZERO] == 0 else U32(0)
+
+
+@scalar_jit
 def _finish(r, a, s, c, rnd, neg):  # noqa: ANN001, ANN201
     """Overflow, flushing, specials and sign of the rounded magnitude bits ``r``."""
     if r > U32(c[C_MAX_BITS]):
         toward = rnd == RTZ or rnd == ODD or (rnd == RDN and not neg) or (rnd == RUP and neg)
         r = U32(c[C_OVF_TRUNC]) if toward else U32(c[C_OVF_NEAR])
     # below min_normal: flushed to zero (FTZ) or raised to it (no zero)
-    low_limit = U32(c[C_MIN_BITS]) if c[C_FTZ] != 0 or c[C_HAS_ZERO] == 0 else U32(0)
+    low_limit = _low_limit(c)
     if r < low_limit:
         r = U32(0) if c[C_FTZ] != 0 else U32(c[C_MIN_BITS])
     if a == 0:
