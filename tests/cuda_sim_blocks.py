@@ -171,6 +171,33 @@ def check_warp() -> None:
             calls += 1
         both("warp e4m3 x e3m2 scale", x, BlockFormat(element="e4m3", scale="e3m2", block=8), encode=False)
         calls += 1
+        # value scales (kernels/blocks_warp.value_kernel): NVFP4 in every mode, a
+        # given and a measured tensor scale, one level, RCEIL into UE5M3, half inputs
+        for mode in MODES:
+            for k in (None, 5) if mode is SR else (None,):
+                both(f"warp nvfp4 f32 {mode.name} k={k}", x, "nvfp4", encode=False, **sr(mode, k))
+                calls += 1
+        nv = fs.blocks.format("nvfp4")
+        for label, bfmt, kw in (
+            ("tensor_scale=", nv, {"tensor_scale": 0.0123}),
+            ("tiny tensor_scale=", nv, {"tensor_scale": 2.0**-140}),
+            ("one level", nv.with_(tensor_format=None), {}),
+            ("one level SR", nv.with_(tensor_format=None), sr(SR)),
+            ("e4m3 x ue5m3 rceil", BlockFormat(element="e4m3", scale="ue5m3", block=16, rule="rceil"), {}),
+            ("e2m1 x e4m3 amax block 8", BlockFormat(element="e2m1", scale="e4m3", block=8, rule="amax"), {}),
+            ("bfloat16 x ue4m3 amax block 32", BlockFormat(element="bfloat16", scale="ue4m3", block=32,
+                                                            rule="amax"), sr(fs.Rounding.ODD)),
+        ):
+            both(f"warp {label}", x, bfmt, encode=False, **kw)
+            calls += 1
+        for dt in (F16, BF16):
+            both(f"warp nvfp4 {dt}", rows(dt, n=64, seed=23), "nvfp4", out_dtype=F32, encode=False)
+            calls += 1
+        z = np.zeros((2, 64), F32)
+        z[1, 3] = -0.0
+        both("warp nvfp4 zeros", z, "nvfp4", encode=False)
+        calls += 1
+        both("warp nvfp4_4over6 (not this kernel)", x, "nvfp4_4over6", encode=False)
         both("warp mxfp8 axis=0 of (64, 8)", np.ascontiguousarray(x.T), "mxfp8_e4m3", axis=0,
              encode=False)  # strided blocks: the per-block kernel
         both("warp 3-D, blocks along the last axis", x.reshape(2, 4, 64), "mxfp8_e4m3", encode=False,

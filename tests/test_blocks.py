@@ -23,6 +23,14 @@ import floatsim as fs
 import floatsim.blocks as B
 from floatsim import reference as ref
 from floatsim.blocks import BlockFormat, IntFormat, ScaleRule
+from floatsim.kernels._jit import f32_from_bits, f64_bits
+from floatsim.kernels.blocks_cpu import (
+    div_f32_value_bits,
+    elem_code,
+    elem_value,
+    exact_divisor,
+    f32_value_bits,
+)
 from floatsim.kernels.philox import random_words
 
 REPO = Path(__file__).resolve().parent.parent
@@ -538,6 +546,109 @@ def test_div_odd_is_round_to_odd():
         assert qb & 1, (ai, bi)
         lo, hi = np.nextafter(q, 0.0), np.nextafter(q, np.inf)
         assert Fraction(float(lo)) < exact < Fraction(float(hi)), (ai, bi)
+
+
+def _division_route(us, t, c, rnd, branch, gpu, ep0, bp, fast, ref):  # noqa: ANN001, ANN202
+    p2 = exact_divisor(t)
+    for i in range(us.size):
+        fast[i] = div_f32_value_bits(us[i], t, p2, c, rnd, branch, gpu)
+        u = f64_bits(np.float64(f32_from_bits(us[i])))
+        ref[i] = f32_value_bits(elem_value(elem_code(u, ep0, 1, t, 0, 0, bp), ep0, 1, t, 0, bp))
+
+
+@pytest.mark.parametrize("spec", ["e2m1", "e4m3", "e4m3:nan", "e5m2", "e3m2", "e2m3", "bfloat16", "ue4m3"])
+def test_division_route_matches_general_element_path(spec):
+    """The GPU value-scale kernel's element route (x / t rounded to odd into
+    float32, then the float32 fast path, times t) against the general one
+    (x / t rounded to odd in float64, the float64 routine), in every mode but
+    SR and each GPU form: on float32 neighbours of every midpoint and value
+    times t (quotients a hair from a tie), random values and specials, for
+    scales t that are and are not powers of two, tiny and huge; and on
+    quotients that are inexact but round to a float32 in float64."""
+    import numba
+
+    from floatsim.formats import Overflow
+    from floatsim.kernels.blocks_cpu import B_KIND, K_FLOAT, N_BP
+    from floatsim.kernels.fast32 import fits_div32, make_consts
+    from floatsim.kernels.params import make_params
+
+    name, _, ov = spec.partition(":")
+    fmt = fs.format(name)
+    assert fits_div32(fmt)
+    overflow = Overflow.NAN if ov == "nan" else Overflow.SATURATE
+    bp = np.zeros(N_BP, np.int64)
+    bp[B_KIND] = K_FLOAT
+    bp = tuple(int(v) for v in bp)
+    run = numba.njit(_division_route)
+    rng = np.random.default_rng(17)
+    vals = np.unique(np.abs(fmt.values()[np.isfinite(fmt.values())]))
+    if vals.size > 600:
+        vals = np.sort(rng.choice(vals, 600, replace=False))
+    grid = np.concatenate([vals, (vals[1:] + vals[:-1]) / 2])
+    ts = [3 * 0.0123, 1.5, 0.75 * 2.0**-130, 448 * 2.0**100, 2.0**-3, 2.0**-1000, 2.0**900, 7.0 / 3.0,
+          2.0**-895, 2.0**873, 2.0**-896, 2.0**874]
+    ts += (rng.choice([0.5, 0.75, 1.25, 1.75, 3.5, 6.5, 448.0], 6)
+           * np.exp2(rng.integers(-60, 60, 6))).tolist()
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, 3.4e38, -1e-45, 2.0**-126],
+                        np.float32)
+    cases = []
+    for t in ts:
+        with np.errstate(over="ignore", under="ignore"):
+            centre = (grid * t).astype(np.float32)
+            near, up, down = [centre], centre, centre
+            for _ in (1, 2):  # one and two float32 steps either side
+                up, down = np.nextafter(up, np.float32(np.inf)), np.nextafter(down, np.float32(0))
+                near += [up, down]
+            x = np.concatenate(near + [rng.standard_normal(500).astype(np.float32)
+                                       * np.float32(min(t * fmt.max, 1e38)), specials])
+        cases.append((t, np.concatenate([x, -x])))
+    # t = x / g rounded to float64: the quotient is inexact but within 2**-53 of
+    # the grid value g, so its float64 rounding lands on float32's grid
+    for xv in (1.0, 1.1, 0.7, 3.3):
+        x = np.array([xv, -xv], np.float32)
+        cases += [(float(np.float64(x[0]) / g), x) for g in grid[grid > 0]]
+    for t, x in cases:
+        us = x.view(np.uint32)
+        for rnd in list(fs.Rounding)[:6]:
+            c = make_consts(fmt, rnd, overflow, None)
+            ep0 = tuple(int(v) for v in make_params(fmt, rnd, overflow=overflow))
+            for branch, gpu in ((False, False), (False, True), (True, True)):
+                fast = np.zeros(us.size, np.int64)
+                ref = np.zeros(us.size, np.int64)
+                run(us, t, c, rnd.value, branch, gpu, ep0, bp, fast, ref)
+                bad = np.flatnonzero(fast != ref)
+                assert bad.size == 0, (spec, t, rnd, branch, gpu, x[bad[:4]], fast[bad[:4]], ref[bad[:4]])
+
+
+@pytest.mark.parametrize("spec", ["ue4m3", "e4m3", "ue5m3", "e4m3:nan", "ue4m3:up"])
+def test_float32_scale_route_matches_value_scale(spec):
+    """The GPU value-scale kernel's block scale (amax / den rounded to odd into
+    float32, then the float32 fast path) against blocks_cpu.value_scale, on
+    amax a hair from every scale value and midpoint times den, and random."""
+    from floatsim.formats import Overflow
+    from floatsim.kernels.blocks_cpu import N_BP, N_FP, value_scale, value_scale_f32
+    from floatsim.kernels.fast32 import fits_div32, make_consts
+    from floatsim.kernels.params import make_params
+
+    name, _, opt = spec.partition(":")
+    sc = fs.format(name)
+    assert fits_div32(sc)
+    rnd = fs.Rounding.UP if opt == "up" else fs.Rounding.NEAREST_EVEN
+    ov = Overflow.NAN if opt == "nan" else Overflow.SATURATE
+    sp = tuple(int(v) for v in make_params(sc, rnd, overflow=ov))
+    cs = make_consts(sc, rnd, ov, None)
+    bp, fp = (0,) * N_BP, (0.0,) * N_FP
+    rng = np.random.default_rng(5)
+    vals = np.unique(np.abs(sc.values()[np.isfinite(sc.values())]))
+    grid = np.concatenate([vals, (vals[1:] + vals[:-1]) / 2, [vals[-1] * 1.5, vals[-1] * 4]])
+    for den in (6.0, 6.0 * 0.0123, 448.0 * 6 * 2.0**-149 * 7, 6.0 * 2.0**100, 2.0**-1000):
+        a = np.concatenate([grid * den, rng.random(300) * sc.max * den * 2])
+        a = np.concatenate([a, np.nextafter(a, np.inf), np.nextafter(a, 0), [5e-324, 1.7e308]])
+        for ai in a[(a > 0) & np.isfinite(a)].tolist():
+            want = value_scale(ai, den, bp, fp, sp)[1]
+            got = value_scale_f32(ai, den, cs)
+            assert np.float64(got).view(np.int64) == np.float64(want).view(np.int64) or (
+                np.isnan(got) and np.isnan(want)), (spec, den, ai, got, want)
 
 
 # ---- peers ---------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from cuda_support import (
 import floatsim as fs
 
 #: One variant of each kernel: built by the default test run.
-QUICK = {"mx32_r0_i1", "mx32_r6_i3", "mxw32_r0_i1", "mxw32_r6_i1", "mxw32_r0_i1_nb", "block_scales_i1", "block_quantize_i1_o1",
+QUICK = {"mx32_r0_i1", "mx32_r6_i3", "mxw32_r0_i1", "mxw32_r6_i1", "mxw32_r0_i1_nb", "vw32_r0_i1_nb", "block_scales_i1", "block_quantize_i1_o1",
          "block_encode_i1_uint8_uint8", "stats_i1", "stats_init", "tensor_amax_i1", "tensor_scale"}
 
 
@@ -61,7 +61,7 @@ def test_block_kernel_builds_for_sm90(case: tuple) -> None:
     # every helper is inlined: a call would have needed a GPU to compile (numba-cuda
     # builds device functions for the current device)
     assert "call.uni" not in ptx, f"{label}: calls a device function"
-    if label.startswith("mxw32"):  # the block amax is a butterfly of warp shuffles
+    if label.startswith(("mxw32", "vw32")):  # the block amax is a butterfly of warp shuffles
         assert "shfl.sync.bfly" in ptx, f"{label}: no warp shuffle"
     # (build_ptx also refuses fused multiply-adds: blocks_cpu.mul_rn keeps the
     # products of div_odd's exact residual and of the 4-over-6 sums apart)

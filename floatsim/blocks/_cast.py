@@ -137,12 +137,19 @@ class _Plan:
         return self.layout.scales_in(a)
 
     # ---- kernel parameters -----------------------------------------------------------------
+    def scale_rounding(self) -> tuple[Rounding, Overflow]:
+        """How a block's scale is rounded into the scale format: up for RCEIL,
+        else to nearest even; NaN or saturation on overflow."""
+        bf = self.bf
+        s_round = Rounding.UP if bf.rule is ScaleRule.RCEIL else Rounding.NEAREST_EVEN
+        return s_round, Overflow.NAN if bf.scale_overflow == "nan" else Overflow.SATURATE
+
     def vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         bf, el, sc = self.bf, self.bf.element, self.bf.scale
         rule = bf.rule
         sov = bf.scale_overflow
-        s_round = Rounding.UP if rule is ScaleRule.RCEIL else Rounding.NEAREST_EVEN
-        spv = make_params(sc, s_round, overflow=Overflow.NAN if sov == "nan" else Overflow.SATURATE)
+        s_round, s_overflow = self.scale_rounding()
+        spv = make_params(sc, s_round, overflow=s_overflow)
         bp = np.zeros(K.N_BP, dtype=np.int64)
         bp[K.B_RULE] = rule.code
         if isinstance(el, IntFormat):

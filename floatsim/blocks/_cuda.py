@@ -52,9 +52,9 @@ from ..cuda_dispatch import (
     _stream_for,
     is_device_array,
 )
-from ..formats import Overflow
+from ..formats import Format, Overflow
 from ..kernels import blocks_cpu as K
-from ..kernels.fast32 import gpu_branch, make_consts
+from ..kernels.fast32 import fits_div32, gpu_branch, make_consts
 from ..kernels.params import make_params
 from ..registry import format as _format
 from ..rounding import Rounding
@@ -131,6 +131,28 @@ class _DevicePlan(_Plan):
         from ..kernels import blocks_warp as BW
 
         return BW.warp_kernel(self.call.rounding.value, in_kind, gpu_branch(self.bf.element))
+
+    def value32(self, out_dt: np.dtype) -> bool:
+        """Whether kernels.blocks_warp's value kernel applies (layout aside):
+        float32 out, a float element that fits_div32, and a scale that is a
+        value (AMAX, or RCEIL into a scale type with a significand)."""
+        bf, el = self.bf, self.bf.element
+        value_rule = bf.rule is ScaleRule.AMAX or (bf.rule is ScaleRule.RCEIL and bf.scale.mbits > 0)
+        return (out_dt == np.float32 and self.x.dtype != np.float64 and isinstance(el, Format)
+                and fits_div32(el) and value_rule and self.amax is None and not self.call.wide)
+
+    def scale_consts(self) -> tuple[tuple, int]:
+        """The scale format's fast-path constants (its rounding and overflow
+        policy, as ``vectors()`` gives them to the general routine) and
+        whether it fits_div32 (the value kernel's float32 scale)."""
+        s_round, s_overflow = self.scale_rounding()
+        return make_consts(self.bf.scale, s_round, s_overflow, None), int(fits_div32(self.bf.scale))
+
+    def value_kernel(self, in_kind: int) -> Any:
+        """kernels.blocks_warp's value kernel for this call and input kind."""
+        from ..kernels import blocks_warp as BW
+
+        return BW.value_kernel(self.call.rounding.value, in_kind, gpu_branch(self.bf.element))
 
     def _tensor_scale(self, value: Any) -> float:
         if value is None and self.bf.tensor_format is not None:
@@ -310,6 +332,18 @@ def quantize(x: Any, bfmt: BlockFormat | str, rounding: Rounding | str, *, axis:
                 tr = L.temp(1, np.float64)
                 L.tensor_scale(xr, tr)
             dev = src.device
+            if plan.value32(kdt):
+                from ..kernels import blocks_warp as BW
+
+                bsz = BW.warp_block(L.g)
+                if bsz:  # blocks of 4..32 consecutive elements, a value scale (NVFP4)
+                    c, _fmax = plan.fast_consts()
+                    cs, scale32 = plan.scale_consts()
+                    tsc = tr if tr is not None else _dummy(dev, "float64")
+                    BW.launch(plan.value_kernel(L.in_kind), xr.size, L.stream, xr, outf, bsz, c, cs,
+                              scale32, L.ep, L.sp, L.bp, L.fp, tsc, int(tr is not None), L.seed_lo,
+                              L.seed_hi, L.sid)
+                    return _result(src, obj)
             L.general(xr, False, outf, _KIND[dt.name], _dummy(dev, "uint8"), _dummy(dev, "uint8"),
                       None, tr)
     return _result(src, obj)

@@ -13,11 +13,14 @@ Later calls read the tensor's pointer and current stream, allocate the
 result with ``torch.empty_like`` and launch through the driver.
 
 It takes the plain case, as :mod:`floatsim.cuda_hot` does for the element
-cast: a contiguous float32 tensor on device 0, a power-of-two scale rule and
-blocks of 4 to 32 consecutive elements that divide the last axis (the float32
-fast path), no ``out=``, ``out_dtype=``, ``amax=`` or ``tensor_scale=``, a
-seed that is a plain ``int``.  Anything else, and the CUDA simulator, go
-through the general path, with the same results.
+cast: a contiguous float32 tensor on device 0, blocks of 4 to 32 consecutive
+elements that divide the last axis, and either a power-of-two scale rule (the
+float32 fast path: MX) or a value scale (NVFP4: the warp kernel's value form,
+after the tensor-amax and tensor-scale kernels for a two-level format, which
+write into a 16-byte scratch tensor of each call); no ``out=``,
+``out_dtype=``, ``amax=`` or ``tensor_scale=``, a seed that is a plain
+``int``.  Anything else, and the CUDA simulator, go through the general
+path, with the same results.
 
 Example (no GPU needed):
     >>> import numpy as np
@@ -46,11 +49,15 @@ class _Plan(NamedTuple):
     stochastic: bool
     threads: int
     blocks: int  # grid size for this shape
+    tsc_slot: int = -1  # slot of the tensor-scale array's pointer (value kernel), else -1
+    tensor: Any = None  # a two-level format: (tensor-amax Prepared, its blocks, threads, scale Prepared)
 
 
 # Slots of the per-call parameters: the input and output arrays' data pointers
-# (numba's array layout: meminfo, parent, nitems, itemsize, data, shape, strides).
+# (numba's array layout: meminfo, parent, nitems, itemsize, data, shape, strides),
+# the first and second array's in the tensor-amax and tensor-scale kernels.
 _X_PTR, _Y_PTR = 4, 11
+_AMAX_RES_PTR, _SCALE_RES_PTR, _SCALE_OUT_PTR = 12, 4, 11
 
 _PLANS: dict[tuple, _Plan | None] = {}
 _T: Any = None  # torch, once a tensor has come here
@@ -69,19 +76,57 @@ def _make_plan(x: Any, bfmt: Any, rounding: Any, axis: Any, seed: Any, stream: A
     src = _import(x, "x")
     plan = _DevicePlan(src, bfmt, rounding, axis, seed, stream, sr_bits, None, None)
     bsz = BW.warp_block(plan.geometry)
-    if not plan.fast32(np.dtype(np.float32)) or bsz < BW.GROUP:
+    f32 = np.dtype(np.float32)
+    if bsz < BW.GROUP or not (plan.fast32(f32) or plan.value32(f32)):
         return None
     c, fmax = plan.fast_consts()
-    epv, _spv, bpv, _fpv = plan.vectors()
-    ep, bp = _tup(epv), _tup(bpv)
-    kern = plan.warp_kernel(K_F32)
+    epv, spv, bpv, fpv = plan.vectors()
+    ep, sp, bp, fp = _tup(epv), _tup(spv), _tup(bpv), _tup(fpv)
     n = int(x.numel())
     arrays = array1d(0, n, 4) * 2
-    params = (*arrays, bsz, *c, *ep, *bp, fmax, 0, 0, 0)
-    launcher = Launcher(kern, BW.argtypes(K_F32, len(c), len(ep), len(bp)))
     blocks, threads = grid(-(-n // BW.GROUP), BW.LAUNCH, BW.MAX_THREADS, 0)
-    return _Plan(Prepared(launcher, 0, params), len(params) - 3,
-                 plan.call.rmode == 1, threads, blocks)
+    stochastic = plan.call.rmode == 1
+    if plan.fast32(f32):
+        params = (*arrays, bsz, *c, *ep, *bp, fmax, 0, 0, 0)
+        launcher = Launcher(plan.warp_kernel(K_F32), BW.argtypes(K_F32, len(c), len(ep), len(bp)))
+        return _Plan(Prepared(launcher, 0, params), len(params) - 3, stochastic, threads, blocks)
+    two_level = plan.device_tscale
+    cs, scale32 = plan.scale_consts()
+    head = (*arrays, bsz, *c, *cs, scale32, *ep, *sp, *bp, *fp)
+    params = (*head, *array1d(0, 1, 8), int(two_level), 0, 0, 0)
+    launcher = Launcher(plan.value_kernel(K_F32),
+                        BW.value_argtypes(K_F32, len(c), len(ep), len(bp), len(fp)))
+    tensor = _tensor_launches(plan, n) if two_level else None
+    return _Plan(Prepared(launcher, 0, params), len(params) - 3, stochastic, threads, blocks,
+                 len(head) + 4, tensor)
+
+
+def _tensor_launches(plan: Any, n: int) -> tuple:
+    """The tensor-amax and tensor-scale launches of a two-level format (the
+    general path's ``_Launch.tensor_scale``, with a computed scale)."""
+    from fractions import Fraction
+
+    from numba import types as t
+
+    from ..kernels import blocks_cuda as BK
+    from ..kernels.cuda import K_F32, grid
+    from ..kernels.cuda_launch import Launcher, Prepared, array1d
+    from ..kernels.params import make_params
+    from ..rounding import Rounding
+    from ._cuda import _tup
+
+    bf = plan.bf
+    tf = bf.tensor_format
+    tp = _tup(make_params(tf, Rounding.NEAREST_EVEN))
+    den = float(Fraction(bf.scale_bound) * Fraction(bf.element_max))
+    s64, f64a = t.int64[::1], t.float64[::1]
+    amax = Prepared(Launcher(BK.tensor_amax_kernel, (t.uint32[::1], t.int64, s64)), 0,
+                    (*array1d(0, n, 4), K_F32, *array1d(0, 1, 8)))
+    scale = Prepared(Launcher(BK.tensor_scale_kernel,
+                              (s64, f64a, t.float64, t.UniTuple(t.int64, len(tp)), t.float64, t.float64)),
+                     0, (*array1d(0, 1, 8), *array1d(0, 1, 8), den, *tp, float(tf.min_subnormal), 0.0))
+    blocks, threads = grid(n, BK.LAUNCH, BK._MAX_THREADS, 0)
+    return amax, blocks, threads, scale
 
 
 def quantize(x: Any, bfmt: Any, rounding: Any, axis: Any, seed: Any, stream: Any, sr_bits: Any,
@@ -119,10 +164,23 @@ def quantize(x: Any, bfmt: Any, rounding: Any, axis: Any, seed: Any, stream: Any
     if x.numel():
         pr = plan.prepared
         buf, k = pr.buf, plan.seed_slot
+        sh = current_stream(_T)
         with pr.lock:
+            if plan.tsc_slot >= 0:
+                # the tensor amax (int64 bits, zeroed) and the tensor scale: a
+                # scratch of this call, on torch's current stream
+                scratch = _T.zeros(2, dtype=_T.int64, device=x.device)
+                res = scratch.data_ptr()
+                buf[plan.tsc_slot] = res + 8
+                if plan.tensor is not None:
+                    amax, ablocks, athreads, scale = plan.tensor
+                    amax.buf[_X_PTR], amax.buf[_AMAX_RES_PTR] = x.data_ptr(), res
+                    amax.launch(sh, ablocks, athreads)
+                    scale.buf[_SCALE_RES_PTR], scale.buf[_SCALE_OUT_PTR] = res, res + 8
+                    scale.launch(sh, 1, 1)
             buf[_X_PTR], buf[_Y_PTR] = x.data_ptr(), y.data_ptr()
             if plan.stochastic:
                 buf[k], buf[k + 1] = seed & 0xFFFFFFFF, seed >> 32
             buf[k + 2] = stream
-            pr.launch(current_stream(_T), plan.blocks, plan.threads)
+            pr.launch(sh, plan.blocks, plan.threads)
     return y

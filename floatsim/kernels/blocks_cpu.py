@@ -32,7 +32,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._jit import f32_from_bits, f64_bits, scalar_jit
+from ._jit import f32_bits, f32_from_bits, f64_bits, scalar_jit
 from ._jit import f64_from_bits as bits_f64
 from .cpu import as_tuple
 from .fast32 import (
@@ -41,6 +41,7 @@ from .fast32 import (
     C_MAX_BITS,
     C_MIN_BITS,
     C_OVF_NEAR,
+    C_RND,
     C_SUB_SCALE,
     C_TRUNC_CODE_OFF,
     C_ZERO_IN,
@@ -80,6 +81,7 @@ _FRAC = (1 << 52) - 1
 _SQRT2_UP = 1.4142135623730951  # the smallest float64 above sqrt(2)
 _HUGE = 2.0**600  # beyond twice the largest value of every format blocks accept
 _TINY = 2.0**-1070  # nonzero, below half the smallest value of every such format
+_DEKKER_MIN, _DEKKER_MAX = 2.0**-900, 2.0**900  # where Dekker's product is exact
 
 if (P_BIAS, P_EMIN, P_EMAX) != (3, 4, 5):  # pragma: no cover - shift_params spells them out
     raise ImportError("blocks_cpu.shift_params assumes P_BIAS, P_EMIN, P_EMAX == 3, 4, 5")
@@ -576,6 +578,101 @@ def f32_block_k(m, bp, fmax):  # noqa: ANN001, ANN201
             return k, 1
         return bp[B_KMAX], 2 if bp[B_SOV] == SOV_RAISE else 0
     return k, 0
+
+
+@scalar_jit
+def f32_value_bits(v):  # noqa: ANN001, ANN201
+    """float32 bits of the float64 ``v`` rounded to nearest even, NaN as numpy
+    stores it (0x7FC00000; the GPU's conversion gives 0x7FFFFFFF)."""
+    if v != v:
+        return np.int64(0x7FC00000)
+    return np.int64(f32_bits(np.float32(v)))
+
+
+@scalar_jit
+def rto_f32_bits(q):  # noqa: ANN001, ANN201
+    """Bits of the positive float64 ``q`` rounded to odd into float32: its
+    truncation, with the last bit set when inexact (past float32's range, the
+    largest finite value; below it, the smallest subnormal)."""
+    f = np.float32(q)
+    fq = np.float64(f)
+    b = np.uint32(f32_bits(f))
+    if fq > q:
+        b = np.uint32(b - np.uint32(1))
+    if fq != q:
+        b = np.uint32(b | np.uint32(1))
+    return b
+
+
+@scalar_jit
+def exact_divisor(t):  # noqa: ANN001, ANN201
+    """Whether a / t is exact in float64 for every finite float32 ``a``: a
+    power of two that keeps the quotients inside float64's normal range
+    (2**-149 / t >= 2**-1022 and 2**128 / t < 2**1024)."""
+    return is_pow2(t) and t >= 2.0**-895 and t <= 2.0**873
+
+
+@scalar_jit
+def div_rto_f32_bits(a, t, t_pow2):  # noqa: ANN001, ANN201
+    """Bits of a / t rounded to odd into float32, for positive finite ``a``
+    and ``t`` (``t`` normal; ``t_pow2``: :func:`exact_divisor` of it).
+
+    The correctly rounded float64 quotient truncates to the same float32 as
+    the exact one unless it lands on float32's grid: an exact quotient
+    (common: a third of all float32 values divide exactly by 1.5), or one
+    within half a float64 step of a float32 value.  Only then is the exact
+    residual a - q t needed (Dekker's product, as in :func:`div_odd`), and
+    a nonzero one moves q a float64 step towards the exact quotient.  One
+    hardware division for most elements instead of div_odd's division and
+    two-sided Dekker product; an exact divisor never needs the residual."""
+    q = a / t
+    if not t_pow2 and np.float64(np.float32(q)) == q:
+        if q >= _DEKKER_MIN and q <= _DEKKER_MAX and t <= _DEKKER_MAX:
+            p = mul_rn(q, t)
+            qh, ql = _split(q)
+            th, tl = _split(t)
+            e = ((mul_rn(qh, th) - p) + mul_rn(qh, tl) + mul_rn(ql, th)) + mul_rn(ql, tl)
+            r = (a - p) - e  # exact: a - p by Sterbenz, and the remainder is a float64
+            if r != 0.0:
+                q = bits_f64(f64_bits(q) + (1 if r > 0.0 else -1))
+        else:  # Dekker's splits would overflow or its products underflow
+            q = div_odd(a, t)
+    return rto_f32_bits(q)
+
+
+@scalar_jit
+def value_scale_f32(a, den, cs):  # noqa: ANN001, ANN201
+    """The value of :func:`value_scale`'s scale for finite ``a > 0`` and a
+    normal ``den``, where the scale format fits_div32 (``cs``: its fast-path
+    constants with the scale's rounding and overflow policy): a / den rounded
+    to odd into float32, then the float32 fast path.  A float64 (NaN for an
+    overflow under the 'nan' policy)."""
+    q = div_rto_f32_bits(a, den, False)
+    r = quantize_f32_bits(q, cs, cs[C_RND], np.uint32(0), False, True)
+    return np.float64(f32_from_bits(r))
+
+
+@scalar_jit
+def div_f32_value_bits(u, t, t_pow2, c, rnd, branch, gpu):  # noqa: ANN001, ANN201
+    """Float32 bits of the element with float32 bits ``u`` in a block whose
+    elements are divided by ``t`` (finite, normal, > 0; ``t_pow2``:
+    :func:`exact_divisor` of it), quantized with the
+    element's fast-path constants ``c`` in mode ``rnd`` (any but SR) and
+    multiplied back: what elem_value(elem_code(...)) gives, as float32.
+
+    The quotient is rounded to odd into float32 (:func:`div_rto_f32_bits`);
+    rounding that to a format of at most 21 significand bits
+    whose steps are at least 2**-147 (:func:`.fast32.fits_div32`) gives the
+    result of rounding the exact quotient, in every mode but SR (whose 32
+    random bits need the quotient's bits beyond float32's).  A power-of-two
+    ``t`` is the shifted format of the CPU path, the same values."""
+    u = np.uint32(u)
+    a = np.uint32(u & np.uint32(0x7FFFFFFF))
+    if a != 0 and a < np.uint32(0x7F800000):
+        q = div_rto_f32_bits(np.float64(f32_from_bits(a)), t, t_pow2)
+        u = np.uint32(np.uint32(u ^ a) | q)
+    r = quantize_f32_bits(u, c, rnd, np.uint32(0), branch, gpu)
+    return f32_value_bits(np.float64(f32_from_bits(r)) * t)
 
 
 @scalar_jit

@@ -54,8 +54,17 @@ from numba.core.registry import CPUDispatcher
 
 from . import blocks_cpu as _cpu
 from ._jit import f32_bits, f64_bits, f64_from_bits, scalar_jit
-from .blocks_cpu import B_EMAX_E, B_FAST_EMIN, B_KIND, B_NANMAX, F_TSCALE
-from .cuda import K_BF16, K_F16, K_F32, K_F64, in_f32_bits, in_f64_bits, launch_items
+from .blocks_cpu import B_EMAX_E, B_FAST_EMIN, B_KIND, B_NANMAX, F_TSCALE, f32_value_bits
+from .cuda import (
+    K_BF16,
+    K_F16,
+    K_F32,
+    K_F64,
+    f32_to_f64_bits,
+    in_f32_bits,
+    in_f64_bits,
+    launch_items,
+)
 from .fast32 import quantize_f32_bits
 from .philox import group_words
 from .scalar import SR, encode_bits
@@ -266,15 +275,6 @@ def words_at(i, cg, w, seed_lo, seed_hi, stream, wide):  # noqa: ANN001, ANN201
     if lane == 2:
         return g, w, w[4], w[5]
     return g, w, w[6], w[7]
-
-
-@scalar_jit
-def f32_value_bits(v):  # noqa: ANN001, ANN201
-    """float32 bits of the float64 ``v`` rounded to nearest even, NaN as numpy
-    stores it (0x7FC00000; the GPU's conversion gives 0x7FFFFFFF)."""
-    if v != v:
-        return np.int64(0x7FC00000)
-    return np.int64(f32_bits(np.float32(v)))
 
 
 @scalar_jit
@@ -576,10 +576,18 @@ def tensor_amax_kernel(xr, in_kind, res):  # noqa: ANN001, ANN201
     start = np.int64(cuda.blockIdx.x) * cuda.blockDim.x + cuda.threadIdx.x
     step = np.int64(cuda.gridDim.x) * cuda.blockDim.x
     m = np.int64(0)
-    for i in range(start, n, step):
-        a = in_f64_bits(xr[i], in_kind) & _ABS
-        if a < _INF:
-            m = max(m, a)
+    if in_kind == K_F64:
+        for i in range(start, n, step):
+            a = in_f64_bits(xr[i], in_kind) & _ABS
+            if a < _INF:
+                m = max(m, a)
+    else:  # float32 magnitude bits order as the values: widen the thread's largest only
+        m32 = np.uint32(0)
+        for i in range(start, n, step):
+            a32 = np.uint32(in_f32_bits(xr[i], in_kind) & 0x7FFFFFFF)
+            if a32 < np.uint32(0x7F800000):
+                m32 = max(m32, a32)
+        m = f32_to_f64_bits(m32)
     tid = cuda.threadIdx.x
     buf[tid] = m
     cuda.syncthreads()

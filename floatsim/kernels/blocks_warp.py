@@ -46,7 +46,8 @@ import numba
 import numpy as np
 from numba import config, cuda
 
-from .blocks_cpu import B_EMAX_E, B_FAST_EMIN, B_NANMAX
+from ._jit import f32_from_bits
+from .blocks_cpu import B_EMAX_E, B_FAST_EMIN, B_KIND, B_NANMAX, F_MAX_E, F_TSCALE
 from .blocks_cuda import L_BSZ, L_LEN, L_XS, H, f32_value_bits
 from .cuda import (
     GROUP,
@@ -64,7 +65,8 @@ from .fast32 import quantize_f32_bits
 from .philox import group_words
 from .scalar import SR
 
-__all__ = ["LAUNCH", "argtypes", "launch", "ptx_signatures", "warp_block", "warp_kernel"]
+__all__ = ["LAUNCH", "argtypes", "launch", "ptx_signatures", "value_argtypes", "value_kernel",
+           "warp_block", "warp_kernel"]
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
 WARP = 32
@@ -110,6 +112,21 @@ def _block_max_gpu(m, lanes, red, t):  # noqa: ANN001, ANN202
 _block_max = _block_max_sim if SIMULATOR else numba.njit(inline="always")(_block_max_gpu)
 
 
+def _group_py(xr, g, ngroups, in_kind, keep_nan, lanes, red, t):  # noqa: ANN001, ANN202, PLR0913
+    """Group ``g``'s four raw elements, their float32 bits and their block's
+    largest magnitude bits (a NaN's above every other where ``keep_nan``).
+    Every lane of a warp must call it (lanes past the end load zeros)."""
+    x0, x1, x2, x3 = _load4(xr, g * GROUP, 1, ngroups * GROUP)
+    u0, u1 = in_f32_bits(x0, in_kind), in_f32_bits(x1, in_kind)
+    u2, u3 = in_f32_bits(x2, in_kind), in_f32_bits(x3, in_kind)
+    m = H.amax_bits(H.amax_bits(np.uint32(0), u0, keep_nan), u1, keep_nan)
+    m = _block_max(H.amax_bits(H.amax_bits(m, u2, keep_nan), u3, keep_nan), lanes, red, t)
+    return x0, x1, x2, x3, u0, u1, u2, u3, m
+
+
+_group = _group_py if SIMULATOR else numba.njit(inline="always")(_group_py)
+
+
 @functools.cache
 def warp_kernel(rnd: int, in_kind: int, branch: bool = True) -> Any:
     """The kernel for one rounding mode, input kind (K_F32, K_F16, K_BF16)
@@ -133,11 +150,7 @@ def warp_kernel(rnd: int, in_kind: int, branch: bool = True) -> Any:
         # warp reaches the shuffles; lanes past the end take part with zeros
         for gb in range(np.int64(cuda.blockIdx.x) * T, ngroups, np.int64(cuda.gridDim.x) * T):
             g = gb + t
-            x0, x1, x2, x3 = _load4(xr, g * GROUP, 1, ngroups * GROUP)
-            u0, u1 = in_f32_bits(x0, in_kind), in_f32_bits(x1, in_kind)
-            u2, u3 = in_f32_bits(x2, in_kind), in_f32_bits(x3, in_kind)
-            m = H.amax_bits(H.amax_bits(np.uint32(0), u0, keep_nan), u1, keep_nan)
-            m = _block_max(H.amax_bits(H.amax_bits(m, u2, keep_nan), u3, keep_nan), lanes, red, t)
+            x0, x1, x2, x3, u0, u1, u2, u3, m = _group(xr, g, ngroups, in_kind, keep_nan, lanes, red, t)
             if g < ngroups:
                 k, state = H.f32_block_k(m, bp, fmax)
                 fast = k >= fast_emin and k <= fast_kmax
@@ -173,6 +186,91 @@ def warp_kernel(rnd: int, in_kind: int, branch: bool = True) -> Any:
     return cuda.jit(cache=True)(mxw32)
 
 
+_NORMAL64 = 2.0**-1022
+
+
+@functools.cache
+def value_kernel(rnd: int, in_kind: int, branch: bool = True) -> Any:
+    """The warp layout for scales that are values (AMAX, or RCEIL into a
+    scale type with a significand: NVFP4's ``amax / 6`` into UE4M3, with or
+    without a tensor scale) and element formats where
+    :func:`.fast32.fits_div32` holds; float32 out.
+
+    A thread takes four consecutive elements and a block's lanes share its
+    amax by shuffles, as in :func:`warp_kernel`.  Each lane then computes the
+    block's scale itself (:func:`.blocks_cpu.block_scale`, the CPU's) and,
+    outside SR, quantizes its elements by
+    :func:`.blocks_cpu.div_f32_value_bits` (the quotient rounded to odd into
+    float32, then the float32 fast path).  SR (whose 32 random bits need the
+    quotient's float64 bits), zero and NaN scales and a product ``scale *
+    tensor scale`` outside float64's normal range take
+    :func:`.blocks_cpu.elem_out`, the general kernel's routine.
+
+    The scale takes the same float32 route (:func:`.blocks_cpu.value_scale_f32`)
+    where ``scale32`` says the scale format fits_div32 and amax is finite and
+    nonzero.
+
+    Arguments: ``(xr, outr, bsz, c, cs, scale32, ep0, sp, bp, fp, tsc,
+    use_tsc, seed_lo, seed_hi, stream)``: ``c`` and ``cs`` the element's and
+    the scale's fast-path constants; ``tsc[0]`` replaces fp's tensor scale
+    when ``use_tsc`` (computed on the device)."""
+    if rnd not in range(7) or in_kind not in (K_F32, K_F16, K_BF16):
+        raise ValueError(f"rnd={rnd} / in_kind={in_kind} out of range")
+
+    def vw32(xr, outr, bsz, c, cs, scale32, ep0, sp, bp, fp0, tsc, use_tsc, seed_lo, seed_hi,  # noqa: ANN001, ANN202, PLR0913
+             stream):
+        red = cuda.shared.array(MAX_THREADS, np.uint32)  # the simulator's reduction only
+        keep_nan = bp[B_NANMAX] == 0
+        kind = bp[B_KIND]
+        fp = fp0
+        if use_tsc != 0:
+            fp = (fp0[0], fp0[1], tsc[0], fp0[3], fp0[4])
+        tscale = fp[F_TSCALE]
+        den = fp[F_MAX_E] * tscale  # block_scale's denominator, the same product
+        scale_fast = scale32 != 0 and den >= _NORMAL64 and den < np.inf
+        ngroups = xr.size // GROUP
+        lanes = bsz // GROUP
+        t = cuda.threadIdx.x
+        T = np.int64(cuda.blockDim.x)
+        for gb in range(np.int64(cuda.blockIdx.x) * T, ngroups, np.int64(cuda.gridDim.x) * T):
+            g = gb + t
+            x0, x1, x2, x3, u0, u1, u2, u3, m = _group(xr, g, ngroups, in_kind, keep_nan, lanes, red, t)
+            if g < ngroups:
+                has_nan = m > np.uint32(0x7F800000)  # only where NaN blocks are kept
+                a = 0.0 if has_nan else np.float64(f32_from_bits(m))
+                if scale_fast and a > 0.0 and a < np.inf:  # has_nan gives a = 0
+                    sv = H.value_scale_f32(a, den, cs)
+                else:
+                    _sc, sv, _st, _zp = H.block_scale(a, has_nan, 0.0, 0.0, bp, fp, sp)
+                ts = sv * tscale
+                o = np.uint64(g) * np.uint64(GROUP)
+                if rnd != SR and sv > 0.0 and ts >= _NORMAL64 and ts < np.inf:
+                    p2 = H.exact_divisor(ts)  # one level, or a power-of-two scale: exact quotients
+                    r0 = H.div_f32_value_bits(u0, ts, p2, c, rnd, branch, True)
+                    r1 = H.div_f32_value_bits(u1, ts, p2, c, rnd, branch, True)
+                    r2 = H.div_f32_value_bits(u2, ts, p2, c, rnd, branch, True)
+                    r3 = H.div_f32_value_bits(u3, ts, p2, c, rnd, branch, True)
+                    outr[o] = np.uint32(r0)
+                    outr[o + np.uint64(1)] = np.uint32(r1)
+                    outr[o + np.uint64(2)] = np.uint32(r2)
+                    outr[o + np.uint64(3)] = np.uint32(r3)
+                else:
+                    h0, l0, h1, l1 = np.int64(0), np.int64(0), np.int64(0), np.int64(0)
+                    h2, l2, h3, l3 = np.int64(0), np.int64(0), np.int64(0), np.int64(0)
+                    if rnd == SR:
+                        h0, l0, h1, l1, h2, l2, h3, l3 = group_words(seed_lo, seed_hi, g, stream, 0)
+                    tt, div, ep = H.elem_params(sv, tscale, ep0, kind)
+                    for q in range(GROUP):
+                        _code, v = H.elem_out(in_f64_bits(_pick(q, x0, x1, x2, x3), in_kind), sv, tt, div,
+                                              ep, ep0, np.int64(0), _pick(q, h0, h1, h2, h3),
+                                              _pick(q, l0, l1, l2, l3), bp, 0)
+                        outr[o + np.uint64(q)] = np.uint32(f32_value_bits(v))
+
+    vw32.__name__ = f"vw32_r{rnd}_i{in_kind}" + ("" if branch else "_nb")
+    vw32.__qualname__ = vw32.__name__
+    return cuda.jit(cache=True)(vw32)
+
+
 #: Threads per CUDA block (a multiple of 32, at most MAX_THREADS) and at most
 #: this many CUDA blocks per multiprocessor.  128 or 256 threads and 16 or 32
 #: blocks ran within 2% of each other on an H100.
@@ -198,6 +296,18 @@ def argtypes(in_kind: int, nconsts: int, nparams: int, nbp: int) -> tuple:
             t.UniTuple(i64, nbp), i64, i64, i64, i64)
 
 
+def value_argtypes(in_kind: int, nconsts: int, nparams: int, nbp: int, nfp: int) -> tuple:
+    """The Numba signature of :func:`value_kernel`."""
+    from numba import types as t
+
+    i64, f64 = t.int64, t.float64
+    raw = {K_F32: t.uint32, K_F16: t.uint16, K_BF16: t.uint16}[in_kind]
+    consts = t.Tuple((i64,) * (nconsts - 1) + (f64,))
+    return (t.Array(raw, 1, "C"), t.Array(t.uint32, 1, "C"), i64, consts, consts, i64,
+            t.UniTuple(i64, nparams), t.UniTuple(i64, nparams), t.UniTuple(i64, nbp),
+            t.UniTuple(f64, nfp), t.Array(f64, 1, "C"), i64, i64, i64, i64)
+
+
 def ptx_signatures() -> list[tuple[str, Any, tuple]]:
     """(label, Python function, argument types) of every variant, for the PTX build test."""
     from . import blocks_cpu as _cpu
@@ -207,4 +317,6 @@ def ptx_signatures() -> list[tuple[str, Any, tuple]]:
         for ik, branch in ((K_F32, True), (K_F16, True), (K_BF16, True), (K_F32, False)):
             fn = warp_kernel(rnd, ik, branch).py_func
             sigs.append((fn.__name__, fn, argtypes(ik, 17, 21, _cpu.N_BP)))
+            fn = value_kernel(rnd, ik, branch).py_func
+            sigs.append((fn.__name__, fn, value_argtypes(ik, 17, 21, _cpu.N_BP, _cpu.N_FP)))
     return sigs

@@ -55,6 +55,21 @@ def fits_fast32(fmt: Format) -> bool:
         fmt.emin - fmt.mbits >= -149)
 
 
+def fits_div32(fmt: Format) -> bool:
+    """Whether a quotient rounded to odd into float32 rounds into ``fmt`` (in
+    every mode but SR) as the exact quotient would: the fast path applies and
+    float32 holds two more bits than ``fmt`` everywhere (at most 21
+    significand bits, steps no finer than 2**-147).  The block kernels divide
+    by a scale that is not a power of two this way (NVFP4).
+
+    Example:
+        >>> from floatsim import format
+        >>> fits_div32(format("e2m1")), fits_div32(format("bfloat16"))
+        (True, True)
+    """
+    return fits_fast32(fmt) and fmt.mbits <= 21 and fmt.emin - fmt.mbits >= -147
+
+
 #: Binades of normal range from which the CUDA kernels branch on it (below).
 BRANCH_MIN_BINADES = 8
 
