@@ -620,6 +620,37 @@ def test_division_route_matches_general_element_path(spec):
                 assert bad.size == 0, (spec, t, rnd, branch, gpu, x[bad[:4]], fast[bad[:4]], ref[bad[:4]])
 
 
+@pytest.mark.parametrize("rounding", MODES[:6])
+def test_value_route_equals_general_path(rounding, monkeypatch):
+    """float32 in and out with a value scale (NVFP4 and kin) takes
+    blocks_cpu.value_f32 outside SR; float64 in takes block_cast: the same
+    bits, on blocks of every kind (zeros, NaN, inf, subnormals, huge, tiny)."""
+    import floatsim.blocks._cast as C
+
+    taken = []
+    orig = C.launch
+    monkeypatch.setattr(C, "launch", lambda k, *a: (taken.append(k.__name__), orig(k, *a)))
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal((16, 64)) * np.exp2(rng.integers(-140, 120, (16, 1)))).astype(np.float32)
+    x[0, :7] = [0.0, -0.0, np.float32(1e-45), 3.4e38, -3.4e38, 1.5, 2.0**-149]
+    x[1, 40] = np.nan
+    x[2, 3] = np.inf
+    x[3] = 0.0
+    x[4, :16] = np.float32(1.5) * np.arange(16)  # exact quotients (the residual branch)
+    nv = B.format("nvfp4")
+    cases = [("nvfp4", {}), (nv.with_(tensor_format=None), {}), ("nvfp4", {"tensor_scale": 0.0123}),
+             (BlockFormat(element="e2m1", scale="e4m3", block=8, rule="amax"), {}),
+             (BlockFormat(element="e4m3", scale="ue5m3", block=32, rule="rceil"), {}),
+             (BlockFormat(element="bfloat16", scale="ue4m3", block=16, rule="amax"), {}),
+             (nv.with_(scale_overflow="nan"), {})]
+    for bf, kw in cases:
+        taken.clear()
+        fast = B.quantize(x, bf, rounding, **kw)
+        assert taken == ["value_f32"], (bf, taken)
+        general = B.quantize(x.astype(np.float64), bf, rounding, out_dtype=np.float32, **kw)
+        assert np.array_equal(fast.view(np.uint32), general.view(np.uint32)), (bf, kw)
+
+
 @pytest.mark.parametrize("spec", ["ue4m3", "e4m3", "ue5m3", "e4m3:nan", "ue4m3:up"])
 def test_float32_scale_route_matches_value_scale(spec):
     """The GPU value-scale kernel's block scale (amax / den rounded to odd into

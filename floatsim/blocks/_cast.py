@@ -26,7 +26,7 @@ from ..cuda_dispatch import is_device_array
 from ..formats import Format, Overflow
 from ..kernels import blocks_cpu as K
 from ..kernels.cpu import launch
-from ..kernels.fast32 import fits_fast32, make_consts
+from ..kernels.fast32 import fits_div32, fits_fast32, make_consts
 from ..kernels.params import make_params
 from ..kernels.scalar import decode_code, encode_bits
 from ..rounding import Rounding
@@ -200,6 +200,24 @@ class _Plan:
             and not self.call.wide
         )
 
+    def value32(self, out_dt: np.dtype) -> bool:
+        """Whether the float32 value-scale route applies (the CPU's
+        blocks_cpu.value_f32 outside SR; the GPU's blocks_warp.value_kernel on
+        its layout): float32 out, a float element that fits_div32, and a
+        scale that is a value (AMAX, or RCEIL into a scale type with a
+        significand)."""
+        bf, el = self.bf, self.bf.element
+        value_rule = bf.rule is ScaleRule.AMAX or (bf.rule is ScaleRule.RCEIL and bf.scale.mbits > 0)
+        return (out_dt == np.float32 and self.x.dtype != np.float64 and isinstance(el, Format)
+                and fits_div32(el) and value_rule and self.amax is None and not self.call.wide)
+
+    def scale_consts(self) -> tuple[tuple, int]:
+        """The scale format's fast-path constants (its rounding and overflow
+        policy, as ``vectors()`` gives them to the general routine) and
+        whether it fits_div32 (the value kernel's float32 scale)."""
+        s_round, s_overflow = self.scale_rounding()
+        return make_consts(self.bf.scale, s_round, s_overflow, None), int(fits_div32(self.bf.scale))
+
     def check_status(self, status: np.ndarray, rows: np.ndarray) -> None:
         if not status.any():
             return
@@ -314,6 +332,13 @@ def quantize(
         kernel = K.MX_F32_KERNELS[plan.call.rounding.value]
         launch(kernel, rows.size, rows.view(np.uint32), target.view(np.uint32), lay.bs, consts,
                epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream_)
+    elif (plan.value32(kdt) and plan.call.rounding is not Rounding.STOCHASTIC
+          and plan.bf.scale_overflow != "raise"):
+        bf = plan.bf
+        consts = make_consts(bf.element, plan.call.rounding, bf.element_overflow, None)
+        cs, scale32 = plan.scale_consts()
+        launch(K.value_f32, rows.size, rows.view(np.uint32), target.view(np.uint32), lay.bs, consts,
+               cs, scale32, plan.call.rounding.value, epv, spv, bpv, fpv)
     else:
         # One signature for the general kernel (float64 in and out, int64 codes):
         # each extra dtype combination would cost a compile of tens of seconds.

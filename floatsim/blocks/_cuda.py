@@ -52,9 +52,9 @@ from ..cuda_dispatch import (
     _stream_for,
     is_device_array,
 )
-from ..formats import Format, Overflow
+from ..formats import Overflow
 from ..kernels import blocks_cpu as K
-from ..kernels.fast32 import fits_div32, gpu_branch, make_consts
+from ..kernels.fast32 import gpu_branch, make_consts
 from ..kernels.params import make_params
 from ..registry import format as _format
 from ..rounding import Rounding
@@ -131,22 +131,6 @@ class _DevicePlan(_Plan):
         from ..kernels import blocks_warp as BW
 
         return BW.warp_kernel(self.call.rounding.value, in_kind, gpu_branch(self.bf.element))
-
-    def value32(self, out_dt: np.dtype) -> bool:
-        """Whether kernels.blocks_warp's value kernel applies (layout aside):
-        float32 out, a float element that fits_div32, and a scale that is a
-        value (AMAX, or RCEIL into a scale type with a significand)."""
-        bf, el = self.bf, self.bf.element
-        value_rule = bf.rule is ScaleRule.AMAX or (bf.rule is ScaleRule.RCEIL and bf.scale.mbits > 0)
-        return (out_dt == np.float32 and self.x.dtype != np.float64 and isinstance(el, Format)
-                and fits_div32(el) and value_rule and self.amax is None and not self.call.wide)
-
-    def scale_consts(self) -> tuple[tuple, int]:
-        """The scale format's fast-path constants (its rounding and overflow
-        policy, as ``vectors()`` gives them to the general routine) and
-        whether it fits_div32 (the value kernel's float32 scale)."""
-        s_round, s_overflow = self.scale_rounding()
-        return make_consts(self.bf.scale, s_round, s_overflow, None), int(fits_div32(self.bf.scale))
 
     def value_kernel(self, in_kind: int) -> Any:
         """kernels.blocks_warp's value kernel for this call and input kind."""
