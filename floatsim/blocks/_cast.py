@@ -211,6 +211,13 @@ class _Plan:
         return (out_dt == np.float32 and self.x.dtype != np.float64 and isinstance(el, Format)
                 and fits_div32(el) and value_rule and self.amax is None and not self.call.wide)
 
+    def fast_consts(self) -> tuple[tuple, int]:
+        """What the float32 fast-path kernels take besides the params: the
+        element's fast-path constants and the 52-bit fraction of its largest value."""
+        bf, call = self.bf, self.call
+        c = make_consts(bf.element, call.rounding, bf.element_overflow, None, call.sr_bits)
+        return c, int(K.exp_frac(K.f64_bits(bf.element.max))[1])
+
     def scale_consts(self) -> tuple[tuple, int]:
         """The scale format's fast-path constants (its rounding and overflow
         policy, as ``vectors()`` gives them to the general routine) and
@@ -326,16 +333,13 @@ def quantize(
     in_place = lay.direct and kdt == dt and result.flags.c_contiguous
     target = result.reshape(lay.R, lay.n) if in_place else np.empty((lay.R, lay.n), kdt)
     if plan.fast32(kdt):
-        bf = plan.bf
-        consts = make_consts(bf.element, plan.call.rounding, bf.element_overflow, None,
-                             plan.call.sr_bits)
+        consts, _fmax = plan.fast_consts()
         kernel = K.MX_F32_KERNELS[plan.call.rounding.value]
         launch(kernel, rows.size, rows.view(np.uint32), target.view(np.uint32), lay.bs, consts,
                epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream_)
     elif (plan.value32(kdt) and plan.call.rounding is not Rounding.STOCHASTIC
           and plan.bf.scale_overflow != "raise"):
-        bf = plan.bf
-        consts = make_consts(bf.element, plan.call.rounding, bf.element_overflow, None)
+        consts, _fmax = plan.fast_consts()
         cs, scale32 = plan.scale_consts()
         launch(K.value_f32, rows.size, rows.view(np.uint32), target.view(np.uint32), lay.bs, consts,
                cs, scale32, plan.call.rounding.value, epv, spv, bpv, fpv)

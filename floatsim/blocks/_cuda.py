@@ -53,8 +53,7 @@ from ..cuda_dispatch import (
     is_device_array,
 )
 from ..formats import Overflow
-from ..kernels import blocks_cpu as K
-from ..kernels.fast32 import gpu_branch, make_consts
+from ..kernels.fast32 import gpu_branch
 from ..kernels.params import make_params
 from ..registry import format as _format
 from ..rounding import Rounding
@@ -119,18 +118,20 @@ class _DevicePlan(_Plan):
             raise _not_implemented(f"tiles over {len(lay.axes)} axes that do not merge into "
                                    f"{_MAX_LEVELS}") from None
 
-    def fast_consts(self) -> tuple[tuple, int]:
-        """What the float32 fast-path kernels take besides the params: the
-        element's fast-path constants and the 52-bit fraction of its largest value."""
-        bf, call = self.bf, self.call
-        c = make_consts(bf.element, call.rounding, bf.element_overflow, None, call.sr_bits)
-        return c, int(K.exp_frac(K.f64_bits(bf.element.max))[1])
-
     def warp_kernel(self, in_kind: int) -> Any:
         """kernels.blocks_warp's kernel for this call and input kind."""
         from ..kernels import blocks_warp as BW
 
         return BW.warp_kernel(self.call.rounding.value, in_kind, gpu_branch(self.bf.element))
+
+    def tensor_scale_args(self) -> tuple[float, tuple, float]:
+        """What tensor_scale_kernel takes besides its arrays and a given scale:
+        the denominator ``scale_bound * element max``, the tensor format's
+        params (nearest even) and its smallest subnormal."""
+        bf = self.bf
+        tf = bf.tensor_format
+        den = float(Fraction(bf.scale_bound) * Fraction(bf.element_max))
+        return den, _tup(make_params(tf, Rounding.NEAREST_EVEN)), float(tf.min_subnormal)
 
     def value_kernel(self, in_kind: int) -> Any:
         """kernels.blocks_warp's value kernel for this call and input kind."""
@@ -212,10 +213,8 @@ class _Launch:
     def tensor_scale(self, xr: Any, tr: Any) -> None:
         """The tensor scale into ``tr`` (one float64): the caller's, or amax / (scale_bound *
         element max) of x's finite values rounded to the tensor format."""
-        BK, plan, bf = self.BK, self.plan, self.plan.bf
-        tf = bf.tensor_format
-        tp = _tup(make_params(tf, Rounding.NEAREST_EVEN))
-        den = float(Fraction(bf.scale_bound) * Fraction(bf.element_max))
+        BK, plan = self.BK, self.plan
+        den, tp, tmin = plan.tensor_scale_args()
         given = 0.0
         if plan.device_tscale:
             res = self.temp(1, np.int64)
@@ -225,7 +224,7 @@ class _Launch:
         else:
             res = _dummy(self.src.device, "int64")
             given = plan.tscale
-        BK.tensor_scale_kernel[1, 1, self.stream](res, tr, den, tp, float(tf.min_subnormal), given)
+        BK.tensor_scale_kernel[1, 1, self.stream](res, tr, den, tp, tmin, given)
 
     def stats(self, xr: Any, split: bool) -> tuple[int, tuple[Any, ...]]:
         """(use_stats, the four statistics arrays): measured by stats_kernel

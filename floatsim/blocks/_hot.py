@@ -17,7 +17,8 @@ cast: a contiguous float32 tensor on device 0, blocks of 4 to 32 consecutive
 elements that divide the last axis, and either a power-of-two scale rule (the
 float32 fast path: MX) or a value scale (NVFP4: the warp kernel's value form,
 after the tensor-amax and tensor-scale kernels for a two-level format, which
-write into a 16-byte scratch tensor of each call); no ``out=``,
+write into a 16-byte scratch tensor of each call; a one-level format reads
+no tensor scale); no ``out=``,
 ``out_dtype=``, ``amax=`` or ``tensor_scale=``, a seed that is a plain
 ``int``.  Anything else, and the CUDA simulator, go through the general
 path, with the same results.
@@ -49,8 +50,9 @@ class _Plan(NamedTuple):
     stochastic: bool
     threads: int
     blocks: int  # grid size for this shape
-    tsc_slot: int = -1  # slot of the tensor-scale array's pointer (value kernel), else -1
-    tensor: Any = None  # a two-level format: (tensor-amax Prepared, its blocks, threads, scale Prepared)
+    # a two-level format on the value kernel: (slot of its tensor-scale pointer,
+    # tensor-amax Prepared, its blocks and threads, tensor-scale Prepared)
+    tensor: Any = None
 
 
 # Slots of the per-call parameters: the input and output arrays' data pointers
@@ -96,35 +98,26 @@ def _make_plan(x: Any, bfmt: Any, rounding: Any, axis: Any, seed: Any, stream: A
     params = (*head, *array1d(0, 1, 8), int(two_level), 0, 0, 0)
     launcher = Launcher(plan.value_kernel(K_F32),
                         BW.value_argtypes(K_F32, len(c), len(ep), len(bp), len(fp)))
-    tensor = _tensor_launches(plan, n) if two_level else None
-    return _Plan(Prepared(launcher, 0, params), len(params) - 3, stochastic, threads, blocks,
-                 len(head) + 4, tensor)
+    tensor = (len(head) + 4, *_tensor_launches(plan, n)) if two_level else None
+    return _Plan(Prepared(launcher, 0, params), len(params) - 3, stochastic, threads, blocks, tensor)
 
 
 def _tensor_launches(plan: Any, n: int) -> tuple:
     """The tensor-amax and tensor-scale launches of a two-level format (the
     general path's ``_Launch.tensor_scale``, with a computed scale)."""
-    from fractions import Fraction
-
     from numba import types as t
 
     from ..kernels import blocks_cuda as BK
     from ..kernels.cuda import K_F32, grid
     from ..kernels.cuda_launch import Launcher, Prepared, array1d
-    from ..kernels.params import make_params
-    from ..rounding import Rounding
-    from ._cuda import _tup
 
-    bf = plan.bf
-    tf = bf.tensor_format
-    tp = _tup(make_params(tf, Rounding.NEAREST_EVEN))
-    den = float(Fraction(bf.scale_bound) * Fraction(bf.element_max))
+    den, tp, tmin = plan.tensor_scale_args()
     s64, f64a = t.int64[::1], t.float64[::1]
     amax = Prepared(Launcher(BK.tensor_amax_kernel, (t.uint32[::1], t.int64, s64)), 0,
                     (*array1d(0, n, 4), K_F32, *array1d(0, 1, 8)))
     scale = Prepared(Launcher(BK.tensor_scale_kernel,
                               (s64, f64a, t.float64, t.UniTuple(t.int64, len(tp)), t.float64, t.float64)),
-                     0, (*array1d(0, 1, 8), *array1d(0, 1, 8), den, *tp, float(tf.min_subnormal), 0.0))
+                     0, (*array1d(0, 1, 8), *array1d(0, 1, 8), den, *tp, tmin, 0.0))
     blocks, threads = grid(n, BK.LAUNCH, BK._MAX_THREADS, 0)
     return amax, blocks, threads, scale
 
@@ -166,18 +159,17 @@ def quantize(x: Any, bfmt: Any, rounding: Any, axis: Any, seed: Any, stream: Any
         buf, k = pr.buf, plan.seed_slot
         sh = current_stream(_T)
         with pr.lock:
-            if plan.tsc_slot >= 0:
+            if plan.tensor is not None:
                 # the tensor amax (int64 bits, zeroed) and the tensor scale: a
                 # scratch of this call, on torch's current stream
+                tsc_slot, amax, ablocks, athreads, scale = plan.tensor
                 scratch = _T.zeros(2, dtype=_T.int64, device=x.device)
                 res = scratch.data_ptr()
-                buf[plan.tsc_slot] = res + 8
-                if plan.tensor is not None:
-                    amax, ablocks, athreads, scale = plan.tensor
-                    amax.buf[_X_PTR], amax.buf[_AMAX_RES_PTR] = x.data_ptr(), res
-                    amax.launch(sh, ablocks, athreads)
-                    scale.buf[_SCALE_RES_PTR], scale.buf[_SCALE_OUT_PTR] = res, res + 8
-                    scale.launch(sh, 1, 1)
+                amax.buf[_X_PTR], amax.buf[_AMAX_RES_PTR] = x.data_ptr(), res
+                amax.launch(sh, ablocks, athreads)
+                scale.buf[_SCALE_RES_PTR], scale.buf[_SCALE_OUT_PTR] = res, res + 8
+                scale.launch(sh, 1, 1)
+                buf[tsc_slot] = res + 8
             buf[_X_PTR], buf[_Y_PTR] = x.data_ptr(), y.data_ptr()
             if plan.stochastic:
                 buf[k], buf[k + 1] = seed & 0xFFFFFFFF, seed >> 32
