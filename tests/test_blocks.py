@@ -651,6 +651,24 @@ def test_value_route_equals_general_path(rounding, monkeypatch):
         assert np.array_equal(fast.view(np.uint32), general.view(np.uint32)), (bf, kw)
 
 
+@pytest.mark.parametrize("bf", ["nvfp4", BlockFormat(element="e4m3", scale="ue5m3", block=32, rule="rceil")],
+                         ids=["nvfp4", "e4m3-ue5m3-rceil"])
+@pytest.mark.parametrize("rounding", MODES[:6])
+def test_value_route_matches_exact_oracle(bf, rounding):
+    """The float32 value route (blocks_cpu.value_f32) against the exact
+    oracle's values, rounded once to float32 (they are float64 numbers)."""
+    rng = np.random.default_rng(12)
+    x = (rng.standard_normal((4, 64)) * np.exp2(rng.integers(-20, 20, (4, 1)))).astype(np.float32)
+    x[0, :6] = [0.0, -0.0, 1.5, -2.25, np.float32(1e-45), 7.0]
+    x[1, 33] = np.inf
+    x[2, :16] = np.float32(1.5) * np.arange(16)  # exact quotients
+    x[3, 20] = np.nan
+    got = B.quantize(x, bf, rounding)
+    assert got.dtype == np.float32
+    want = np.array([np.float32(float(w)) for w in oracle(x, bf, rounding).reshape(-1).tolist()])
+    assert_exact(got.astype(np.float64), want.astype(np.float64), x)
+
+
 @pytest.mark.parametrize("spec", ["ue4m3", "e4m3", "ue5m3", "e4m3:nan", "ue4m3:up"])
 def test_float32_scale_route_matches_value_scale(spec):
     """The GPU value-scale kernel's block scale (amax / den rounded to odd into
