@@ -197,6 +197,15 @@ def check_warp() -> None:
         z[1, 3] = -0.0
         both("warp nvfp4 zeros", z, "nvfp4", encode=False)
         calls += 1
+        # a scale type without NaN: a NaN element leaves the block amax zero
+        # (zero scale: signed zeros, the NaN stays) or finite; inf amax saturates
+        zn = np.zeros((2, 64), F32)
+        zn[0, 1], zn[0, 2], zn[0, 9], zn[0, 17] = np.nan, -0.0, np.nan, np.inf
+        zn[1] = x[0]
+        zn[1, 5] = np.nan
+        both("warp e4m3 x e3m2 amax, NaN in zero blocks", zn,
+             BlockFormat(element="e4m3", scale="e3m2", block=8, rule="amax"), encode=False)
+        calls += 1
         both("warp nvfp4_4over6 (not this kernel)", x, "nvfp4_4over6", encode=False)
         both("warp mxfp8 axis=0 of (64, 8)", np.ascontiguousarray(x.T), "mxfp8_e4m3", axis=0,
              encode=False)  # strided blocks: the per-block kernel

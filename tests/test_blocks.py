@@ -29,7 +29,11 @@ from floatsim.kernels.blocks_cpu import (
     elem_code,
     elem_value,
     exact_divisor,
+    exact_signed_quotient_bits,
     f32_value_bits,
+    rcp_quotients4,
+    reciprocal_ok,
+    signed_quotient_bits,
 )
 from floatsim.kernels.philox import random_words
 
@@ -556,6 +560,42 @@ def _division_route(us, t, c, rnd, branch, gpu, ep0, bp, fast, ref):  # noqa: AN
         ref[i] = f32_value_bits(elem_value(elem_code(u, ep0, 1, t, 0, 0, bp), ep0, 1, t, 0, bp))
 
 
+def _quotient_routes(us, ts, rcp, div):  # noqa: ANN001, ANN202
+    """rcp[i, k]: element i + k's quotient bits by ts[i] in lane k of the
+    GPU's reciprocal route (the others hold its neighbours); div[i, k]: the
+    division route's (blocks_cpu.div_f32_value_bits's)."""
+    n = us.size
+    for i in range(n):
+        t = ts[i]
+        p2 = exact_divisor(t)
+        rcp[i] = rcp_quotients4(us[i], us[(i + 1) % n], us[(i + 2) % n], us[(i + 3) % n], t, p2)
+        for k in range(4):
+            u = us[(i + k) % n]
+            q, need = signed_quotient_bits(u, t, p2)
+            div[i, k] = exact_signed_quotient_bits(u, t) if need else q
+
+
+_QUOTIENT_ROUTES = None
+
+
+def _assert_quotient_routes_agree(us, ts):  # noqa: ANN001, ANN202
+    """The GPU's reciprocal route gives the division route's quotients (the
+    cast that follows is the same function) where it takes t."""
+    global _QUOTIENT_ROUTES
+    if _QUOTIENT_ROUTES is None:
+        import numba
+
+        _QUOTIENT_ROUTES = numba.njit(_quotient_routes)
+    ok = (ts >= 2.0**-800) & (ts <= 2.0**800)
+    assert all(reciprocal_ok(t) == k for t, k in zip(ts[:: max(1, ts.size // 50)], ok[:: max(1, ts.size // 50)]))
+    us, ts = us[ok], ts[ok]
+    rcp, div = np.zeros((us.size, 4), np.uint32), np.zeros((us.size, 4), np.uint32)
+    _QUOTIENT_ROUTES(us, ts, rcp, div)
+    bad = np.argwhere(rcp != div)
+    assert bad.size == 0, [(us[(i + k) % us.size], ts[i], rcp[i, k], div[i, k]) for i, k in bad[:4]]
+    return us.size
+
+
 @pytest.mark.parametrize("spec", ["e2m1", "e4m3", "e4m3:nan", "e5m2", "e3m2", "e2m3", "bfloat16", "ue4m3"])
 def test_division_route_matches_general_element_path(spec):
     """The GPU value-scale kernel's element route (x / t rounded to odd into
@@ -586,7 +626,7 @@ def test_division_route_matches_general_element_path(spec):
         vals = np.sort(rng.choice(vals, 600, replace=False))
     grid = np.concatenate([vals, (vals[1:] + vals[:-1]) / 2])
     ts = [3 * 0.0123, 1.5, 0.75 * 2.0**-130, 448 * 2.0**100, 2.0**-3, 2.0**-1000, 2.0**900, 7.0 / 3.0,
-          2.0**-895, 2.0**873, 2.0**-896, 2.0**874]
+          2.0**-895, 2.0**873, 2.0**-896, 2.0**874, 2.0**-800, 2.0**800, 1.75 * 2.0**-800, 0.75 * 2.0**800]
     ts += (rng.choice([0.5, 0.75, 1.25, 1.75, 3.5, 6.5, 448.0], 6)
            * np.exp2(rng.integers(-60, 60, 6))).tolist()
     specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, 3.4e38, -1e-45, 2.0**-126],
@@ -609,6 +649,7 @@ def test_division_route_matches_general_element_path(spec):
         cases += [(float(np.float64(x[0]) / g), x) for g in grid[grid > 0]]
     for t, x in cases:
         us = x.view(np.uint32)
+        _assert_quotient_routes_agree(us, np.full(us.size, t))
         for rnd in list(fs.Rounding)[:6]:
             c = make_consts(fmt, rnd, overflow, None)
             ep0 = tuple(int(v) for v in make_params(fmt, rnd, overflow=overflow))
@@ -618,6 +659,52 @@ def test_division_route_matches_general_element_path(spec):
                 run(us, t, c, rnd.value, branch, gpu, ep0, bp, fast, ref)
                 bad = np.flatnonzero(fast != ref)
                 assert bad.size == 0, (spec, t, rnd, branch, gpu, x[bad[:4]], fast[bad[:4]], ref[bad[:4]])
+
+
+def test_reciprocal_quotients_match_division():
+    """The GPU's quotients by the product with 1 / t (blocks_cpu.rcp_quotients4)
+    against the correctly rounded division's, rounded to odd into float32:
+    divisors with full 53-bit significands across the route's range and at
+    its ends, and dividends t times float32 values and midpoints and their
+    float32 neighbours, subnormal quotients, random ones and specials; and
+    divisors a / g rounded (and a few float64 steps off), whose quotients
+    are float32 values g or a hair from them, where the product's two
+    roundings can cross g; each in every lane."""
+    rng = np.random.default_rng(21)
+    ts = rng.uniform(1, 2, 400) * np.exp2(rng.integers(-140, 140, 400))
+    ts = np.concatenate([ts, [2.0**-800, 2.0**800, 1.5, 0.0123 * 6, 2.0**-800 * 1.999, 2.0**799 * 1.999,
+                              1.0, 2.0**-149, 3.0 * 2.0**-130]])
+    g = rng.integers(1, 2**24, ts.size).astype(np.float64) * np.exp2(rng.integers(-150, 100, ts.size))
+    us, tt = [], []
+    for half in (0.0, 0.5):  # float32 values, and midpoints, times t
+        with np.errstate(over="ignore", under="ignore"):
+            c = ((g + half * np.exp2(np.floor(np.log2(g)) - 23)) * ts).astype(np.float32)
+        for step in (-2, -1, 0, 1, 2):
+            x = c
+            for _ in range(abs(step)):
+                x = np.nextafter(x, np.float32(np.inf if step > 0 else 0))
+            us.append(x.view(np.uint32))
+            tt.append(ts)
+    x = (rng.standard_normal(ts.size * 4) * np.exp2(rng.integers(-149, 127, ts.size * 4))).astype(np.float32)
+    x[:9] = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, 3.4e38, -1e-45, 2.0**-126]
+    us.append(x.view(np.uint32))
+    tt.append(np.repeat(ts, 4))
+    # t = a / g rounded, and a few float64 steps off it: a / t is exactly g or
+    # within a few float64 steps of it, on either side
+    a = (rng.uniform(1, 2, 24000) * np.exp2(rng.integers(-120, 120, 24000))).astype(np.float32)
+    gq = (rng.uniform(1, 2, a.size) * np.exp2(rng.integers(-120, 120, a.size))).astype(np.float32)
+    gq[:4000] = (rng.integers(1, 2**23, 4000) * 2.0**-149).astype(np.float32)  # subnormal g
+    td = a.astype(np.float64) / gq
+    td = np.concatenate([td, td * 1.5 / 1.5, np.nextafter(td, 0), np.nextafter(td, np.inf),
+                         td * (1 + 3 * 2.0**-52), td * (1 - 3 * 2.0**-52)])
+    us.append(np.tile(a, 6).view(np.uint32))
+    tt.append(td)
+    us.append((np.float32(1.5) * gq).view(np.uint32))  # exact quotients by 1.5
+    tt.append(np.full(gq.size, 1.5))
+    us = np.concatenate(us)
+    us = np.concatenate([us, us | np.uint32(0x80000000)])
+    tt = np.concatenate(tt * 2)
+    assert _assert_quotient_routes_agree(us, tt) > 10000
 
 
 @pytest.mark.parametrize("rounding", MODES[:6])
@@ -671,11 +758,18 @@ def test_value_route_matches_exact_oracle(bf, rounding):
 
 @pytest.mark.parametrize("spec", ["ue4m3", "e4m3", "ue5m3", "e4m3:nan", "ue4m3:up"])
 def test_float32_scale_route_matches_value_scale(spec):
-    """The GPU value-scale kernel's block scale (amax / den rounded to odd into
-    float32, then the float32 fast path) against blocks_cpu.value_scale, on
-    amax a hair from every scale value and midpoint times den, and random."""
+    """The float32 routes of the block scale (amax / den rounded to odd into
+    float32, then the float32 fast path: the CPU's by division, the GPU's by
+    the reciprocal) against blocks_cpu.value_scale, on amax a hair from every
+    scale value and midpoint times den, and random."""
     from floatsim.formats import Overflow
-    from floatsim.kernels.blocks_cpu import N_BP, N_FP, value_scale, value_scale_f32
+    from floatsim.kernels.blocks_cpu import (
+        N_BP,
+        N_FP,
+        value_scale,
+        value_scale_f32,
+        value_scale_rcp,
+    )
     from floatsim.kernels.fast32 import fits_div32, make_consts
     from floatsim.kernels.params import make_params
 
@@ -698,6 +792,16 @@ def test_float32_scale_route_matches_value_scale(spec):
             got = value_scale_f32(ai, den, cs)
             assert np.float64(got).view(np.int64) == np.float64(want).view(np.int64) or (
                 np.isnan(got) and np.isnan(want)), (spec, den, ai, got, want)
+        if not reciprocal_ok(den):
+            continue
+        with np.errstate(over="ignore"):
+            a32 = a.astype(np.float32)
+        for m in np.unique(a32[(a32 > 0) & np.isfinite(a32)]).view(np.uint32).tolist():
+            ai = float(np.uint32(m).view(np.float32))
+            want = value_scale(ai, den, bp, fp, sp)[1]
+            got = value_scale_rcp(np.uint32(m), den, 1.0 / den, cs)
+            assert np.float64(got).view(np.int64) == np.float64(want).view(np.int64) or (
+                np.isnan(got) and np.isnan(want)), ("reciprocal", spec, den, ai, got, want)
 
 
 # ---- peers ---------------------------------------------------------------------------------------

@@ -133,6 +133,19 @@ class _DevicePlan(_Plan):
         den = float(Fraction(bf.scale_bound) * Fraction(bf.element_max))
         return den, _tup(make_params(tf, Rounding.NEAREST_EVEN)), float(tf.min_subnormal)
 
+    def value32(self, out_dt: np.dtype) -> bool:
+        """The CPU's condition, and scale values times tensor scales that stay
+        in blocks_cpu.reciprocal_ok's range: outside SR, the value kernel has
+        no element route for other divisors (float32 tensor scales are far
+        inside it)."""
+        if not super().value32(out_dt):
+            return False
+        bf = self.bf
+        lo, hi = float(bf.scale.min_subnormal), float(bf.scale.max)
+        if bf.tensor_format is not None:
+            lo, hi = lo * float(bf.tensor_format.min_subnormal), hi * float(bf.tensor_format.max)
+        return lo >= 2.0**-800 and hi <= 2.0**800
+
     def value_kernel(self, in_kind: int) -> Any:
         """kernels.blocks_warp's value kernel for this call and input kind."""
         from ..kernels import blocks_warp as BW

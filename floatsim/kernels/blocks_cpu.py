@@ -631,22 +631,37 @@ def quotient_rto_bits(a, t, t_pow2):  # noqa: ANN001, ANN201
 
 @scalar_jit
 def exact_quotient_rto_bits(a, t):  # noqa: ANN001, ANN201
-    """Bits of a / t rounded to odd into float32 by the exact residual
-    a - q t of the float64 quotient q (Dekker's product, as in
-    :func:`div_odd`): a nonzero one moves q a float64 step towards the exact
-    quotient.  Where Dekker's splits would overflow or its products
-    underflow, :func:`div_odd` itself."""
-    q = a / t
+    """Bits of a / t rounded to odd into float32 by the exact residual of the
+    float64 quotient (:func:`residual_rto_bits`), where that quotient lies
+    on float32's grid."""
+    return residual_rto_bits(a, t, a / t)
+
+
+@scalar_jit
+def residual_rto_bits(a, t, q):  # noqa: ANN001, ANN201
+    """Bits of a / t rounded to odd into float32, from a float64 ``q`` on
+    float32's grid within a float32 step of a / t: the exact residual
+    a - q t (Dekker's product, as in :func:`div_odd`), when nonzero, moves q
+    a float64 step towards the exact quotient, strictly between the two
+    float32 values around it.  (Off the grid, that step could land on it.)
+    Where Dekker's splits would overflow or its products underflow,
+    :func:`div_odd` itself."""
     if q >= _DEKKER_MIN and q <= _DEKKER_MAX and t <= _DEKKER_MAX:
-        p = mul_rn(q, t)
-        qh, ql = _split(q)
-        th, tl = _split(t)
-        e = ((mul_rn(qh, th) - p) + mul_rn(qh, tl) + mul_rn(ql, th)) + mul_rn(ql, tl)
-        r = (a - p) - e  # exact: a - p by Sterbenz, and the remainder is a float64
-        if r != 0.0:
-            q = bits_f64(f64_bits(q) + (1 if r > 0.0 else -1))
-    else:
-        q = div_odd(a, t)
+        return nudged_rto_bits(a, t, q)
+    return rto_f32_bits(div_odd(a, t))
+
+
+@scalar_jit
+def nudged_rto_bits(a, t, q):  # noqa: ANN001, ANN201
+    """:func:`residual_rto_bits` where Dekker's product is exact (q and t
+    within 2**+-900)."""
+    p = mul_rn(q, t)
+    qh, ql = _split(q)
+    th, tl = _split(t)
+    e = ((mul_rn(qh, th) - p) + mul_rn(qh, tl) + mul_rn(ql, th)) + mul_rn(ql, tl)
+    r = (a - p) - e  # exact: a - p by Sterbenz, and the remainder is a float64
+    if r != 0.0:
+        q = bits_f64(f64_bits(q) + (1 if r > 0.0 else -1))
     return rto_f32_bits(q)
 
 
@@ -693,7 +708,22 @@ def value_scale_f32(a, den, cs):  # noqa: ANN001, ANN201
     constants with the scale's rounding and overflow policy): a / den rounded
     to odd into float32, then the float32 fast path.  A float64 (NaN for an
     overflow under the 'nan' policy)."""
-    q = div_rto_f32_bits(a, den, False)
+    return _scale_f32_value(div_rto_f32_bits(a, den, False), cs)
+
+
+@scalar_jit
+def value_scale_rcp(m, den, rden, cs):  # noqa: ANN001, ANN201
+    """:func:`value_scale_f32` of the float32 amax with bits ``m`` (finite,
+    nonzero) by the reciprocal route: ``rden`` is 1 / den rounded, and
+    :func:`reciprocal_ok` holds for ``den``."""
+    q, need = rcp_quotient_bits(m, rden)
+    if need:
+        q = rcp_exact_bits(m, den, rden)
+    return _scale_f32_value(q, cs)
+
+
+@scalar_jit
+def _scale_f32_value(q, cs):  # noqa: ANN001, ANN201
     r = quantize_f32_bits(q, cs, cs[C_RND], np.uint32(0), False, True)
     return np.float64(f32_from_bits(r))
 
@@ -715,7 +745,84 @@ def div_f32_value_bits(u, t, t_pow2, c, rnd, branch, gpu):  # noqa: ANN001, ANN2
     q, need = signed_quotient_bits(u, t, t_pow2)
     if need:
         q = exact_signed_quotient_bits(u, t)
+    return cast_scaled_bits(q, t, c, rnd, branch, gpu)
+
+
+@scalar_jit
+def cast_scaled_bits(q, t, c, rnd, branch, gpu):  # noqa: ANN001, ANN201
+    """Float32 bits of the quotient bits ``q`` (rounded to odd into float32)
+    cast with the element's constants ``c`` in mode ``rnd`` (not SR) and
+    multiplied back by ``t``."""
     return scaled_value_bits(quantize_f32_bits(q, c, rnd, np.uint32(0), branch, gpu), t)
+
+
+# The reciprocal route of the GPU's value kernel.  ``r = 1 / t`` rounded
+# carries one float64 rounding and ``a * r`` another, so the product is within
+# 2**-51.9 of a / t (relative); it truncates to the same float32 as the exact
+# quotient unless it lies within _NEAR (relative) of a float32, subnormals
+# included, and then the residual decides.  The range keeps r, the products
+# and Dekker's splits normal.
+_RCP_MIN, _RCP_MAX = 2.0**-800, 2.0**800
+_NEAR = 2.0**-50
+
+
+@scalar_jit
+def reciprocal_ok(t):  # noqa: ANN001, ANN201
+    """Whether quotients by ``t`` may go by :func:`rcp_quotient_bits`."""
+    return t >= _RCP_MIN and t <= _RCP_MAX
+
+
+@scalar_jit
+def rcp_quotient_bits(u, r):  # noqa: ANN001, ANN201
+    """(bits, need) of :func:`signed_quotient_bits` by the product with ``r``,
+    1 / t rounded to float64 (:func:`reciprocal_ok` of t): a multiply where
+    the division's machine code is a dozen dependent steps and a branch.
+    ``need`` where the product lies within _NEAR of float32's grid;
+    :func:`rcp_exact_bits` then gives the bits."""
+    u = np.uint32(u)
+    a = np.uint32(u & np.uint32(0x7FFFFFFF))
+    q = np.float64(f32_from_bits(a)) * r
+    b = rto_f32_bits(q)
+    fq = np.float64(np.float32(q))
+    need = abs(q - fq) <= q * _NEAR
+    special = a == 0 or a >= np.uint32(0x7F800000)
+    return (u if special else np.uint32(np.uint32(u ^ a) | b)), need and not special
+
+
+@scalar_jit
+def rcp_exact_bits(u, t, r):  # noqa: ANN001, ANN201
+    """The bits :func:`rcp_quotient_bits` could not settle: the residual of
+    the float32 nearest the product (:func:`nudged_rto_bits`: that float32
+    and t lie in Dekker's range, or the float32 is zero where the product is
+    below float32's range and needs no residual); zeros, infinities and NaN
+    pass through."""
+    u = np.uint32(u)
+    a = np.uint32(u & np.uint32(0x7FFFFFFF))
+    if a == 0 or a >= np.uint32(0x7F800000):
+        return u
+    af = np.float64(f32_from_bits(a))
+    fq = np.float64(np.float32(af * r))
+    return np.uint32(np.uint32(u ^ a) | nudged_rto_bits(af, t, fq))
+
+
+@scalar_jit
+def rcp_quotients4(u0, u1, u2, u3, t, t_pow2):  # noqa: ANN001, ANN201
+    """:func:`signed_quotient_bits` of four elements by ``t`` (normal, > 0,
+    :func:`reciprocal_ok`; ``t_pow2``: :func:`exact_divisor` of it) by the
+    reciprocal route: one division, four products, and the residuals only
+    where some product needs one (exact quotients, common with one level),
+    computed for all four so the warp does not split four ways."""
+    r = 1.0 / t
+    q0, n0 = rcp_quotient_bits(u0, r)
+    q1, n1 = rcp_quotient_bits(u1, r)
+    q2, n2 = rcp_quotient_bits(u2, r)
+    q3, n3 = rcp_quotient_bits(u3, r)
+    if not t_pow2 and (n0 or n1 or n2 or n3):  # a power of two's products are exact
+        e0, e1 = rcp_exact_bits(u0, t, r), rcp_exact_bits(u1, t, r)
+        e2, e3 = rcp_exact_bits(u2, t, r), rcp_exact_bits(u3, t, r)
+        q0, q1 = (e0 if n0 else q0), (e1 if n1 else q1)
+        q2, q3 = (e2 if n2 else q2), (e3 if n3 else q3)
+    return q0, q1, q2, q3
 
 
 @scalar_jit

@@ -186,7 +186,29 @@ def warp_kernel(rnd: int, in_kind: int, branch: bool = True) -> Any:
     return cuda.jit(cache=True)(mxw32)
 
 
-_NORMAL64 = 2.0**-1022
+def _value_quotients_py(u0, u1, u2, u3, sv, ts):  # noqa: ANN001, ANN202
+    """The four elements' quotients rounded to odd into float32 and the
+    divisor to multiply back, outside SR, for a block of scale value ``sv``
+    (``ts``: times the tensor scale), as elem_out has them: a zero scale
+    gives signed zeros (NaN stays NaN) at t = 1, a NaN scale NaN.  A
+    positive ``ts`` lies in reciprocal_ok's range (the dispatch's
+    ``value32`` checks the scale and tensor formats' ranges)."""
+    if sv > 0.0 and H.reciprocal_ok(ts):
+        q0, q1, q2, q3 = H.rcp_quotients4(u0, u1, u2, u3, ts, H.exact_divisor(ts))
+        return q0, q1, q2, q3, ts
+    if sv == 0.0:
+        return _zeroed(u0), _zeroed(u1), _zeroed(u2), _zeroed(u3), 1.0
+    nan = np.uint32(0x7FC00000)  # a NaN scale (elem_out's NaN, as f32_value_bits stores it)
+    return nan, nan, nan, nan, 1.0
+
+
+def _zeroed_py(u):  # noqa: ANN001, ANN202
+    u = np.uint32(u)
+    return u if (u & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000) else np.uint32(u & np.uint32(0x80000000))
+
+
+_zeroed = _zeroed_py if SIMULATOR else numba.njit(inline="always")(_zeroed_py)
+_value_quotients = _value_quotients_py if SIMULATOR else numba.njit(inline="always")(_value_quotients_py)
 
 
 @functools.cache
@@ -198,17 +220,21 @@ def value_kernel(rnd: int, in_kind: int, branch: bool = True) -> Any:
 
     A thread takes four consecutive elements and a block's lanes share its
     amax by shuffles, as in :func:`warp_kernel`.  Each lane then computes the
-    block's scale itself (:func:`.blocks_cpu.block_scale`, the CPU's) and,
-    outside SR, quantizes its elements by
-    :func:`.blocks_cpu.div_f32_value_bits` (the quotient rounded to odd into
-    float32, then the float32 fast path).  SR (whose 32 random bits need the
-    quotient's float64 bits), zero and NaN scales and a product ``scale *
-    tensor scale`` outside float64's normal range take
+    block's scale itself and, outside SR, quantizes its elements by the
+    quotient rounded to odd into float32, then the float32 fast path
+    (:func:`.blocks_cpu.div_f32_value_bits`'s values).  The quotients come
+    from one reciprocal and four products (:func:`.blocks_cpu.rcp_quotients4`),
+    with the exact residual only where a product lies near float32's grid:
+    a division a element was a dozen dependent steps and a branch each.  SR
+    (whose 32 random bits need the quotient's float64 bits), zero and NaN
+    scales and a product ``scale * tensor scale`` outside
+    :func:`.blocks_cpu.reciprocal_ok`'s range take
     :func:`.blocks_cpu.elem_out`, the general kernel's routine.
 
-    The scale takes the same float32 route (:func:`.blocks_cpu.value_scale_f32`)
-    where ``scale32`` says the scale format fits_div32 and amax is finite and
-    nonzero.
+    The scale takes the same route (:func:`.blocks_cpu.value_scale_rcp`,
+    equal to the CPU's :func:`.blocks_cpu.value_scale`) where ``scale32``
+    says the scale format fits_div32 and amax is finite and nonzero; else
+    :func:`.blocks_cpu.block_scale`.
 
     Arguments: ``(xr, outr, bsz, c, cs, scale32, ep0, sp, bp, fp, tsc,
     use_tsc, seed_lo, seed_hi, stream)``: ``c`` and ``cs`` the element's and
@@ -227,7 +253,8 @@ def value_kernel(rnd: int, in_kind: int, branch: bool = True) -> Any:
             fp = (fp0[0], fp0[1], tsc[0], fp0[3], fp0[4])
         tscale = fp[F_TSCALE]
         den = fp[F_MAX_E] * tscale  # block_scale's denominator, the same product
-        scale_fast = scale32 != 0 and den >= _NORMAL64 and den < np.inf
+        scale_fast = scale32 != 0 and H.reciprocal_ok(den)
+        rden = 1.0 / den if scale_fast else 0.0
         ngroups = xr.size // GROUP
         lanes = bsz // GROUP
         t = cuda.threadIdx.x
@@ -236,29 +263,22 @@ def value_kernel(rnd: int, in_kind: int, branch: bool = True) -> Any:
             g = gb + t
             x0, x1, x2, x3, u0, u1, u2, u3, m = _group(xr, g, ngroups, in_kind, keep_nan, lanes, red, t)
             if g < ngroups:
-                has_nan = m > np.uint32(0x7F800000)  # only where NaN blocks are kept
-                a = 0.0 if has_nan else np.float64(f32_from_bits(m))
-                if scale_fast and a > 0.0 and a < np.inf:  # has_nan gives a = 0
-                    sv = H.value_scale_f32(a, den, cs)
-                else:
+                if scale_fast and m != 0 and m < np.uint32(0x7F800000):
+                    sv = H.value_scale_rcp(m, den, rden, cs)
+                else:  # zero, infinite or NaN amax (m's NaN bits only where NaN blocks are kept)
+                    has_nan = m > np.uint32(0x7F800000)
+                    a = 0.0 if has_nan else np.float64(f32_from_bits(m))
                     _sc, sv, _st, _zp = H.block_scale(a, has_nan, 0.0, 0.0, bp, fp, sp)
                 ts = sv * tscale
                 o = np.uint64(g) * np.uint64(GROUP)
-                if rnd != SR and sv > 0.0 and ts >= _NORMAL64 and ts < np.inf:
-                    p2 = H.exact_divisor(ts)  # one level, or a power-of-two scale: exact quotients
-                    r0 = H.div_f32_value_bits(u0, ts, p2, c, rnd, branch, True)
-                    r1 = H.div_f32_value_bits(u1, ts, p2, c, rnd, branch, True)
-                    r2 = H.div_f32_value_bits(u2, ts, p2, c, rnd, branch, True)
-                    r3 = H.div_f32_value_bits(u3, ts, p2, c, rnd, branch, True)
-                    outr[o] = np.uint32(r0)
-                    outr[o + np.uint64(1)] = np.uint32(r1)
-                    outr[o + np.uint64(2)] = np.uint32(r2)
-                    outr[o + np.uint64(3)] = np.uint32(r3)
-                else:
-                    h0, l0, h1, l1 = np.int64(0), np.int64(0), np.int64(0), np.int64(0)
-                    h2, l2, h3, l3 = np.int64(0), np.int64(0), np.int64(0), np.int64(0)
-                    if rnd == SR:
-                        h0, l0, h1, l1, h2, l2, h3, l3 = group_words(seed_lo, seed_hi, g, stream, 0)
+                if rnd != SR:
+                    q0, q1, q2, q3, tq = _value_quotients(u0, u1, u2, u3, sv, ts)
+                    outr[o] = np.uint32(H.cast_scaled_bits(q0, tq, c, rnd, branch, True))
+                    outr[o + np.uint64(1)] = np.uint32(H.cast_scaled_bits(q1, tq, c, rnd, branch, True))
+                    outr[o + np.uint64(2)] = np.uint32(H.cast_scaled_bits(q2, tq, c, rnd, branch, True))
+                    outr[o + np.uint64(3)] = np.uint32(H.cast_scaled_bits(q3, tq, c, rnd, branch, True))
+                else:  # SR: the general kernel's routine, whose random bits see float64 quotients
+                    h0, l0, h1, l1, h2, l2, h3, l3 = group_words(seed_lo, seed_hi, g, stream, 0)
                     tt, div, ep = H.elem_params(sv, tscale, ep0, kind)
                     for q in range(GROUP):
                         _code, v = H.elem_out(in_f64_bits(_pick(q, x0, x1, x2, x3), in_kind), sv, tt, div,
