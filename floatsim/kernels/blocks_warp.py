@@ -47,7 +47,18 @@ import numpy as np
 from numba import config, cuda
 
 from ._jit import f32_from_bits
-from .blocks_cpu import B_EMAX_E, B_FAST_EMIN, B_KIND, B_NANMAX, F_MAX_E, F_TSCALE
+from .blocks_cpu import (
+    B_EMAX_E,
+    B_FAST_EMIN,
+    B_KIND,
+    B_KMAX,
+    B_KMIN,
+    B_NANMAX,
+    B_RULE,
+    F_MAX_E,
+    F_TSCALE,
+    R_FLOOR,
+)
 from .blocks_cuda import L_BSZ, L_LEN, L_XS, H, f32_value_bits
 from .cuda import (
     GROUP,
@@ -55,7 +66,6 @@ from .cuda import (
     K_F16,
     K_F32,
     MAX_THREADS,
-    _load4,
     _pick,
     in_f32_bits,
     in_f64_bits,
@@ -116,7 +126,13 @@ def _group_py(xr, g, ngroups, in_kind, keep_nan, lanes, red, t):  # noqa: ANN001
     """Group ``g``'s four raw elements, their float32 bits and their block's
     largest magnitude bits (a NaN's above every other where ``keep_nan``).
     Every lane of a warp must call it (lanes past the end load zeros)."""
-    x0, x1, x2, x3 = _load4(xr, g * GROUP, 1, ngroups * GROUP)
+    # lanes past the end load the last group (in bounds: no per-element
+    # checks) and count as zeros
+    j = np.uint64(min(g, ngroups - 1)) * np.uint64(GROUP)
+    x0, x1 = np.int64(xr[j]), np.int64(xr[j + np.uint64(1)])
+    x2, x3 = np.int64(xr[j + np.uint64(2)]), np.int64(xr[j + np.uint64(3)])
+    if g >= ngroups:
+        x0, x1, x2, x3 = np.int64(0), np.int64(0), np.int64(0), np.int64(0)
     u0, u1 = in_f32_bits(x0, in_kind), in_f32_bits(x1, in_kind)
     u2, u3 = in_f32_bits(x2, in_kind), in_f32_bits(x3, in_kind)
     m = H.amax_bits(H.amax_bits(np.uint32(0), u0, keep_nan), u1, keep_nan)
@@ -142,6 +158,9 @@ def warp_kernel(rnd: int, in_kind: int, branch: bool = True) -> Any:
         keep_nan = bp[B_NANMAX] == 0
         fast_emin = bp[B_FAST_EMIN]
         fast_kmax = 127 - bp[B_EMAX_E]
+        # FLOOR (OCP MX) on a normal amax: k from its exponent field, as f32_block_k
+        floor_off = np.int64(127) + bp[B_EMAX_E] if bp[B_RULE] == R_FLOOR else np.int64(-1)
+        kmin, kmax = bp[B_KMIN], bp[B_KMAX]
         ngroups = xr.size // GROUP  # n is a multiple of bsz, so of 4
         lanes = bsz // GROUP
         t = cuda.threadIdx.x
@@ -152,7 +171,10 @@ def warp_kernel(rnd: int, in_kind: int, branch: bool = True) -> Any:
             g = gb + t
             x0, x1, x2, x3, u0, u1, u2, u3, m = _group(xr, g, ngroups, in_kind, keep_nan, lanes, red, t)
             if g < ngroups:
-                k, state = H.f32_block_k(m, bp, fmax)
+                k = max(np.int64(m >> np.uint32(23)) - floor_off, kmin)
+                state = 0
+                if floor_off < 0 or m < np.uint32(0x00800000) or m >= np.uint32(0x7F800000) or k > kmax:
+                    k, state = H.f32_block_k(m, bp, fmax)
                 fast = k >= fast_emin and k <= fast_kmax
                 ck = H.shift_consts(c, k)
                 l0, l1, l2, l3 = np.int64(0), np.int64(0), np.int64(0), np.int64(0)
