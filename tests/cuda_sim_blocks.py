@@ -169,6 +169,8 @@ def check_warp() -> None:
         for rule in ("ceil", "even", "nearest", "rceil"):
             both(f"warp mxfp4 rule={rule}", x, mx.with_(rule=rule), encode=False)
             calls += 1
+        both("warp mxfp4 idle lanes", x[:3], mx, encode=False)  # 48 groups for 64 threads
+        calls += 1
         both("warp e4m3 x e3m2 scale", x, BlockFormat(element="e4m3", scale="e3m2", block=8), encode=False)
         calls += 1
         # value scales (kernels/blocks_warp.value_kernel): NVFP4 in every mode, a
