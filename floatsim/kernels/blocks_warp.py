@@ -17,8 +17,10 @@ shifted constants); blocks whose shifted range leaves float32's normal range
 take the float64 routine and NaN blocks give NaN, in a loop of their own.
 Results are bit for bit the CPU's, random words included.
 
-Measured on an H100 (docs/benchmarks.md): MXFP8 0.72 and MXFP4 0.55 of the
-copy bandwidth (0.51 and 0.47 before the GPU form of the cast), against 0.26 for the same work laid out like the element-wise
+Measured on an H100 (docs/benchmarks.md): MXFP8 0.78 and MXFP4 0.59 of the
+copy bandwidth (0.51 and 0.47 before the GPU form of the cast, 0.72 and
+0.55 before FLOOR's exponent from the amax bits and unchecked loads),
+against 0.26 for the same work laid out like the element-wise
 kernel (thread ``t`` taking ``t``, ``t + T``, ...: four scales a thread) and
 0.1 for a thread per block.
 
@@ -247,7 +249,7 @@ def value_kernel(rnd: int, in_kind: int, branch: bool = True) -> Any:
     (:func:`.blocks_cpu.div_f32_value_bits`'s values).  The quotients come
     from one reciprocal and four products (:func:`.blocks_cpu.rcp_quotients4`),
     with the exact residual only where a product lies near float32's grid:
-    a division a element was a dozen dependent steps and a branch each.  SR
+    a division per element was a dozen dependent steps and a branch.  SR
     (whose 32 random bits need the quotient's float64 bits), zero and NaN
     scales and a product ``scale * tensor scale`` outside
     :func:`.blocks_cpu.reciprocal_ok`'s range take
