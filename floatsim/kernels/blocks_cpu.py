@@ -961,7 +961,7 @@ def value_f32(xu, ou, bs, c, cs, scale32, rnd, epv, spv, bpv, fpv):  # noqa: ANN
                     if signed_quotient_bits(xs[j], ts, p2)[1]:
                         os[j] = exact_signed_quotient_bits(xs[j], ts)
             for j in range(xs.size):
-                os[j] = np.uint32(scaled_value_bits(quantize_f32_bits(os[j], c, rnd, np.uint32(0)), ts))
+                os[j] = np.uint32(cast_scaled_bits(os[j], ts, c, rnd, False, False))
         else:
             t, div, ep = elem_params(sv, tscale, ep0, K_FLOAT)
             for j in range(xs.size):
