@@ -41,6 +41,7 @@ BK.LAUNCH.update(threads=3, blocks_per_sm=2)  # 6 threads: several grid-stride r
 BF16 = np.dtype(ml_dtypes.bfloat16)
 F32, F64, F16 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16)
 MODES = list(fs.Rounding)
+WIDE = fs.Format(ebits=10, mbits=2)  # 2**-512 .. 2**512: block formats' widest
 SR = fs.Rounding.STOCHASTIC
 FAILURES: list[str] = []
 CHECKS = [0]
@@ -189,9 +190,16 @@ def check_warp() -> None:
             ("e2m1 x e4m3 amax block 8", BlockFormat(element="e2m1", scale="e4m3", block=8, rule="amax"), {}),
             ("bfloat16 x ue4m3 amax block 32", BlockFormat(element="bfloat16", scale="ue4m3", block=32,
                                                             rule="amax"), sr(fs.Rounding.ODD)),
+            ("one level, wide e10m2 scales", BlockFormat(element="e2m1", scale=WIDE, block=16, rule="amax"),
+             {}),
         ):
             both(f"warp {label}", x, bfmt, encode=False, **kw)
             calls += 1
+        # scale x tensor scale may pass the reciprocal route's 2**+-800: the general kernel
+        wide = BlockFormat(element="e2m1", scale=WIDE, block=16, rule="amax", tensor_format=WIDE)
+        both("warp e10m2 x e10m2 tensor (not the value kernel)", x, wide, encode=False)
+        both("warp e10m2 x e10m2 tensor, tensor_scale=2**-500 (not the value kernel)", x, wide,
+             encode=False, tensor_scale=2.0**-500)
         for dt in (F16, BF16):
             both(f"warp nvfp4 {dt}", rows(dt, n=64, seed=23), "nvfp4", out_dtype=F32, encode=False)
             calls += 1

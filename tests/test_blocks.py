@@ -357,6 +357,11 @@ def test_float32_output_overflow_is_inf():
 
 
 # ---- the exact oracle, with hypothesis -------------------------------------------------------
+# the widest scales a block format takes (2**-512 .. 2**512), at both levels
+WIDE = fs.Format(ebits=10, mbits=2)
+WIDE_TWO_LEVEL = BlockFormat(element="e2m1", scale=WIDE, block=4, rule="amax", tensor_format=WIDE)
+
+
 def _formats():
     return [
         *(B.format(n) for n in B.names()[:14]),
@@ -375,6 +380,7 @@ def _formats():
         B.scaled("e4m3"),
         B.scaled("e5m2", "bf16"),
         B.int_block(3, block=5, symmetric=False, scale="fp16"),
+        WIDE_TWO_LEVEL,
     ]
 
 
@@ -427,6 +433,18 @@ def test_matches_exact_oracle(case):
             extra["zero_points"] = enc[2]
         back = B.decode(enc[0], enc[1], bf, axis=axis, dtype=np.float64, **extra)
         assert np.array_equal(back, got, equal_nan=True)
+
+
+def test_scales_wider_than_float32_cast_quietly():
+    # make_consts once warned of float32 overflow for such scales (constants
+    # the fast path never reads); the results must still be the oracle's
+    x = np.random.default_rng(5).standard_normal((3, 8)).astype(np.float32) * 2.0**-140
+    for tensor_scale in (None, 2.0**-500, 2.0**500):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = B.quantize(x, WIDE_TWO_LEVEL, out_dtype=np.float64, tensor_scale=tensor_scale)
+            assert B.quantize(x, WIDE_TWO_LEVEL, tensor_scale=tensor_scale).dtype == np.float32
+        assert_exact(got, oracle(x, WIDE_TWO_LEVEL, "nearest_even", -1, tensor_scale=tensor_scale), x)
 
 
 @pytest.mark.parametrize("name", ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3",

@@ -43,7 +43,10 @@ C_TRUNC_CODE_OFF, C_SUB_SCALE = 15, 16
 
 
 def _f32_bits(v: float) -> int:
-    return int(np.float32(v).view(np.uint32))
+    # formats wider than float32 (block scales, tensor formats) get constants
+    # too, which only the fast path reads and it never takes them: no warning
+    with np.errstate(over="ignore", under="ignore"):
+        return int(np.float32(v).view(np.uint32))
 
 
 @lru_cache(maxsize=1024)
