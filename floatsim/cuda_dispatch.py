@@ -439,6 +439,7 @@ def quantize(
     from .cast import _check_out_dtype
     from .kernels import cuda as K
     from .kernels.fast32 import gpu_branch
+    from .kernels.vector_io import aligned4
 
     src, call = _call(x, fmt, rounding, overflow, subnormals, daz, seed, stream, random_bits, sr_bits)
     if out is not None and out_dtype is None:
@@ -453,8 +454,9 @@ def quantize(
             rmode, slo, shi, sid, off, rbits, rb_wide = _launch_args(call, src, random_bits, launch_stream)
             kernel_dt = dt if dt.itemsize >= 4 else np.dtype(np.float32)
             if call.fast32(kernel_dt):
+                vec = aligned4(xr, outf, *((rbits,) if rmode == 2 else ()))
                 kern = K.quantize32_kernel(call.rounding.value, _kind(src.dtype), _kind(dt), rmode,
-                                           gpu_branch(call.fmt))
+                                           gpu_branch(call.fmt), vec)
                 K.launch(kern, xr.size, launch_stream, xr, outf, K.consts_tuple(call), slo, shi, sid, off, rbits)
             else:
                 p = K.params_tuple(call.params)

@@ -11,7 +11,8 @@ tensor's pointer, size and current stream, allocate the result with
 ``torch.empty_like`` and launch through :class:`~floatsim.kernels.cuda_launch.Launcher`.
 
 It takes the plain case: a contiguous tensor on device 0 (numba-cuda's
-default device), no ``out=``, ``out_dtype=``, ``random_bits=`` or
+default device) whose data is aligned to four elements (the float32 fast
+path moves them by vector loads and stores), no ``out=``, ``out_dtype=``, ``random_bits=`` or
 ``cuda_stream=``, and a seed that is a plain ``int``.  Anything else, and
 the CUDA simulator, go through the general path, with the same results.
 
@@ -42,6 +43,7 @@ class _Plan(NamedTuple):
     threads: int  # threads per block
     span: int  # elements a block covers per step (4 per thread)
     max_blocks: int
+    align: int  # the input's data pointer must be a multiple of this (vector loads)
 
 
 # Slots of the per-call parameters: the input and output arrays' size, data and shape.
@@ -101,7 +103,10 @@ def _make_plan(x: Any, fmt: Any, rounding: Any, overflow: Any, subnormals: Any, 
     rbits = K.dummy_words()
     dummy = array1d(rbits.device_ctypes_pointer.value, 1, 4)
     if call.fast32(dt if dt.itemsize >= 4 else np.dtype(np.float32)):
-        kern = K.quantize32_kernel(call.rounding.value, kind, kind, call.rmode, gpu_branch(call.fmt))
+        # vector loads and stores: the result is a fresh allocation (aligned),
+        # and an input that is not aligned goes to the general path
+        kern = K.quantize32_kernel(call.rounding.value, kind, kind, call.rmode, gpu_branch(call.fmt), True)
+        align = 4 * dt.itemsize
         consts = K.consts_tuple(call)
         launcher = Launcher(kern, argtypes(True, dt.itemsize, len(consts)))
         head, tail = consts, dummy
@@ -109,11 +114,12 @@ def _make_plan(x: Any, fmt: Any, rounding: Any, overflow: Any, subnormals: Any, 
         p = K.params_tuple(call.params)
         launcher = Launcher(K.quantize_kernel, argtypes(False, dt.itemsize, len(p)))
         head, tail = (*p, kind, kind, call.rmode), (*dummy, 0)
+        align = 1
     arrays = array1d(0, 1, dt.itemsize) * 2
     params = (*arrays, *head, 0, 0, 0, 0, *tail)
     threads = K.threads()
     return _Plan(Prepared(launcher, 0, params), len(arrays) + len(head), call.rmode == 1, threads,
-                 K.GROUP * threads, K.max_blocks(0))
+                 K.GROUP * threads, K.max_blocks(0), align)
 
 
 def quantize(x: Any, fmt: Any, rounding: Any, overflow: Any, subnormals: Any, daz: bool, seed: Any,
@@ -140,6 +146,8 @@ def quantize(x: Any, fmt: Any, rounding: Any, overflow: Any, subnormals: Any, da
         if type(seed) is not int or not 0 <= seed < _MAX_SEED:
             return None
     if type(stream) is not int or not 0 <= stream < _MAX_STREAM:
+        return None
+    if x.data_ptr() % plan.align:
         return None
     y = _T.empty_like(x)
     n = x.numel()

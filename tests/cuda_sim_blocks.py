@@ -216,6 +216,27 @@ def check_warp() -> None:
         both("warp e4m3 x e3m2 amax, NaN in zero blocks", zn,
              BlockFormat(element="e4m3", scale="e3m2", block=8, rule="amax"), encode=False)
         calls += 1
+        # vector loads and stores need arrays aligned to four elements: views
+        # that start one element in take the scalar form, with the same results
+        forms: list[bool] = []
+        wk, vk = BW.warp_kernel, BW.value_kernel
+        BW.warp_kernel = lambda *a: forms.append(a[3]) or wk(*a)
+        BW.value_kernel = lambda *a: forms.append(a[3]) or vk(*a)
+        try:
+            flat = x.reshape(-1)
+            for name in ("mxfp4_e2m1", "nvfp4"):
+                for mode in (fs.Rounding.NEAREST_EVEN, SR):
+                    for start, vec in ((1, False), (4, True)):
+                        v = flat[start:start + 448]
+                        ref = fs.blocks.quantize(v, name, **sr(mode))
+                        del forms[:]
+                        got = fs.blocks.quantize(cuda.to_device(flat)[start:start + 448], name, **sr(mode))
+                        same(f"warp {name} {mode.name} view from {start}", got, ref)
+                        calls += 1
+                        if forms != [vec]:
+                            FAILURES.append(f"warp {name} view from {start}: vector form {forms}, expected {vec}")
+        finally:
+            BW.warp_kernel, BW.value_kernel = wk, vk
         both("warp nvfp4_4over6 (not this kernel)", x, "nvfp4_4over6", encode=False)
         both("warp mxfp8 axis=0 of (64, 8)", np.ascontiguousarray(x.T), "mxfp8_e4m3", axis=0,
              encode=False)  # strided blocks: the per-block kernel

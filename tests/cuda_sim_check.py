@@ -5,10 +5,11 @@ before ``numba.cuda`` is first imported::
 
     NUMBA_ENABLE_CUDASIM=1 python tests/cuda_sim_check.py [GROUP ...]
 
-GROUP is one of ``fast``, ``general``, ``codes``, ``api`` (default: all).  Each
-check goes through the public API (``fs.quantize(device_array, ...)``) with
-simulated device arrays, so the dispatch (views, kinds, strides, out=, random
-words) is exercised too.  The launch is shrunk to a few blocks of a few
+GROUP is one of ``fast``, ``alignment``, ``general``, ``codes``, ``api``
+(default: all).  Each check goes through the public API
+(``fs.quantize(device_array, ...)``) with simulated device arrays, so the
+dispatch (views, kinds, strides, alignment, out=, random words) is exercised
+too.  The launch is shrunk to a few blocks of a few
 threads so that the grid-stride loops run several rounds and the last group
 of four is partial.  Prints one line per failure and exits 1 if any.
 """
@@ -97,6 +98,58 @@ def check_fast() -> None:
                 continue
             same(f"quantize {name} f32->{np.dtype(odt)}",
                  host(fs.quantize(cuda.to_device(x32), name, out_dtype=odt)), ref)
+
+
+def check_alignment() -> None:
+    """The fast path's vector kernel (one 16-byte load and store per four
+    elements) takes arrays aligned to four elements; other views, out= and
+    random_bits= arrays take the scalar kernel, with the same results."""
+    taken: list[bool] = []
+    orig = K.quantize32_kernel
+
+    def spy(*a: object) -> object:
+        taken.append(bool(a[5]))
+        return orig(*a)
+
+    K.quantize32_kernel = spy
+    try:
+        f32 = np.dtype(np.float32)
+        x = inputs(f32, n=61, seed=3)
+        d = cuda.to_device(x)
+        h = inputs(np.dtype(np.float16), n=61, seed=4)
+        dh = cuda.to_device(h)
+        words = np.random.default_rng(5).integers(0, 2**32, 61, dtype=np.uint64).astype(np.uint32)
+        dw = cuda.to_device(words)
+        sr = {"seed": 77}
+        for label, dv, hv, name, kw, want in (
+            ("aligned", d, x, "e2m1", {}, True),
+            ("aligned SR", d, x, "e4m3", sr, True),
+            ("offset by 1", d[1:], x[1:], "e2m1", {}, False),
+            ("offset by 1 SR", d[1:], x[1:], "e4m3", sr, False),
+            ("offset by 4 SR", d[4:], x[4:], "e4m3", sr, True),
+            ("float16 offset by 4", dh[4:], h[4:], "e4m3", {}, True),
+            ("float16 offset by 2", dh[2:], h[2:], "e4m3", {}, False),
+            ("random_bits offset by 1", d[4:], x[4:], "e4m3", {"random_bits": (dw[1:58], words[1:58])},
+             False),
+            ("random_bits aligned", d[4:], x[4:], "e4m3", {"random_bits": (dw[:57], words[:57])}, True),
+        ):
+            gkw, hkw = dict(kw), dict(kw)
+            mode = "nearest_even" if not kw else "sr"
+            if "random_bits" in kw:
+                gkw["random_bits"], hkw["random_bits"] = kw["random_bits"]
+            del taken[:]
+            got = host(fs.quantize(dv, name, mode, **gkw))
+            same(f"alignment {label}", got, fs.quantize(hv, name, mode, **hkw))
+            if taken != [want]:
+                FAILURES.append(f"alignment {label}: vector kernel {taken}, expected [{want}]")
+        out = cuda.device_array(62, dtype=np.float32)[1:]
+        del taken[:]
+        fs.quantize(d, "e2m1", out=out)
+        same("alignment out= offset by 1", host(out), fs.quantize(x, "e2m1"))
+        if taken != [False]:
+            FAILURES.append(f"alignment out= offset by 1: vector kernel {taken}")
+    finally:
+        K.quantize32_kernel = orig
 
 
 def check_general() -> None:
@@ -231,7 +284,7 @@ def check_api() -> None:
         FAILURES.append("f32_to_f16_bits")
 
 
-GROUPS = {"fast": check_fast, "general": check_general, "codes": check_codes, "api": check_api}
+GROUPS = {"fast": check_fast, "alignment": check_alignment, "general": check_general, "codes": check_codes, "api": check_api}
 
 
 if __name__ == "__main__":

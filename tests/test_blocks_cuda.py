@@ -31,7 +31,8 @@ from cuda_support import (
 import floatsim as fs
 
 #: One variant of each kernel: built by the default test run.
-QUICK = {"mx32_r0_i1", "mx32_r6_i3", "mxw32_r0_i1", "mxw32_r6_i1", "mxw32_r0_i1_nb", "vw32_r0_i1_nb", "block_scales_i1", "block_quantize_i1_o1",
+QUICK = {"mx32_r0_i1", "mx32_r6_i3", "mxw32_r0_i1", "mxw32_r0_i1_v", "mxw32_r6_i1_v", "mxw32_r0_i1_nb_v",
+         "vw32_r0_i1_nb_v", "block_scales_i1", "block_quantize_i1_o1",
          "block_encode_i1_uint8_uint8", "stats_i1", "stats_init", "tensor_amax_i1", "tensor_scale"}
 
 

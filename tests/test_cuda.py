@@ -25,7 +25,7 @@ from cuda_support import assert_imports_no_gpu_library, build_ptx, ptx_params, r
 import floatsim as fs
 
 
-@pytest.mark.parametrize("group", ["fast", "general", "codes", "api"])
+@pytest.mark.parametrize("group", ["fast", "alignment", "general", "codes", "api"])
 def test_simulator_matches_cpu(group: str) -> None:
     pytest.importorskip("numba.cuda", reason="numba-cuda is not installed")
     run_simulator("cuda_sim_check.py", group)

@@ -118,11 +118,12 @@ class _DevicePlan(_Plan):
             raise _not_implemented(f"tiles over {len(lay.axes)} axes that do not merge into "
                                    f"{_MAX_LEVELS}") from None
 
-    def warp_kernel(self, in_kind: int) -> Any:
-        """kernels.blocks_warp's kernel for this call and input kind."""
+    def warp_kernel(self, in_kind: int, vec: bool) -> Any:
+        """kernels.blocks_warp's kernel for this call, input kind and access
+        form (``vec``: vector loads and stores, for aligned arrays)."""
         from ..kernels import blocks_warp as BW
 
-        return BW.warp_kernel(self.call.rounding.value, in_kind, gpu_branch(self.bf.element))
+        return BW.warp_kernel(self.call.rounding.value, in_kind, gpu_branch(self.bf.element), vec)
 
     def tensor_scale_args(self) -> tuple[float, tuple, float]:
         """What tensor_scale_kernel takes besides its arrays and a given scale:
@@ -146,11 +147,11 @@ class _DevicePlan(_Plan):
             lo, hi = lo * float(bf.tensor_format.min_subnormal), hi * float(bf.tensor_format.max)
         return lo >= 2.0**-800 and hi <= 2.0**800
 
-    def value_kernel(self, in_kind: int) -> Any:
-        """kernels.blocks_warp's value kernel for this call and input kind."""
+    def value_kernel(self, in_kind: int, vec: bool) -> Any:
+        """kernels.blocks_warp's value kernel for this call, input kind and access form."""
         from ..kernels import blocks_warp as BW
 
-        return BW.value_kernel(self.call.rounding.value, in_kind, gpu_branch(self.bf.element))
+        return BW.value_kernel(self.call.rounding.value, in_kind, gpu_branch(self.bf.element), vec)
 
     def _tensor_scale(self, value: Any) -> float:
         if value is None and self.bf.tensor_format is not None:
@@ -307,13 +308,15 @@ def quantize(x: Any, bfmt: BlockFormat | str, rounding: Rounding | str, *, axis:
             return _result(src, obj)
         xr, outf = L.xr(), outr.reshape(outr.size)
         kdt = np.dtype(np.float32) if dt == np.float32 else np.dtype(np.float64)
+        from ..kernels.vector_io import aligned4
+
         if plan.fast32(kdt):
             from ..kernels import blocks_warp as BW
 
             c, fmax = plan.fast_consts()
             bsz = BW.warp_block(L.g)
             if bsz:  # blocks of 4..32 consecutive elements: neighbouring lanes share them
-                BW.launch(plan.warp_kernel(L.in_kind), xr.size, L.stream, xr, outf, bsz, c, L.ep,
+                BW.launch(plan.warp_kernel(L.in_kind, aligned4(xr, outf)), xr.size, L.stream, xr, outf, bsz, c, L.ep,
                           L.bp, fmax, L.seed_lo, L.seed_hi, L.sid)
                 return _result(src, obj)
             kern = BK.fast_kernel(plan.call.rounding.value, L.in_kind)
@@ -336,7 +339,7 @@ def quantize(x: Any, bfmt: BlockFormat | str, rounding: Rounding | str, *, axis:
                     c, _fmax = plan.fast_consts()
                     cs, scale32 = plan.scale_consts()
                     tsc = tr if tr is not None else _dummy(dev, "float64")
-                    BW.launch(plan.value_kernel(L.in_kind), xr.size, L.stream, xr, outf, bsz, c, cs,
+                    BW.launch(plan.value_kernel(L.in_kind, aligned4(xr, outf)), xr.size, L.stream, xr, outf, bsz, c, cs,
                               scale32, L.ep, L.sp, L.bp, L.fp, tsc, int(tr is not None), L.seed_lo,
                               L.seed_hi, L.sid)
                     return _result(src, obj)

@@ -13,7 +13,8 @@ Later calls read the tensor's pointer and current stream, allocate the
 result with ``torch.empty_like`` and launch through the driver.
 
 It takes the plain case, as :mod:`floatsim.cuda_hot` does for the element
-cast: a contiguous float32 tensor on device 0, blocks of 4 to 32 consecutive
+cast: a contiguous float32 tensor on device 0 whose data is 16-byte aligned
+(the kernels move four elements at once), blocks of 4 to 32 consecutive
 elements that divide the last axis, and either a power-of-two scale rule (the
 float32 fast path: MX) or a value scale (NVFP4: the warp kernel's value form,
 after the tensor-amax and tensor-scale kernels for a two-level format, which
@@ -90,13 +91,13 @@ def _make_plan(x: Any, bfmt: Any, rounding: Any, axis: Any, seed: Any, stream: A
     stochastic = plan.call.rmode == 1
     if plan.fast32(f32):
         params = (*arrays, bsz, *c, *ep, *bp, fmax, 0, 0, 0)
-        launcher = Launcher(plan.warp_kernel(K_F32), BW.argtypes(K_F32, len(c), len(ep), len(bp)))
+        launcher = Launcher(plan.warp_kernel(K_F32, True), BW.argtypes(K_F32, len(c), len(ep), len(bp)))
         return _Plan(Prepared(launcher, 0, params), len(params) - 3, stochastic, threads, blocks)
     two_level = plan.device_tscale
     cs, scale32 = plan.scale_consts()
     head = (*arrays, bsz, *c, *cs, scale32, *ep, *sp, *bp, *fp)
     params = (*head, *array1d(0, 1, 8), int(two_level), 0, 0, 0)
-    launcher = Launcher(plan.value_kernel(K_F32),
+    launcher = Launcher(plan.value_kernel(K_F32, True),
                         BW.value_argtypes(K_F32, len(c), len(ep), len(bp), len(fp)))
     tensor = (len(head) + 4, *_tensor_launches(plan, n)) if two_level else None
     return _Plan(Prepared(launcher, 0, params), len(params) - 3, stochastic, threads, blocks, tensor)
@@ -152,6 +153,8 @@ def quantize(x: Any, bfmt: Any, rounding: Any, axis: Any, seed: Any, stream: Any
     if plan.stochastic and (type(seed) is not int or not 0 <= seed < _MAX_SEED):
         return None
     if type(stream) is not int or not 0 <= stream < _MAX_STREAM:
+        return None
+    if x.data_ptr() % 16:  # the kernels load four float32 at once (y is a fresh allocation)
         return None
     y = _T.empty_like(x)
     if x.numel():

@@ -17,9 +17,12 @@ shifted constants); blocks whose shifted range leaves float32's normal range
 take the float64 routine and NaN blocks give NaN, in a loop of their own.
 Results are bit for bit the CPU's, random words included.
 
-Measured on an H100 (docs/benchmarks.md): MXFP8 0.78 and MXFP4 0.59 of the
-copy bandwidth (0.51 and 0.47 before the GPU form of the cast, 0.72 and
-0.55 before FLOOR's exponent from the amax bits and unchecked loads),
+Where the arrays are aligned to four elements, a thread's four move by one
+vector load and store (:mod:`.vector_io`; 1% faster: the kernels are bound
+by arithmetic).  Measured on an H100 (docs/benchmarks.md): MXFP8 0.79 and
+MXFP4 0.59 of the copy bandwidth (0.51 and 0.47 before the GPU form of the
+cast, 0.72 and 0.55 before FLOOR's exponent from the amax bits and
+unchecked loads),
 against 0.26 for the same work laid out like the element-wise
 kernel (thread ``t`` taking ``t``, ``t + T``, ...: four scales a thread) and
 0.1 for a thread per block.
@@ -76,6 +79,7 @@ from .cuda import (
 from .fast32 import quantize_f32_bits
 from .philox import group_words
 from .scalar import SR
+from .vector_io import load4, store4
 
 __all__ = ["LAUNCH", "argtypes", "launch", "ptx_signatures", "value_argtypes", "value_kernel",
            "warp_block", "warp_kernel"]
@@ -124,15 +128,19 @@ def _block_max_gpu(m, lanes, red, t):  # noqa: ANN001, ANN202
 _block_max = _block_max_sim if SIMULATOR else numba.njit(inline="always")(_block_max_gpu)
 
 
-def _group_py(xr, g, ngroups, in_kind, keep_nan, lanes, red, t):  # noqa: ANN001, ANN202, PLR0913
+def _group_py(xr, g, ngroups, in_kind, keep_nan, lanes, red, t, vec):  # noqa: ANN001, ANN202, PLR0913
     """Group ``g``'s four raw elements, their float32 bits and their block's
-    largest magnitude bits (a NaN's above every other where ``keep_nan``).
-    Every lane of a warp must call it (lanes past the end load zeros)."""
+    largest magnitude bits (a NaN's above every other where ``keep_nan``),
+    by one vector load where ``vec``.  Every lane of a warp must call it
+    (lanes past the end load zeros)."""
     # lanes past the end load the last group (in bounds: no per-element
     # checks) and count as zeros
     j = np.uint64(min(g, ngroups - 1)) * np.uint64(GROUP)
-    x0, x1 = np.int64(xr[j]), np.int64(xr[j + np.uint64(1)])
-    x2, x3 = np.int64(xr[j + np.uint64(2)]), np.int64(xr[j + np.uint64(3)])
+    if vec:
+        x0, x1, x2, x3 = load4(xr, j)
+    else:
+        x0, x1 = np.int64(xr[j]), np.int64(xr[j + np.uint64(1)])
+        x2, x3 = np.int64(xr[j + np.uint64(2)]), np.int64(xr[j + np.uint64(3)])
     if g >= ngroups:
         x0, x1, x2, x3 = np.int64(0), np.int64(0), np.int64(0), np.int64(0)
     u0, u1 = in_f32_bits(x0, in_kind), in_f32_bits(x1, in_kind)
@@ -145,11 +153,26 @@ def _group_py(xr, g, ngroups, in_kind, keep_nan, lanes, red, t):  # noqa: ANN001
 _group = _group_py if SIMULATOR else numba.njit(inline="always")(_group_py)
 
 
+def _put4_py(outr, o, r0, r1, r2, r3, vec):  # noqa: ANN001, ANN202, PLR0913
+    """outr[o .. o+3] = r0 .. r3, by one vector store where ``vec``."""
+    if vec:
+        store4(outr, o, r0, r1, r2, r3)
+    else:
+        outr[o] = r0
+        outr[o + np.uint64(1)] = r1
+        outr[o + np.uint64(2)] = r2
+        outr[o + np.uint64(3)] = r3
+
+
+_put4 = _put4_py if SIMULATOR else numba.njit(inline="always")(_put4_py)
+
+
 @functools.cache
-def warp_kernel(rnd: int, in_kind: int, branch: bool = True) -> Any:
-    """The kernel for one rounding mode, input kind (K_F32, K_F16, K_BF16)
-    and ``branch`` (:func:`.fast32.gpu_branch` of the element format);
-    float32 out.  Arguments: ``(xr, outr, bsz, c, ep0, bp, fmax,
+def warp_kernel(rnd: int, in_kind: int, branch: bool = True, vec: bool = False) -> Any:
+    """The kernel for one rounding mode, input kind (K_F32, K_F16, K_BF16),
+    ``branch`` (:func:`.fast32.gpu_branch` of the element format) and
+    ``vec`` (a thread's four elements by one vector load and store:
+    :func:`.vector_io.aligned4` arrays); float32 out.  Arguments: ``(xr, outr, bsz, c, ep0, bp, fmax,
     seed_lo, seed_hi, stream)`` as :func:`.blocks_cuda.fast_kernel` takes
     them, ``bsz`` from :func:`warp_block`; launch with :func:`launch`."""
     if rnd not in range(7) or in_kind not in (K_F32, K_F16, K_BF16):
@@ -174,7 +197,8 @@ def warp_kernel(rnd: int, in_kind: int, branch: bool = True) -> Any:
         # warp reaches the shuffles; lanes past the end take part with zeros
         for gb in range(np.int64(cuda.blockIdx.x) * T, ngroups, np.int64(cuda.gridDim.x) * T):
             g = gb + t
-            x0, x1, x2, x3, u0, u1, u2, u3, m = _group(xr, g, ngroups, in_kind, keep_nan, lanes, red, t)
+            x0, x1, x2, x3, u0, u1, u2, u3, m = _group(xr, g, ngroups, in_kind, keep_nan, lanes, red, t,
+                                                       vec)
             if g < ngroups:
                 k = max(np.int64(m >> np.uint32(23)) - floor_off, kmin)
                 state = 0
@@ -194,10 +218,7 @@ def warp_kernel(rnd: int, in_kind: int, branch: bool = True) -> Any:
                     r1 = quantize_f32_bits(u1, ck, rnd, l1, branch, True)
                     r2 = quantize_f32_bits(u2, ck, rnd, l2, branch, True)
                     r3 = quantize_f32_bits(u3, ck, rnd, l3, branch, True)
-                    outr[o] = r0
-                    outr[o + np.uint64(1)] = r1
-                    outr[o + np.uint64(2)] = r2
-                    outr[o + np.uint64(3)] = r3
+                    _put4(outr, o, r0, r1, r2, r3, vec)
                 else:  # a NaN block, or the shifted format leaves float32's normal range
                     ep = H.shift_params(ep0, k)
                     for q in range(GROUP):
@@ -208,7 +229,7 @@ def warp_kernel(rnd: int, in_kind: int, branch: bool = True) -> Any:
                             r = np.uint32(f32_value_bits(v))
                         outr[o + np.uint64(q)] = r
 
-    mxw32.__name__ = f"mxw32_r{rnd}_i{in_kind}" + ("" if branch else "_nb")
+    mxw32.__name__ = f"mxw32_r{rnd}_i{in_kind}" + ("" if branch else "_nb") + ("_v" if vec else "")
     mxw32.__qualname__ = mxw32.__name__
     return cuda.jit(cache=True)(mxw32)
 
@@ -239,7 +260,7 @@ _value_quotients = _value_quotients_py if SIMULATOR else numba.njit(inline="alwa
 
 
 @functools.cache
-def value_kernel(rnd: int, in_kind: int, branch: bool = True) -> Any:
+def value_kernel(rnd: int, in_kind: int, branch: bool = True, vec: bool = False) -> Any:
     """The warp layout for scales that are values (AMAX, or RCEIL into a
     scale type with a significand: NVFP4's ``amax / 6`` into UE4M3, with or
     without a tensor scale) and element formats where
@@ -263,6 +284,8 @@ def value_kernel(rnd: int, in_kind: int, branch: bool = True) -> Any:
     equal to the CPU's :func:`.blocks_cpu.value_scale`) where ``scale32``
     says the scale format fits_div32 and amax is finite and nonzero; else
     :func:`.blocks_cpu.block_scale`.
+
+    ``vec`` as :func:`warp_kernel` has it.
 
     Arguments: ``(xr, outr, bsz, c, cs, scale32, ep0, sp, bp, fp, tsc,
     use_tsc, seed_lo, seed_hi, stream)``: ``c`` and ``cs`` the element's and
@@ -289,7 +312,8 @@ def value_kernel(rnd: int, in_kind: int, branch: bool = True) -> Any:
         T = np.int64(cuda.blockDim.x)
         for gb in range(np.int64(cuda.blockIdx.x) * T, ngroups, np.int64(cuda.gridDim.x) * T):
             g = gb + t
-            x0, x1, x2, x3, u0, u1, u2, u3, m = _group(xr, g, ngroups, in_kind, keep_nan, lanes, red, t)
+            x0, x1, x2, x3, u0, u1, u2, u3, m = _group(xr, g, ngroups, in_kind, keep_nan, lanes, red, t,
+                                                       vec)
             if g < ngroups:
                 if scale_fast and m != 0 and m < np.uint32(0x7F800000):
                     sv = H.value_scale_rcp(m, den, rden, cs)
@@ -301,10 +325,11 @@ def value_kernel(rnd: int, in_kind: int, branch: bool = True) -> Any:
                 o = np.uint64(g) * np.uint64(GROUP)
                 if rnd != SR:
                     q0, q1, q2, q3, tq = _value_quotients(u0, u1, u2, u3, sv, ts)
-                    outr[o] = np.uint32(H.cast_scaled_bits(q0, tq, c, rnd, branch, True))
-                    outr[o + np.uint64(1)] = np.uint32(H.cast_scaled_bits(q1, tq, c, rnd, branch, True))
-                    outr[o + np.uint64(2)] = np.uint32(H.cast_scaled_bits(q2, tq, c, rnd, branch, True))
-                    outr[o + np.uint64(3)] = np.uint32(H.cast_scaled_bits(q3, tq, c, rnd, branch, True))
+                    r0 = np.uint32(H.cast_scaled_bits(q0, tq, c, rnd, branch, True))
+                    r1 = np.uint32(H.cast_scaled_bits(q1, tq, c, rnd, branch, True))
+                    r2 = np.uint32(H.cast_scaled_bits(q2, tq, c, rnd, branch, True))
+                    r3 = np.uint32(H.cast_scaled_bits(q3, tq, c, rnd, branch, True))
+                    _put4(outr, o, r0, r1, r2, r3, vec)
                 else:  # SR: the general kernel's routine, whose random bits see float64 quotients
                     h0, l0, h1, l1, h2, l2, h3, l3 = group_words(seed_lo, seed_hi, g, stream, 0)
                     tt, div, ep = H.elem_params(sv, tscale, ep0, kind)
@@ -314,7 +339,7 @@ def value_kernel(rnd: int, in_kind: int, branch: bool = True) -> Any:
                                               _pick(q, l0, l1, l2, l3), bp, 0)
                         outr[o + np.uint64(q)] = np.uint32(f32_value_bits(v))
 
-    vw32.__name__ = f"vw32_r{rnd}_i{in_kind}" + ("" if branch else "_nb")
+    vw32.__name__ = f"vw32_r{rnd}_i{in_kind}" + ("" if branch else "_nb") + ("_v" if vec else "")
     vw32.__qualname__ = vw32.__name__
     return cuda.jit(cache=True)(vw32)
 
@@ -363,8 +388,10 @@ def ptx_signatures() -> list[tuple[str, Any, tuple]]:
     sigs = []
     for rnd in range(7):
         for ik, branch in ((K_F32, True), (K_F16, True), (K_BF16, True), (K_F32, False)):
-            fn = warp_kernel(rnd, ik, branch).py_func
-            sigs.append((fn.__name__, fn, argtypes(ik, 17, 21, _cpu.N_BP)))
-            fn = value_kernel(rnd, ik, branch).py_func
-            sigs.append((fn.__name__, fn, value_argtypes(ik, 17, 21, _cpu.N_BP, _cpu.N_FP)))
+            # the vector form (aligned arrays) always, the scalar one for float32 in
+            for vec in (True, False) if ik == K_F32 else (True,):
+                fn = warp_kernel(rnd, ik, branch, vec).py_func
+                sigs.append((fn.__name__, fn, argtypes(ik, 17, 21, _cpu.N_BP)))
+                fn = value_kernel(rnd, ik, branch, vec).py_func
+                sigs.append((fn.__name__, fn, value_argtypes(ik, 17, 21, _cpu.N_BP, _cpu.N_FP)))
     return sigs
