@@ -96,6 +96,7 @@ def _make_plan(x: Any, fmt: Any, rounding: Any, overflow: Any, subnormals: Any, 
     from .kernels import cuda as K
     from .kernels.cuda_launch import Launcher, Prepared, array1d
     from .kernels.fast32 import gpu_branch
+    from .kernels.vector_io import alignment
 
     src, call = cd._call(x, fmt, rounding, overflow, subnormals, daz, seed, 0, None, sr_bits)
     dt = _check_out_dtype(src.dtype, call.fmt)
@@ -106,7 +107,7 @@ def _make_plan(x: Any, fmt: Any, rounding: Any, overflow: Any, subnormals: Any, 
         # vector loads and stores: the result is a fresh allocation (aligned),
         # and an input that is not aligned goes to the general path
         kern = K.quantize32_kernel(call.rounding.value, kind, kind, call.rmode, gpu_branch(call.fmt), True)
-        align = 4 * dt.itemsize
+        align = alignment(dt.itemsize)
         consts = K.consts_tuple(call)
         launcher = Launcher(kern, argtypes(True, dt.itemsize, len(consts)))
         head, tail = consts, dummy

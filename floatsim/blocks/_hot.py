@@ -51,6 +51,7 @@ class _Plan(NamedTuple):
     stochastic: bool
     threads: int
     blocks: int  # grid size for this shape
+    align: int  # x's data pointer must be a multiple of this (the kernels' vector loads)
     # a two-level format on the value kernel: (slot of its tensor-scale pointer,
     # tensor-amax Prepared, its blocks and threads, tensor-scale Prepared)
     tensor: Any = None
@@ -74,6 +75,7 @@ def _make_plan(x: Any, bfmt: Any, rounding: Any, axis: Any, seed: Any, stream: A
     from ..kernels import blocks_warp as BW
     from ..kernels.cuda import K_F32, grid
     from ..kernels.cuda_launch import Launcher, Prepared, array1d
+    from ..kernels.vector_io import alignment
     from ._cuda import _DevicePlan, _tup
 
     src = _import(x, "x")
@@ -89,10 +91,11 @@ def _make_plan(x: Any, bfmt: Any, rounding: Any, axis: Any, seed: Any, stream: A
     arrays = array1d(0, n, 4) * 2
     blocks, threads = grid(-(-n // BW.GROUP), BW.LAUNCH, BW.MAX_THREADS, 0)
     stochastic = plan.call.rmode == 1
+    align = alignment(f32.itemsize)  # y is a fresh allocation, aligned
     if plan.fast32(f32):
         params = (*arrays, bsz, *c, *ep, *bp, fmax, 0, 0, 0)
         launcher = Launcher(plan.warp_kernel(K_F32, True), BW.argtypes(K_F32, len(c), len(ep), len(bp)))
-        return _Plan(Prepared(launcher, 0, params), len(params) - 3, stochastic, threads, blocks)
+        return _Plan(Prepared(launcher, 0, params), len(params) - 3, stochastic, threads, blocks, align)
     two_level = plan.device_tscale
     cs, scale32 = plan.scale_consts()
     head = (*arrays, bsz, *c, *cs, scale32, *ep, *sp, *bp, *fp)
@@ -100,7 +103,7 @@ def _make_plan(x: Any, bfmt: Any, rounding: Any, axis: Any, seed: Any, stream: A
     launcher = Launcher(plan.value_kernel(K_F32, True),
                         BW.value_argtypes(K_F32, len(c), len(ep), len(bp), len(fp)))
     tensor = (len(head) + 4, *_tensor_launches(plan, n)) if two_level else None
-    return _Plan(Prepared(launcher, 0, params), len(params) - 3, stochastic, threads, blocks, tensor)
+    return _Plan(Prepared(launcher, 0, params), len(params) - 3, stochastic, threads, blocks, align, tensor)
 
 
 def _tensor_launches(plan: Any, n: int) -> tuple:
@@ -154,7 +157,7 @@ def quantize(x: Any, bfmt: Any, rounding: Any, axis: Any, seed: Any, stream: Any
         return None
     if type(stream) is not int or not 0 <= stream < _MAX_STREAM:
         return None
-    if x.data_ptr() % 16:  # the kernels load four float32 at once (y is a fresh allocation)
+    if x.data_ptr() % plan.align:
         return None
     y = _T.empty_like(x)
     if x.numel():

@@ -29,7 +29,13 @@ from typing import Any
 import numpy as np
 from numba import config, types
 
-__all__ = ["aligned4", "load4", "store4", "load4_py", "store4_py"]
+__all__ = ["aligned4", "alignment", "load4", "store4", "load4_py", "store4_py"]
+
+
+def alignment(itemsize: int) -> int:
+    """The bytes a data pointer must be a multiple of for ``load4``/``store4``
+    on elements of ``itemsize`` bytes: four elements."""
+    return 4 * itemsize
 
 
 def aligned4(*arrays: Any) -> bool:
@@ -38,7 +44,7 @@ def aligned4(*arrays: Any) -> bool:
     for a in arrays:
         # the simulator's arrays pass attributes on to their NumPy array
         ptr = a.ctypes.data if config.ENABLE_CUDASIM else a.device_ctypes_pointer.value
-        if (ptr or 0) % (4 * a.dtype.itemsize):
+        if (ptr or 0) % alignment(a.dtype.itemsize):
             return False
     return True
 
