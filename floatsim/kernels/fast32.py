@@ -140,17 +140,18 @@ def make_consts(
 
 
 @scalar_jit
-def _round_up(rnd, c, neg, rem, d, odd, r_lo, sig_hi):  # noqa: ANN001, ANN201
+def _round_up(rnd, c, neg, rem, d, odd, r_lo):  # noqa: ANN001, ANN201
     """Whether the magnitude rounds up, dropping ``d`` bits whose value is
     ``rem`` (``rem < 2**d``; ``d`` may exceed 31 only below the normal range,
-    where ``sig_hi`` is the whole significand and ``rem == sig_hi``)."""
+    where ``rem`` is the whole significand)."""
     inexact = rem != 0
     if rnd == RNE or rnd == RNA:
         # 2 * rem against 2**d; past d = 31 the step only has to exceed 2 * rem < 2**25
         two_rem = U32(rem << 1)
         step = U32(U32(1) << min(d, U32(31)))
         if rnd == RNE:
-            return two_rem > step or (two_rem == step and odd)
+            # above half, or a tie of an odd code (two_rem + 1 cannot wrap: two_rem is even)
+            return U32(two_rem + U32(odd)) > step
         return two_rem >= step
     if rnd == RUP:
         return inexact and not neg
@@ -159,22 +160,24 @@ def _round_up(rnd, c, neg, rem, d, odd, r_lo, sig_hi):  # noqa: ANN001, ANN201
     if rnd == ODD:
         return inexact and not odd
     if rnd == SR:
-        # rem / 2**d as 32-bit fixed point: exact for d <= 32 (rem < 2**d);
-        # beyond, its floor and ceiling come from a shift of the significand
-        d32 = U32(min(U32(max(d, U32(32)) - U32(32)), U32(24)))
-        if d <= 32:
-            frac = U32(rem << U32(min(U32(U32(32) - d), U32(31))))  # d == 0 has rem == 0
-        else:
-            frac = U32(sig_hi >> d32)
+        # Up iff the random word, aligned so its top bit sits under the
+        # dropped field's, carries out of the field when added to it: for k
+        # bits that is r_k + the field's top k bits >= 2**k; exact SR (W = 32,
+        # up iff r < the field as a 32-bit fraction, rounded up past d = 32)
+        # is the same carry with ~r.  One variable shift serves every d.
         k = U32(c[C_SR_BITS])
+        d32 = U32(min(U32(max(d, U32(32)) - U32(32)), U32(24)))
         r = U32(r_lo)
         if k > 0:
-            mask = U32(U32(0xFFFFFFFF) >> U32(32 - k))
-            return U32(r & mask) > U32(mask - U32(frac >> U32(32 - k)))
-        # exact SR, W = 32: up iff r < ceil(frac * 2**32)
-        if d > 32:
-            frac = U32(U32(U32(sig_hi + U32(U32(1) << d32)) - U32(1)) >> d32)
-        return r < frac
+            big = U32(r << U32(32 - k))
+            cadd = U32(0)
+        else:
+            big = U32(~r)
+            cadd = U32(U32(U32(1) << d32) - U32(1))
+        # past d = 32, rem is the whole significand: its top 32 bits of fraction
+        frac = U32(U32(rem + cadd) >> d32)
+        s = U32(min(U32(U32(32) - min(d, U32(32))), U32(31)))
+        return U32(big >> s) > U32(U32(U32(0xFFFFFFFF) >> s) - frac)
     return False
 
 
@@ -256,7 +259,7 @@ def _round_normal(a, d0, M, off, c, rnd, neg, r_lo):  # noqa: ANN001, ANN201
             bias = mask if neg else U32(0)
         return U32(U32(a + bias) & U32(~mask))
     rem = U32(a & mask)
-    up = _round_up(rnd, c, neg, rem, d0, odd != 0, r_lo, U32(0))
+    up = _round_up(rnd, c, neg, rem, d0, odd != 0, r_lo)
     return U32(U32(a - rem) + U32(U32(up) << d0))
 
 
@@ -265,7 +268,7 @@ def _general_f32(a, e, M, emin_b, d0, off, c, rnd, neg, r_lo, gpu):  # noqa: ANN
     """Rounded magnitude bits for any exponent: the dropped-bit count grows
     below the normal range, where the result is rebuilt from its step count."""
     eb = U32(max(e, U32(1)))
-    sig = U32(U32(a & 0x7FFFFF) | U32(U32(e != 0) << 23))
+    sig = U32(a - U32(U32(eb - U32(1)) << 23))  # the fraction and the leading bit
     # bits dropped: 23 - M in the normal range, more below it; past 31 the
     # value is under half the smallest step and only its sticky bit and (for
     # SR) the ceiling of its fraction matter
@@ -274,7 +277,7 @@ def _general_f32(a, e, M, emin_b, d0, off, c, rnd, neg, r_lo, gpu):  # noqa: ANN
     lo = U32(sig >> dc)
     rem = U32(sig - U32(lo << dc))
     tc = U32(lo + (0 if M > 0 else U32(max(eb, off) - off)))
-    up = _round_up(rnd, c, neg, rem, d, U32(tc & 1) != 0, r_lo, sig)
+    up = _round_up(rnd, c, neg, rem, d, U32(tc & 1) != 0, r_lo)
     if gpu:
         if d <= 23:
             # the result keeps a's leading bit: clear the dropped field and

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import scalar_jit
+from ._jit import mul_wide_u32, scalar_jit
 
 _M0 = np.uint64(0xD2511F53)
 _M1 = np.uint64(0xCD9E8D57)
@@ -35,8 +35,8 @@ def philox4x32(c0, c1, c2, c3, k0, k1):  # noqa: ANN001, ANN201 - numba scalars
     y0 = np.uint64(k0) & _LO
     y1 = np.uint64(k1) & _LO
     for _ in range(10):
-        p0 = _M0 * x0
-        p1 = _M1 * x2
+        p0 = mul_wide_u32(_M0, x0)
+        p1 = mul_wide_u32(_M1, x2)
         x0, x1, x2, x3 = ((p1 >> _S32) ^ x1 ^ y0) & _LO, p1 & _LO, ((p0 >> _S32) ^ x3 ^ y1) & _LO, p0 & _LO
         y0 = (y0 + _W0) & _LO
         y1 = (y1 + _W1) & _LO
