@@ -358,10 +358,20 @@ def test_fast_path_matches_general_kernel_all_float32() -> None:
         _fast_vs_general(np.arange(start, start + 2**26, dtype=np.uint64).astype(np.uint32))
 
 
+def _sr_words(bits: np.ndarray) -> np.ndarray:
+    """Random words for the fast-path sweeps: a hash of each input, except
+    every fourth word 0 and every fourth all ones.  With r = 0 an exactly
+    representable input must stay put and with all ones an inexact one
+    rounds up: the edges where an off-by-one in a carry test shows, which
+    hashed words hit 2**-32 of the time."""
+    rb = (bits * np.uint32(2654435761)).astype(np.uint32)
+    rb[0::4], rb[1::4] = 0, 0xFFFFFFFF
+    return rb
+
+
 def _fast_vs_general(bits: np.ndarray) -> None:
     x_all = bits.view(np.float32)
-    rb_all = (bits * np.uint32(2654435761)).astype(np.uint32)
-    rb_all[0::4], rb_all[1::4] = 0, 0xFFFFFFFF  # the carry tests' edges, as in _gpu_forms_vs_cpu
+    rb_all = _sr_words(bits)
     for name in ["e4m3", "e5m2", "e2m1", "e3m2", "e8m0", "e4m3fnuz", "bf16", "fp16",
                  "p3109_k8p1se", "ue4m3"]:
         fmt = fs.format(name)
@@ -394,12 +404,7 @@ def _gpu_forms_vs_cpu(bits: np.ndarray, names: list[str] = _GPU_FORM_FORMATS,
     """The CUDA kernels' forms of the fast path (``gpu=True``, with and
     without the normal-range branch) give the CPU form's bits; ``options``:
     also with saturation and flushed subnormals."""
-    rb = (bits * np.uint32(2654435761)).astype(np.uint32)
-    # the extreme words too: with r = 0 an exactly representable input must
-    # stay put and with all ones an inexact one rounds up, the edges where
-    # an off-by-one in a carry test shows (random words hit them 2**-32 of
-    # the time)
-    rb[0::4], rb[1::4] = 0, 0xFFFFFFFF
+    rb = _sr_words(bits)
     for name in names:
         fmt = fs.format(name)
         assert fits_fast32(fmt), name  # make_consts holds only for these
