@@ -365,6 +365,10 @@ def decode(
         [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0]
     """
     if cuda_dispatch.is_device_array(codes):
+        if cuda_stream is None:
+            y = cuda_hot.decode(codes, fmt, dtype)
+            if y is not None:
+                return y
         return cuda_dispatch.decode(codes, fmt, dtype, cuda_stream=cuda_stream)
     f = _format(fmt)
     c = np.asarray(codes)

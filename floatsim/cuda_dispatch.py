@@ -503,6 +503,7 @@ def decode(codes: Any, fmt: Any, dtype: Any, *, cuda_stream: Any) -> Any:
     from .cast import _check_out_dtype
     from .kernels import cuda as K
     from .kernels.params import make_params
+    from .kernels.vector_io import aligned4
     from .registry import format as _format
 
     f = _format(fmt)
@@ -515,8 +516,35 @@ def decode(codes: Any, fmt: Any, dtype: Any, *, cuda_stream: Any) -> Any:
         shape = tuple(src.arr.shape)
         obj, outr = _empty(src, shape, dt, launch_stream)
         if src.arr.size:
-            cr = _flat(src.arr, launch_stream)
-            p = K.params_tuple(make_params(f))
-            K.launch(K.decode_kernel, cr.size, launch_stream, cr, outr.reshape(outr.size), p,
-                     _kind(dt), f.num_codes)
+            cr, outf = _flat(src.arr, launch_stream), outr.reshape(outr.size)
+            if f.num_codes <= K.LUT_CODES:
+                vec = cr.dtype == np.uint8 and outf.dtype.itemsize in (2, 4) and aligned4(outf) \
+                    and aligned4(cr)
+                K.launch(K.decode_lut_kernel(vec), cr.size, launch_stream, cr, outf, _decode_table(f, dt))
+            else:
+                K.launch(K.decode_kernel, cr.size, launch_stream, cr, outf, K.params_tuple(make_params(f)),
+                         _kind(dt), f.num_codes)
     return _result(src, obj)
+
+
+_TABLES: dict[tuple, Any] = {}
+
+
+def _decode_table(f: Any, dt: np.dtype) -> Any:
+    """The current device's table for ``decode_lut_kernel``: the output bits
+    of codes 0..LUT_CODES-1 from the CPU decode (a code past the format's
+    decodes as an out-of-range code does), then the NaN of out-of-range codes:
+    quiet, positive, as the general kernel gives it."""
+    from numba import cuda
+
+    from .cast import decode as cpu_decode
+    from .kernels import cuda as K
+
+    key = (f, dt, 0 if _sim() else cuda.get_current_device().id)
+    if key not in _TABLES:
+        nan = np.array(np.nan, dtype=np.float64).astype(dt).view(_raw(dt))
+        table = np.full(K.LUT_CODES + 1, nan, dtype=_raw(dt))
+        table[: f.num_codes] = cpu_decode(np.arange(f.num_codes, dtype=np.uint16), f, dt).view(_raw(dt))
+        # a synchronous copy, complete before any stream may read it
+        _TABLES[key] = cuda.to_device(table)
+    return _TABLES[key]

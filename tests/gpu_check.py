@@ -3,6 +3,7 @@
 Not collected by pytest (no GPU in CI); run on a machine with one::
 
     python tests/gpu_check.py quick [--out gpu_check.md]   # API, dtypes, modes, streams, >2**31
+    python tests/gpu_check.py api   [--out gpu_check.md]   # quick's first part: API, streams, hot paths
     python tests/gpu_check.py full  [--out gpu_check.md]   # all 2**32 float32 patterns
 
 ``quick`` compares the GPU with the CPU path bit for bit on large random
@@ -216,6 +217,7 @@ def quick_api(n_log2: int = 20) -> None:
             general = fs.quantize(xt, name, mode, cuda_stream=torch.cuda.current_stream(), **kw)
             compare("hot path vs general", f"{name} {mode} {tdt}", hot, to_np(general))
     row("hot path taken", f"{len(cuda_hot._PLANS)} plans", 1, int(not cuda_hot._PLANS))
+    hot_decode(x2)
     tg = torch.ones(10, device="cuda", requires_grad=True)
     compare("requires_grad", "e4m3", fs.quantize(tg, "e4m3"), fs.quantize(np.ones(10, np.float32), "e4m3"))
     # streams: torch current stream, explicit torch / numba / int streams
@@ -260,6 +262,28 @@ def quick_api(n_log2: int = 20) -> None:
 # ---- full ----------------------------------------------------------------------------------
 
 FULL = [("e4m3", "float8_e4m3fn"), ("e5m2", "float8_e5m2"), ("e2m1", "float4_e2m1fn_x2"), ("e3m2", None), ("e2m3", None)]
+
+
+def hot_decode(x2: np.ndarray) -> None:
+    """decode's per-call fast path (floatsim.cuda_hot.decode) and the general
+    dispatch (which cuda_stream= selects) against the CPU, on ``x2.size``
+    random codes and all 256."""
+    import torch
+
+    from floatsim import cuda_hot
+
+    every = torch.arange(256, device="cuda").to(torch.uint8)
+    gen = torch.Generator(device="cuda").manual_seed(5)
+    codes = torch.cat([torch.randint(0, 256, (x2.size,), device="cuda", generator=gen, dtype=torch.uint8), every])
+    for name in ("e4m3", "e2m1", "e5m2"):
+        for c in (codes & 15 if name == "e2m1" else codes, every[:7]):  # [:7]: a partial group of four
+            for odt in (np.float32, BF16, np.float16):
+                ref = fs.decode(c.cpu().numpy() & (15 if name == "e2m1" else 255), name, odt)
+                compare("hot decode", f"{name} {c.numel()} -> {np.dtype(odt)}", fs.decode(c, name, odt), ref)
+                general = fs.decode(c, name, odt, cuda_stream=torch.cuda.current_stream())
+                compare("general decode", f"{name} {c.numel()} -> {np.dtype(odt)}", general, ref)
+    n_dec = sum(p is not None for p in cuda_hot._DECODE_PLANS.values())
+    row("hot decode taken", f"{n_dec} plans", 1, int(n_dec != 9))
 
 
 def torch_cast(xg, tname: str | None):  # noqa: ANN001, ANN201
@@ -389,7 +413,7 @@ def environment() -> list[str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["quick", "full"])
+    ap.add_argument("mode", choices=["quick", "api", "full"])
     ap.add_argument("--out", type=Path)
     ap.add_argument("--chunk-log2", type=int, default=28, help="full: elements per chunk, log2")
     ap.add_argument("--n-log2", type=int, default=20, help="quick: sample size, log2")
@@ -399,7 +423,10 @@ def main() -> int:
         log(line)
     t0 = time.time()
     try:
-        quick(a.n_log2) if a.mode == "quick" else full(a.chunk_log2)
+        if a.mode == "full":
+            full(a.chunk_log2)
+        else:
+            (quick if a.mode == "quick" else quick_api)(a.n_log2)
     except Exception:  # noqa: BLE001
         log(traceback.format_exc())
         ROWS.append(("exception", "see log", 0, 1, ""))

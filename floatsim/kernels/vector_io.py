@@ -3,7 +3,7 @@
 A thread that loads ``a[i], a[i+1], a[i+2], a[i+3]`` with four scalar
 accesses issues four instructions, each with its own 64-bit address and
 bounds predicate.  ``load4`` and ``store4`` emit one ``ld.global.v4`` /
-``st.global.v4`` instead (16 bytes for 32-bit elements, 8 for 16-bit ones),
+``st.global.v4`` instead (16 bytes for 32-bit elements, 8 for 16-bit ones, 4 for bytes),
 which LLVM does not form on its own from Numba's array accesses: it cannot
 prove the alignment.  The caller proves it: ``i`` must be a multiple of 4
 and the array's data pointer aligned to 4 elements (:func:`aligned4`); a
@@ -81,8 +81,8 @@ def _intrinsics() -> tuple[Any, Any]:
     def check(arr: Any) -> None:
         if not (isinstance(arr, types.Array) and arr.ndim == 1 and arr.layout == "C"
                 and isinstance(arr.dtype, types.Integer) and not arr.dtype.signed
-                and arr.dtype.bitwidth in (16, 32)):
-            raise TypeError(f"load4/store4 take a 1-D C-contiguous uint16 or uint32 array, got {arr}")
+                and arr.dtype.bitwidth in (8, 16, 32)):
+            raise TypeError(f"load4/store4 take a 1-D C-contiguous uint8, uint16 or uint32 array, got {arr}")
 
     @intrinsic
     def load4(typingctx: Any, arr: Any, i: Any) -> Any:  # noqa: ARG001
