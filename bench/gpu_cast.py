@@ -474,7 +474,8 @@ def main() -> int:
         add("floatsim quantize e4m3 rne, float64 in/out", lambda: fs.quantize(x.double(), "e4m3"), 16,
             "general path (includes torch's .double())")
         codes = fs.encode(x, "e4m3")
-        add("floatsim encode e4m3 (f32 -> u8)", lambda: fs.encode(x, "e4m3"), 5, "general path")
+        add("floatsim encode e4m3 (f32 -> u8)", lambda: fs.encode(x, "e4m3"), 5)
+        add("floatsim encode e4m3 sr (f32 -> u8)", lambda: fs.encode(x, "e4m3", "sr", seed=1), 5)
         add("floatsim decode e4m3 (u8 -> f32)", lambda: fs.decode(codes, "e4m3"), 5)
 
     # peers: the same input; MX on an (8192, 8192) view (2**(n_log2 // 2) rows), blocks along rows

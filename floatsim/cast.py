@@ -341,7 +341,13 @@ def encode(
         [7, 9, 6]
     """
     if cuda_dispatch.is_device_array(x):
-        return cuda_dispatch.encode(**locals())
+        if out is None and random_bits is None and cuda_stream is None:
+            y = cuda_hot.quantize(x, fmt, rounding, overflow, subnormals, daz, seed, stream, sr_bits, encode=True)
+            if y is not None:
+                return y
+        return cuda_dispatch.encode(
+            x, fmt, rounding, overflow=overflow, subnormals=subnormals, daz=daz, seed=seed, stream=stream,
+            random_bits=random_bits, sr_bits=sr_bits, out=out, cuda_stream=cuda_stream)
     call = _Call(x, fmt, rounding, overflow, subnormals, daz, seed, stream, random_bits, sr_bits)
     if not call.fmt.has_nan and np.isnan(call.x).any():
         first = int(np.flatnonzero(np.isnan(call.x).reshape(-1))[0])

@@ -483,6 +483,9 @@ def encode(
     """:func:`floatsim.encode` of a GPU array (see the module docstring)."""
     from .cast import code_dtype
     from .kernels import cuda as K
+    from .kernels.code_table import encode_table
+    from .kernels.fast32 import gpu_branch
+    from .kernels.vector_io import aligned4
 
     src, call = _call(x, fmt, rounding, overflow, subnormals, daz, seed, stream, random_bits, sr_bits)
     with _on(src.device):
@@ -490,11 +493,17 @@ def encode(
         shape = tuple(src.arr.shape)
         obj, outr = _out(out, src, shape, code_dtype(call.fmt), launch_stream)
         if src.arr.size:
-            xr = _flat(src.arr, launch_stream)
+            xr, codes = _flat(src.arr, launch_stream), outr.reshape(outr.size)
             rmode, slo, shi, sid, off, rbits, rb_wide = _launch_args(call, src, random_bits, launch_stream)
-            p = K.params_tuple(call.params)
-            K.launch(K.encode_kernel, xr.size, launch_stream, xr, outr.reshape(outr.size), p,
-                     _kind(src.dtype), rmode, slo, shi, sid, off, rbits, rb_wide)
+            table = encode_table(call.fmt) if call.fast32(np.dtype(np.float32)) else None
+            if table is not None and aligned4(xr, codes, *((rbits,) if rmode == 2 else ())):
+                kern = K.encode32_kernel(call.rounding.value, _kind(src.dtype), rmode, gpu_branch(call.fmt))
+                K.launch(kern, xr.size, launch_stream, xr, codes, K.consts_tuple(call), slo, shi, sid, off,
+                         rbits, _device_table(("encode", call.fmt), table))
+            else:
+                p = K.params_tuple(call.params)
+                K.launch(K.encode_kernel, xr.size, launch_stream, xr, codes, p,
+                         _kind(src.dtype), rmode, slo, shi, sid, off, rbits, rb_wide)
     return _result(src, obj)
 
 
@@ -535,16 +544,31 @@ def _decode_table(f: Any, dt: np.dtype) -> Any:
     of codes 0..LUT_CODES-1 from the CPU decode (a code past the format's
     decodes as an out-of-range code does), then the NaN of out-of-range codes:
     quiet, positive, as the general kernel gives it."""
-    from numba import cuda
-
     from .cast import decode as cpu_decode
     from .kernels import cuda as K
 
-    key = (f, dt, 0 if _sim() else cuda.get_current_device().id)
-    if key not in _TABLES:
-        nan = np.array(np.nan, dtype=np.float64).astype(dt).view(_raw(dt))
-        table = np.full(K.LUT_CODES + 1, nan, dtype=_raw(dt))
-        table[: f.num_codes] = cpu_decode(np.arange(f.num_codes, dtype=np.uint16), f, dt).view(_raw(dt))
+    key = ("decode", f, dt)
+    cached = _TABLES.get((key, _device_id()))
+    if cached is not None:
+        return cached
+    nan = np.array(np.nan, dtype=np.float64).astype(dt).view(_raw(dt))
+    table = np.full(K.LUT_CODES + 1, nan, dtype=_raw(dt))
+    table[: f.num_codes] = cpu_decode(np.arange(f.num_codes, dtype=np.uint16), f, dt).view(_raw(dt))
+    return _device_table(key, table)
+
+
+def _device_id() -> int:
+    from numba import cuda
+
+    return 0 if _sim() else cuda.get_current_device().id
+
+
+def _device_table(key: tuple, table: np.ndarray) -> Any:
+    """``table`` on the current device, copied there once per ``key``."""
+    from numba import cuda
+
+    k = (key, _device_id())
+    if k not in _TABLES:
         # a synchronous copy, complete before any stream may read it
-        _TABLES[key] = cuda.to_device(table)
-    return _TABLES[key]
+        _TABLES[k] = cuda.to_device(table)
+    return _TABLES[k]

@@ -1,5 +1,5 @@
-"""The per-call fast path of :func:`floatsim.quantize` and
-:func:`floatsim.decode` for CUDA torch tensors.
+"""The per-call fast path of :func:`floatsim.quantize`, :func:`~floatsim.encode`
+and :func:`~floatsim.decode` for CUDA torch tensors.
 
 Training code calls ``quantize`` on the same few (format, mode, dtype)
 combinations thousands of times, often on small tensors, where the general
@@ -14,11 +14,13 @@ tensor's pointer, size and current stream, allocate the result with
 It takes the plain case: a contiguous tensor on device 0 (numba-cuda's
 default device) whose data is aligned to four elements (the float32 fast
 path moves them by vector loads and stores), no ``out=``, ``out_dtype=``, ``random_bits=`` or
-``cuda_stream=``, and a seed that is a plain ``int``; for ``decode``, uint8
-codes of a format the table decode takes, into a 16- or 32-bit dtype.
-Anything else, and the CUDA simulator, go through the general path, with
-the same results.  (Without this path ``decode`` spent about 430 us a call
-on the host, whatever the size: four times its GPU time at 2**26 codes.)
+``cuda_stream=``, and a seed that is a plain ``int``; for ``encode``, a
+format the fast encode takes (:mod:`floatsim.kernels.code_table`); for
+``decode``, uint8 codes of a format the table decode takes, into a 16- or
+32-bit dtype.  Anything else, and the CUDA simulator, go through the general
+path, with the same results.  (Without this path ``decode`` and ``encode``
+spent about 430 us a call on the host, whatever the size: more than their
+GPU time at 2**26 elements.)
 
 Example (no GPU needed):
     >>> import numpy as np
@@ -36,7 +38,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["quantize", "decode", "argtypes", "decode_argtypes"]
+__all__ = ["quantize", "decode", "argtypes", "encode_argtypes", "decode_argtypes"]
 
 _MAX_SEED = 2**64
 _MAX_STREAM = 2**32
@@ -50,13 +52,14 @@ class _Plan(NamedTuple):
     span: int  # elements a block covers per step (4 per thread)
     max_blocks: int
     align: int  # the input's data pointer must be a multiple of this (vector loads)
+    out_dtype: Any  # encode: the codes' torch dtype; quantize: None (the input's)
 
 
 # Slots of the per-call parameters: the input and output arrays' size, data and shape.
 _X_N, _X_PTR, _X_SHAPE, _Y_N, _Y_PTR, _Y_SHAPE = 2, 4, 5, 9, 11, 12
 _T: Any = None  # torch, once a tensor has come here
 
-_PLANS: dict[tuple, _Plan] = {}
+_PLANS: dict[tuple, _Plan | None] = {}
 
 
 @functools.cache
@@ -94,9 +97,20 @@ def argtypes(fast: bool, itemsize: int, nparams: int) -> tuple:
     return (raw, raw, t.UniTuple(i64, nparams), *(i64,) * 7, rb, i64)
 
 
+def encode_argtypes(itemsize: int, code_itemsize: int, nconsts: int) -> tuple:
+    """The Numba signature of encode32_kernel's launches here: the fast
+    path's arguments with codes of ``code_itemsize`` bytes, then the table."""
+    from numba import types as t
+
+    fast = argtypes(True, itemsize, nconsts)
+    codes = t.Array({1: t.uint8, 2: t.uint16}[code_itemsize], 1, "C")
+    return (fast[0], codes, *fast[2:], t.Array(t.uint32, 1, "C"))
+
+
 def _make_plan(x: Any, fmt: Any, rounding: Any, overflow: Any, subnormals: Any, daz: bool, seed: Any,
-               sr_bits: Any) -> _Plan:
-    """Validate one combination as the general path does, and plan its launches."""
+               sr_bits: Any, encode: bool = False) -> _Plan | None:
+    """Validate one combination as the general path does, and plan its
+    launches (``encode``: None where encode32_kernel does not take it)."""
     from . import cuda_dispatch as cd
     from .cast import _check_out_dtype
     from .kernels import cuda as K
@@ -105,10 +119,27 @@ def _make_plan(x: Any, fmt: Any, rounding: Any, overflow: Any, subnormals: Any, 
     from .kernels.vector_io import alignment
 
     src, call = cd._call(x, fmt, rounding, overflow, subnormals, daz, seed, 0, None, sr_bits)
-    dt = _check_out_dtype(src.dtype, call.fmt)
-    kind = cd._kind(dt)
     rbits = K.dummy_words()
     dummy = array1d(rbits.device_ctypes_pointer.value, 1, 4)
+    threads = K.threads()
+    if encode:
+        from .cast import code_dtype
+        from .kernels.code_table import encode_table
+
+        table = encode_table(call.fmt) if call.fast32(np.dtype(np.float32)) else None
+        if table is None:
+            return None
+        dt, cdt = src.dtype, code_dtype(call.fmt)
+        kern = K.encode32_kernel(call.rounding.value, cd._kind(dt), call.rmode, gpu_branch(call.fmt))
+        consts = K.consts_tuple(call)
+        dev = cd._device_table(("encode", call.fmt), table)
+        arrays = (*array1d(0, 1, dt.itemsize), *array1d(0, 1, cdt.itemsize))
+        params = (*arrays, *consts, 0, 0, 0, 0, *dummy, *array1d(dev.device_ctypes_pointer.value, dev.size, 4))
+        launcher = Launcher(kern, encode_argtypes(dt.itemsize, cdt.itemsize, len(consts)))
+        return _Plan(Prepared(launcher, 0, params), len(arrays) + len(consts), call.rmode == 1, threads,
+                     K.GROUP * threads, K.max_blocks(0), alignment(dt.itemsize), cd._torch_table()[1][cdt])
+    dt = _check_out_dtype(src.dtype, call.fmt)
+    kind = cd._kind(dt)
     if call.fast32(dt if dt.itemsize >= 4 else np.dtype(np.float32)):
         # vector loads and stores: the result is a fresh allocation (aligned),
         # and an input that is not aligned goes to the general path
@@ -124,31 +155,33 @@ def _make_plan(x: Any, fmt: Any, rounding: Any, overflow: Any, subnormals: Any, 
         align = 1
     arrays = array1d(0, 1, dt.itemsize) * 2
     params = (*arrays, *head, 0, 0, 0, 0, *tail)
-    threads = K.threads()
     return _Plan(Prepared(launcher, 0, params), len(arrays) + len(head), call.rmode == 1, threads,
-                 K.GROUP * threads, K.max_blocks(0), align)
+                 K.GROUP * threads, K.max_blocks(0), align, None)
 
 
 def quantize(x: Any, fmt: Any, rounding: Any, overflow: Any, subnormals: Any, daz: bool, seed: Any,
-             stream: Any, sr_bits: Any) -> Any:
-    """``fs.quantize`` of a contiguous CUDA torch tensor, or None when this
-    path does not take the call (see the module docstring)."""
+             stream: Any, sr_bits: Any, encode: bool = False) -> Any:
+    """``fs.quantize`` (``fs.encode`` with ``encode``) of a contiguous CUDA
+    torch tensor, or None when this path does not take the call (see the
+    module docstring)."""
     if not type(x).__module__.startswith("torch") or not getattr(x, "is_cuda", False):
         return None
     if x.get_device() != 0 or not x.is_contiguous() or not _ready():
         return None
-    key = (fmt, rounding, overflow, subnormals, daz, seed is None, sr_bits, x.dtype)
+    key = (fmt, rounding, overflow, subnormals, daz, seed is None, sr_bits, x.dtype, encode)
     try:
-        plan = _PLANS.get(key)
+        plan = _PLANS.get(key, False)
     except TypeError:  # an unhashable argument: the general path says what is wrong
         return None
-    if plan is None:
+    if plan is False:
         global _T
         import torch
 
         _T = torch
-        plan = _make_plan(x, fmt, rounding, overflow, subnormals, daz, seed, sr_bits)
+        plan = _make_plan(x, fmt, rounding, overflow, subnormals, daz, seed, sr_bits, encode)
         _PLANS[key] = plan
+    if plan is None:
+        return None
     if plan.stochastic:
         if type(seed) is not int or not 0 <= seed < _MAX_SEED:
             return None
@@ -156,7 +189,7 @@ def quantize(x: Any, fmt: Any, rounding: Any, overflow: Any, subnormals: Any, da
         return None
     if x.data_ptr() % plan.align:
         return None
-    y = _T.empty_like(x)
+    y = _T.empty_like(x) if plan.out_dtype is None else _T.empty(x.shape, dtype=plan.out_dtype, device=x.device)
     n = x.numel()
     if n:
         handle = current_stream(_T)

@@ -150,6 +150,53 @@ def check_alignment() -> None:
             FAILURES.append(f"alignment out= offset by 1: vector kernel {taken}")
     finally:
         K.quantize32_kernel = orig
+    check_encode_alignment()
+
+
+def check_encode_alignment() -> None:
+    """encode takes the fast path (encode32_kernel) on aligned float32 /
+    float16 / bfloat16 arrays and the general kernel on anything else, with
+    the same codes."""
+    taken: list[bool] = []
+    orig = K.encode32_kernel
+
+    def spy(*a: object) -> object:
+        taken.append(True)
+        return orig(*a)
+
+    K.encode32_kernel = spy
+    try:
+        # no NaN (check_codes has it): e2m1 and e3m2 have no NaN code, where the CPU raises
+        x = np.nan_to_num(inputs(np.dtype(np.float32), n=61, seed=8), nan=1.0, posinf=np.inf, neginf=-np.inf)
+        d = cuda.to_device(x)
+        h = np.nan_to_num(inputs(np.dtype(np.float16), n=61, seed=9), nan=1.0, posinf=np.inf, neginf=-np.inf)
+        dh = cuda.to_device(h)
+        x64 = inputs(np.dtype(np.float64), n=61, seed=10)
+        words = np.random.default_rng(11).integers(0, 2**32, 61, dtype=np.uint64).astype(np.uint32)
+        dw = cuda.to_device(words)
+        for label, dv, hv, name, mode, kw, want in (
+            ("aligned", d, x, "e2m1", "nearest_even", {}, True),
+            ("aligned SR", d, x, "e4m3", "sr", {"seed": 5}, True),
+            ("offset by 1", d[1:], x[1:], "e5m2", "up", {}, False),
+            ("float16 offset by 4", dh[4:], h[4:], "e3m2", "down", {}, True),
+            ("float16 offset by 2", dh[2:], h[2:], "e4m3", "nearest_even", {}, False),
+            ("float64", cuda.to_device(x64), x64, "e4m3", "nearest_even", {}, False),
+            ("bf16 codes", d, x, "bf16", "sr", {"seed": 5, "sr_bits": 4}, True),
+            ("daz", d, x, "e4m3", "nearest_even", {"daz": True}, False),
+            ("random_bits aligned", d[4:], x[4:], "e4m3", "sr", {"random_bits": (dw[:57], words[:57])}, True),
+            ("random_bits offset by 1", d[4:], x[4:], "e4m3", "sr", {"random_bits": (dw[1:58], words[1:58])},
+             False),
+        ):
+            gkw, hkw = dict(kw), dict(kw)
+            if "random_bits" in kw:
+                gkw["random_bits"], hkw["random_bits"] = kw["random_bits"]
+            del taken[:]
+            got = host(fs.encode(dv, name, mode, **gkw))
+            same(f"encode alignment {label}", got, fs.encode(hv, name, mode, **hkw))
+            if bool(taken) != want:
+                FAILURES.append(f"encode alignment {label}: fast kernel {taken}, expected {want}")
+    finally:
+        K.encode32_kernel = orig
 
 
 def check_general() -> None:

@@ -217,7 +217,7 @@ def quick_api(n_log2: int = 20) -> None:
             general = fs.quantize(xt, name, mode, cuda_stream=torch.cuda.current_stream(), **kw)
             compare("hot path vs general", f"{name} {mode} {tdt}", hot, to_np(general))
     row("hot path taken", f"{len(cuda_hot._PLANS)} plans", 1, int(not cuda_hot._PLANS))
-    hot_decode(x2)
+    hot_codes(x2)
     tg = torch.ones(10, device="cuda", requires_grad=True)
     compare("requires_grad", "e4m3", fs.quantize(tg, "e4m3"), fs.quantize(np.ones(10, np.float32), "e4m3"))
     # streams: torch current stream, explicit torch / numba / int streams
@@ -264,10 +264,10 @@ def quick_api(n_log2: int = 20) -> None:
 FULL = [("e4m3", "float8_e4m3fn"), ("e5m2", "float8_e5m2"), ("e2m1", "float4_e2m1fn_x2"), ("e3m2", None), ("e2m3", None)]
 
 
-def hot_decode(x2: np.ndarray) -> None:
-    """decode's per-call fast path (floatsim.cuda_hot.decode) and the general
-    dispatch (which cuda_stream= selects) against the CPU, on ``x2.size``
-    random codes and all 256."""
+def hot_codes(x2: np.ndarray) -> None:
+    """decode's and encode's per-call fast paths (floatsim.cuda_hot) and the
+    general dispatch (which cuda_stream= selects) against the CPU: decode on
+    ``x2.size`` random codes and all 256, encode on ``x2``'s values."""
     import torch
 
     from floatsim import cuda_hot
@@ -284,6 +284,25 @@ def hot_decode(x2: np.ndarray) -> None:
                 compare("general decode", f"{name} {c.numel()} -> {np.dtype(odt)}", general, ref)
     n_dec = sum(p is not None for p in cuda_hot._DECODE_PLANS.values())
     row("hot decode taken", f"{n_dec} plans", 1, int(n_dec != 9))
+    # encode: the per-call path and the general dispatch against the CPU
+    xs = np.ascontiguousarray(x2.reshape(-1)[: x2.size - x2.size % 4 - 1])  # a partial group of four
+    before = sum(p is not None for p in cuda_hot._PLANS.values())
+    for name, mode, kw in (("e4m3", "rne", {}), ("e2m1", "sr", {"seed": 9}), ("e5m2", "ru", {}),
+                           ("bf16", "sr", {"seed": 9, "sr_bits": 5}), ("e3m2", "rto", {})):
+        f = fs.format(name)
+        xv = xs if f.has_nan else np.nan_to_num(xs, nan=0.0)
+        for dtn in ("float32", "bfloat16"):
+            xh = xv.astype(BF16) if dtn == "bfloat16" else xv
+            ref = fs.encode(xh, name, mode, **kw)
+            xt = torch_from(xh)
+            compare("hot encode", f"{name} {mode} {dtn}", fs.encode(xt, name, mode, **kw), ref)
+            general = fs.encode(xt, name, mode, cuda_stream=torch.cuda.current_stream(), **kw)
+            compare("general encode", f"{name} {mode} {dtn}", general, ref)
+    n_enc = sum(p is not None for p in cuda_hot._PLANS.values()) - before
+    row("hot encode taken", f"{n_enc} plans", 1, int(n_enc != 10))
+    # an input off alignment: the per-call path passes it on to the general dispatch
+    xt = torch_from(np.concatenate([np.zeros(1, np.float32), xs]))[1:]
+    compare("encode off alignment", "e4m3 sr", fs.encode(xt, "e4m3", "sr", seed=4), fs.encode(xs, "e4m3", "sr", seed=4))
 
 
 def torch_cast(xg, tname: str | None):  # noqa: ANN001, ANN201

@@ -57,13 +57,15 @@ def test_kernel_builds_for_sm90(case: tuple) -> None:
 def _hot_signatures() -> list:
     """The signatures floatsim.cuda_hot launches with (it bypasses Numba's
     argument typing, so its own types must name a kernel that builds)."""
-    from floatsim.cuda_hot import argtypes, decode_argtypes
+    from floatsim.cuda_hot import argtypes, decode_argtypes, encode_argtypes
     from floatsim.kernels import cuda as K
 
     return [
         ("hot_fast_f32", K.quantize32_kernel(0, K.K_F32, K.K_F32, 0).py_func, argtypes(True, 4, 17)),
         ("hot_fast_bf16_sr", K.quantize32_kernel(6, K.K_BF16, K.K_BF16, 1).py_func, argtypes(True, 2, 17)),
         ("hot_general_f64", K.quantize_kernel.py_func, argtypes(False, 8, 21)),
+        ("hot_encode_f32_sr", K.encode32_kernel(6, K.K_F32, 1).py_func, encode_argtypes(4, 1, 17)),
+        ("hot_encode_bf16", K.encode32_kernel(0, K.K_BF16, 0, False).py_func, encode_argtypes(2, 2, 17)),
         ("hot_decode_f32", K.decode_lut_kernel(True).py_func, decode_argtypes(4)),
         ("hot_decode_bf16", K.decode_lut_kernel(True).py_func, decode_argtypes(2)),
     ]
