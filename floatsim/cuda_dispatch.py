@@ -499,7 +499,7 @@ def encode(
             if table is not None and aligned4(xr, codes, *((rbits,) if rmode == 2 else ())):
                 kern = K.encode32_kernel(call.rounding.value, _kind(src.dtype), rmode, gpu_branch(call.fmt))
                 K.launch(kern, xr.size, launch_stream, xr, codes, K.consts_tuple(call), slo, shi, sid, off,
-                         rbits, _device_table(("encode", call.fmt), table))
+                         rbits, _device_table(("encode", call.fmt), lambda: table))
             else:
                 p = K.params_tuple(call.params)
                 K.launch(K.encode_kernel, xr.size, launch_stream, xr, codes, p,
@@ -547,14 +547,13 @@ def _decode_table(f: Any, dt: np.dtype) -> Any:
     from .cast import decode as cpu_decode
     from .kernels import cuda as K
 
-    key = ("decode", f, dt)
-    cached = _TABLES.get((key, _device_id()))
-    if cached is not None:
-        return cached
-    nan = np.array(np.nan, dtype=np.float64).astype(dt).view(_raw(dt))
-    table = np.full(K.LUT_CODES + 1, nan, dtype=_raw(dt))
-    table[: f.num_codes] = cpu_decode(np.arange(f.num_codes, dtype=np.uint16), f, dt).view(_raw(dt))
-    return _device_table(key, table)
+    def build() -> np.ndarray:
+        nan = np.array(np.nan, dtype=np.float64).astype(dt).view(_raw(dt))
+        table = np.full(K.LUT_CODES + 1, nan, dtype=_raw(dt))
+        table[: f.num_codes] = cpu_decode(np.arange(f.num_codes, dtype=np.uint16), f, dt).view(_raw(dt))
+        return table
+
+    return _device_table(("decode", f, dt), build)
 
 
 def _device_id() -> int:
@@ -563,12 +562,13 @@ def _device_id() -> int:
     return 0 if _sim() else cuda.get_current_device().id
 
 
-def _device_table(key: tuple, table: np.ndarray) -> Any:
-    """``table`` on the current device, copied there once per ``key``."""
+def _device_table(key: tuple, build: Any) -> Any:
+    """The table ``build()`` makes, on the current device: built and copied
+    there once per ``key`` and device."""
     from numba import cuda
 
     k = (key, _device_id())
     if k not in _TABLES:
         # a synchronous copy, complete before any stream may read it
-        _TABLES[k] = cuda.to_device(table)
+        _TABLES[k] = cuda.to_device(build())
     return _TABLES[k]

@@ -132,7 +132,7 @@ def _make_plan(x: Any, fmt: Any, rounding: Any, overflow: Any, subnormals: Any, 
         dt, cdt = src.dtype, code_dtype(call.fmt)
         kern = K.encode32_kernel(call.rounding.value, cd._kind(dt), call.rmode, gpu_branch(call.fmt))
         consts = K.consts_tuple(call)
-        dev = cd._device_table(("encode", call.fmt), table)
+        dev = cd._device_table(("encode", call.fmt), lambda: table)
         arrays = (*array1d(0, 1, dt.itemsize), *array1d(0, 1, cdt.itemsize))
         params = (*arrays, *consts, 0, 0, 0, 0, *dummy, *array1d(dev.device_ctypes_pointer.value, dev.size, 4))
         launcher = Launcher(kern, encode_argtypes(dt.itemsize, cdt.itemsize, len(consts)))
