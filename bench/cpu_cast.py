@@ -597,6 +597,17 @@ def row_floatsim_out(ctx: Ctx) -> dict[str, Job]:
     return row_floatsim(ctx, use_out=True)
 
 
+def row_floatsim_codes(ctx: Ctx) -> dict[str, Job]:
+    """The same round trip through codes: fs.encode, then fs.decode."""
+    fs = _floatsim()
+    x = ctx.x
+    jobs = {col: Job(lambda name=FS_NAME[col]: fs.decode(fs.encode(x, name), name, np.float32), ctx.n)
+            for col in RNE_COLS}
+    jobs["e4m3 SR"] = Job(lambda: fs.decode(fs.encode(x, "float8_e4m3fn", "stochastic", seed=1),
+                                            "float8_e4m3fn", np.float32), ctx.n)
+    return jobs
+
+
 def _raiser(msg: str) -> Callable[[], Any]:
     def fn():
         raise NA(msg)
@@ -619,6 +630,7 @@ ROWS: list[tuple[str, str, Callable[[Ctx], dict[str, Job]]]] = [
     ("microxcaling", "microxcaling (pure torch)", row_microxcaling),
     ("floatsim", "floatsim", row_floatsim),
     ("floatsim", "floatsim out=", row_floatsim_out),
+    ("floatsim", "floatsim encode+decode", row_floatsim_codes),
 ]
 GROUPS = sorted({g for g, _, _ in ROWS})
 

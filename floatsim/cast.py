@@ -26,6 +26,7 @@ import numpy as np
 from . import cuda_dispatch, cuda_hot
 from .formats import Format, Overflow
 from .kernels import cpu
+from .kernels.code_table import encode_table
 from .kernels.fast32 import fits_fast32, make_consts
 from .kernels.params import make_params
 from .registry import CANONICAL
@@ -356,6 +357,34 @@ def encode(
             "use quantize() to keep NaN as a float, or remove NaNs first"
         )
     result = _target(out, call.x.shape, code_dtype(call.fmt))
+    table = encode_table(call.fmt) if call.fast32(np.dtype(np.float32)) else None
+    if table is not None:  # the fast path, then each value's code by table (kernels.code_table)
+        values = np.empty(call.x.size, dtype=np.float32)
+        call.run_fast32(values)
+        xu = call.flat_input().view(np.uint32)
+        cpu.launch(cpu.codes_of_f32, xu.size, values.view(np.uint32), xu, table, result.reshape(-1))
+    else:
+        call.run(cpu.encode_flat, result.reshape(-1))
+    return result
+
+
+def _encode_general(
+    x: Any,
+    fmt: Format | str,
+    rounding: Rounding | str = "nearest_even",
+    *,
+    overflow: Overflow | str | None = None,
+    subnormals: bool | None = None,
+    seed: int | None = None,
+    random_bits: Any = None,
+    sr_bits: int | None = None,
+) -> np.ndarray:
+    """``encode`` of host arrays by the general kernel alone (scalar.encode_bits
+    from the exact value), never the fast path: the reference the fast path
+    and its code table are tested against, and what builds the table's NaN
+    codes."""
+    call = _Call(x, fmt, rounding, overflow, subnormals, False, seed, 0, random_bits, sr_bits)
+    result = np.empty(call.x.shape, dtype=code_dtype(call.fmt))
     call.run(cpu.encode_flat, result.reshape(-1))
     return result
 

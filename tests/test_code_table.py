@@ -1,9 +1,11 @@
-"""kernels.code_table (the GPU's fast encode: the fast path's float32 value,
-then its code by table) against the CPU's general encode.
+"""kernels.code_table (the fast encode on the CPU and the GPU: the fast
+path's float32 value, then its code by table) against the general encode
+kernel (``cast._encode_general``: scalar.encode_bits from the exact value).
 
 The GPU kernels themselves are checked in tests/cuda_sim_check.py (simulator)
 and on a GPU (all 2**32 float32 inputs, every mode: docs/benchmarks.md);
-here the rule alone, on the CPU, for every registered format it takes.
+here the rule, on the CPU, for every registered format it takes, and
+``fs.encode``'s CPU fast path.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 import pytest
 
 import floatsim as fs
+from floatsim.cast import _encode_general
 from floatsim.kernels.code_table import TABLE_SIZE, code_of_f32_py, encode_table
 from floatsim.kernels.fast32 import fits_fast32
 from floatsim.registry import names
@@ -60,11 +63,14 @@ def test_table_codes_match_encode(fmt: fs.Format) -> None:
         for kw in ([{}] if mode is not fs.Rounding.STOCHASTIC
                    else [{"random_bits": rb}, {"random_bits": rb, "sr_bits": 3}]):
             for overflow in (None, "saturate"):
-                want = fs.encode(x, fmt, mode, overflow=overflow, **kw)
+                want = _encode_general(x, fmt, mode, overflow=overflow, **kw)
                 r = fs.quantize(x, fmt, mode, overflow=overflow, **kw).view(np.uint32)
                 got = _codes(r, bits, table)
                 bad = np.flatnonzero(got != want)
                 assert bad.size == 0, (fmt, mode, kw, overflow, hex(bits[bad[0]]), got[bad[0]], want[bad[0]])
+                # fs.encode takes the table on the CPU too
+                fast = fs.encode(x, fmt, mode, overflow=overflow, **kw)
+                assert fast.dtype == want.dtype and np.array_equal(fast, want), (fmt, mode, kw, overflow)
 
 
 def test_nan_codes_without_nan_are_all_ones() -> None:

@@ -50,7 +50,7 @@ def encode_table(fmt: Format) -> np.ndarray | None:
     """The table of :func:`code_of_f32_py` for ``fmt`` (uint32, read-only),
     or None where the fast path does not take ``fmt`` or its codes do not
     follow the rule of the module docstring."""
-    from ..cast import code_dtype, decode, encode
+    from ..cast import _encode_general, code_dtype, decode
 
     if not fits_fast32(fmt) or fmt.num_codes > 2**16:
         return None
@@ -73,7 +73,7 @@ def encode_table(fmt: Format) -> np.ndarray | None:
         # the CPU's codes of NaN; they must depend on the sign alone
         nans = np.array([0x7FC00000, 0x7F800001, 0x7FFFFFFF, 0xFFC00000, 0xFF800001, 0xFFFFFFFF],
                         dtype=np.uint32).view(np.float32)
-        got = encode(nans, fmt)
+        got = _encode_general(nans, fmt)
         if len(set(got[:3].tolist())) != 1 or len(set(got[3:].tolist())) != 1:
             return None
         table[_NAN], table[_NAN + 1] = got[0], got[3]

@@ -13,6 +13,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from .code_table import code_of_f32_py
 from .fast32 import quantize_f32_bits
 from .params import P_WIDE_RANDOM
 from .philox import random_word32, random_words
@@ -147,3 +148,14 @@ def f32_sr(xu, ou, c, rmode, seed_lo, seed_hi, stream, offset, rbits):  # noqa: 
 
 #: Fast-path kernels indexed by Rounding value (STOCHASTIC last).
 F32_KERNELS = (f32_rne, f32_rna, f32_rtz, f32_rup, f32_rdn, f32_odd, f32_sr)
+
+_code_of = numba.njit(cache=True, nogil=True, inline="always")(code_of_f32_py)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def codes_of_f32(r, xu, table, codes):  # noqa: ANN001, ANN201
+    """codes[i]: the code of the fast path's float32 result ``r[i]`` for the
+    input of bits ``xu[i]`` (code_table: encode on the fast path, about ten
+    times the general encode_flat's speed)."""
+    for i in numba.prange(r.size):
+        codes[i] = _code_of(r[i], xu[i] >> 31, table)
