@@ -211,7 +211,13 @@ class _Call:
             and fits_fast32(self.fmt)
         )
 
-    def run_fast32(self, out_flat: np.ndarray) -> None:
+    def code_table(self) -> np.ndarray | None:
+        """kernels.code_table's table where encode takes the fast path (CPU
+        and GPU), else None (the general routine)."""
+        return encode_table(self.fmt) if self.fast32(np.dtype(np.float32)) else None
+
+    def run_fast32(self, out_flat: np.ndarray) -> np.ndarray:
+        """The fast path into ``out_flat``; returns the input's float32 bits it read."""
         consts = make_consts(self.fmt, self.rounding, self.overflow, self.subnormals, self.sr_bits)
         xu, ou = self.flat_input().view(np.uint32), out_flat.view(np.uint32)
         kernel = cpu.F32_KERNELS[self.rounding.value]
@@ -220,6 +226,7 @@ class _Call:
                        self.stream, 0, self.rbits)
         else:
             cpu.launch(kernel, xu.size, xu, ou, consts)
+        return xu
 
     def run(self, kernel: Any, out_flat: np.ndarray) -> None:
         x = self.flat_input()
@@ -357,11 +364,10 @@ def encode(
             "use quantize() to keep NaN as a float, or remove NaNs first"
         )
     result = _target(out, call.x.shape, code_dtype(call.fmt))
-    table = encode_table(call.fmt) if call.fast32(np.dtype(np.float32)) else None
+    table = call.code_table()
     if table is not None:  # the fast path, then each value's code by table (kernels.code_table)
         values = np.empty(call.x.size, dtype=np.float32)
-        call.run_fast32(values)
-        xu = call.flat_input().view(np.uint32)
+        xu = call.run_fast32(values)
         cpu.launch(cpu.codes_of_f32, xu.size, values.view(np.uint32), xu, table, result.reshape(-1))
     else:
         call.run(cpu.encode_flat, result.reshape(-1))

@@ -483,7 +483,6 @@ def encode(
     """:func:`floatsim.encode` of a GPU array (see the module docstring)."""
     from .cast import code_dtype
     from .kernels import cuda as K
-    from .kernels.code_table import encode_table
     from .kernels.fast32 import gpu_branch
     from .kernels.vector_io import aligned4
 
@@ -495,7 +494,7 @@ def encode(
         if src.arr.size:
             xr, codes = _flat(src.arr, launch_stream), outr.reshape(outr.size)
             rmode, slo, shi, sid, off, rbits, rb_wide = _launch_args(call, src, random_bits, launch_stream)
-            table = encode_table(call.fmt) if call.fast32(np.dtype(np.float32)) else None
+            table = call.code_table()
             if table is not None and aligned4(xr, codes, *((rbits,) if rmode == 2 else ())):
                 kern = K.encode32_kernel(call.rounding.value, _kind(src.dtype), rmode, gpu_branch(call.fmt))
                 K.launch(kern, xr.size, launch_stream, xr, codes, K.consts_tuple(call), slo, shi, sid, off,

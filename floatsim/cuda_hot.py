@@ -124,9 +124,8 @@ def _make_plan(x: Any, fmt: Any, rounding: Any, overflow: Any, subnormals: Any, 
     threads = K.threads()
     if encode:
         from .cast import code_dtype
-        from .kernels.code_table import encode_table
 
-        table = encode_table(call.fmt) if call.fast32(np.dtype(np.float32)) else None
+        table = call.code_table()
         if table is None:
             return None
         dt, cdt = src.dtype, code_dtype(call.fmt)
