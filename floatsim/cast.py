@@ -216,17 +216,18 @@ class _Call:
         and GPU), else None (the general routine)."""
         return encode_table(self.fmt) if self.fast32(np.dtype(np.float32)) else None
 
-    def run_fast32(self, out_flat: np.ndarray) -> np.ndarray:
-        """The fast path into ``out_flat``; returns the input's float32 bits it read."""
+    def run_fast32(self, out_flat: np.ndarray, table: np.ndarray | None = None) -> None:
+        """The fast path into float32 ``out_flat``, or with a code ``table``
+        (``code_table()``) its codes into ``out_flat`` of the code dtype."""
         consts = make_consts(self.fmt, self.rounding, self.overflow, self.subnormals, self.sr_bits)
-        xu, ou = self.flat_input().view(np.uint32), out_flat.view(np.uint32)
+        xu = self.flat_input().view(np.uint32)
+        ou = out_flat if table is not None else out_flat.view(np.uint32)
         kernel = cpu.F32_KERNELS[self.rounding.value]
         if self.rounding is Rounding.STOCHASTIC:
             cpu.launch(kernel, xu.size, xu, ou, consts, self.rmode, self.seed_lo, self.seed_hi,
-                       self.stream, 0, self.rbits)
+                       self.stream, 0, self.rbits, table)
         else:
-            cpu.launch(kernel, xu.size, xu, ou, consts)
-        return xu
+            cpu.launch(kernel, xu.size, xu, ou, consts, table)
 
     def run(self, kernel: Any, out_flat: np.ndarray) -> None:
         x = self.flat_input()
@@ -365,10 +366,8 @@ def encode(
         )
     result = _target(out, call.x.shape, code_dtype(call.fmt))
     table = call.code_table()
-    if table is not None:  # the fast path, then each value's code by table (kernels.code_table)
-        values = np.empty(call.x.size, dtype=np.float32)
-        xu = call.run_fast32(values)
-        cpu.launch(cpu.codes_of_f32, xu.size, values.view(np.uint32), xu, table, result.reshape(-1))
+    if table is not None:  # the fast path, each value's code by table (kernels.code_table)
+        call.run_fast32(result.reshape(-1), table)
     else:
         call.run(cpu.encode_flat, result.reshape(-1))
     return result
@@ -417,12 +416,45 @@ def decode(
         raise TypeError(f"codes has dtype {c.dtype}; decode needs an integer array")
     dt = _check_out_dtype(dtype, f)
     if c.size:
-        lo, hi = int(c.min()), int(c.max())
+        hi = int(c.max())
+        lo = int(c.min()) if c.dtype.kind == "i" else 0
         if lo < 0 or hi >= f.num_codes:
             bad = lo if lo < 0 else hi
             raise ValueError(f"code {bad} is out of range for {f}; allowed: 0..{f.num_codes - 1}")
     flat = np.ascontiguousarray(c).reshape(-1)
+    if f.num_codes > TABLE_CODES:
+        return _decode_general(flat, f, dt).reshape(c.shape)
+    out = np.empty(c.shape, dtype=dt)
+    raw = np.dtype(f"u{dt.itemsize}")
+    cpu.launch(cpu.lookup_flat, flat.size, flat, value_table(f, dt).view(raw), out.reshape(-1).view(raw))
+    return out
+
+
+#: Formats of at most this many codes decode by a table of their values
+#: (value_table): e4m3 into float32 at 3480 Melem/s on 2 cores, against 2700 code by code.
+TABLE_CODES = 1 << 16
+
+
+@lru_cache(maxsize=256)
+def value_table(fmt: Format, dtype: np.dtype) -> np.ndarray:
+    """The value of every code of ``fmt`` as ``dtype``, by the general routine
+    (read-only): the table ``decode`` reads on the CPU and, as bits, on the GPU.
+
+    Example:
+        >>> import numpy as np, floatsim as fs
+        >>> value_table(fs.format("e2m1"), np.dtype(np.float32))[:4].tolist()
+        [0.0, 0.5, 1.0, 1.5]
+    """
+    table = _decode_general(np.arange(fmt.num_codes, dtype=np.int64), fmt, np.dtype(dtype))
+    table.flags.writeable = False
+    return table
+
+
+def _decode_general(flat: np.ndarray, f: Format, dt: np.dtype) -> np.ndarray:
+    """Flat ``codes`` (in range) decoded one by one by the scalar routine:
+    the reference the tables come from.  Half and bfloat16 outputs are the
+    float32 values converted, which is exact: ``dt`` holds every value."""
     kernel_dt = dt if dt in (np.dtype(np.float32), np.dtype(np.float64)) else np.dtype(np.float32)
-    out = np.empty(c.shape, dtype=kernel_dt)
-    cpu.launch(cpu.decode_flat, flat.size, flat, out.reshape(-1), make_params(f))
+    out = np.empty(flat.size, dtype=kernel_dt)
+    cpu.launch(cpu.decode_flat, flat.size, flat, out, make_params(f))
     return out if kernel_dt == dt else out.astype(dt)

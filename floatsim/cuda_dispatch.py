@@ -540,16 +540,16 @@ _TABLES: dict[tuple, Any] = {}
 
 def _decode_table(f: Any, dt: np.dtype) -> Any:
     """The current device's table for ``decode_lut_kernel``: the output bits
-    of codes 0..LUT_CODES-1 from the CPU decode (a code past the format's
+    of codes 0..LUT_CODES-1 from ``cast.value_table`` (a code past the format's
     decodes as an out-of-range code does), then the NaN of out-of-range codes:
     quiet, positive, as the general kernel gives it."""
-    from .cast import decode as cpu_decode
+    from .cast import value_table
     from .kernels import cuda as K
 
     def build() -> np.ndarray:
         nan = np.array(np.nan, dtype=np.float64).astype(dt).view(_raw(dt))
         table = np.full(K.LUT_CODES + 1, nan, dtype=_raw(dt))
-        table[: f.num_codes] = cpu_decode(np.arange(f.num_codes, dtype=np.uint16), f, dt).view(_raw(dt))
+        table[: f.num_codes] = value_table(f, dt).view(_raw(dt))
         return table
 
     return _device_table(("decode", f, dt), build)

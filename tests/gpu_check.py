@@ -251,7 +251,7 @@ def quick_api(n_log2: int = 20) -> None:
             want = np.empty_like(xs)
             f = fs.format("e4m3")
             c = make_consts(f, fs.Rounding.STOCHASTIC, None, None)
-            cpu.f32_sr(xs.view(np.uint32), want.view(np.uint32), c, 1, 21, 0, 0, lo, np.zeros(1, np.uint64))
+            cpu.f32_sr(xs.view(np.uint32), want.view(np.uint32), c, 1, 21, 0, 0, lo, np.zeros(1, np.uint64), None)
             compare(">2**31 elements", f"sr, elements {lo}..{hi}", yb[lo:hi], want.astype(BF16))
         del xb, yb
         torch.cuda.empty_cache()

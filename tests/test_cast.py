@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import floatsim as fs
 from floatsim import reference as ref
-from floatsim.cast import _encode_general, _holds
+from floatsim.cast import TABLE_CODES, _decode_general, _encode_general, _holds
 from floatsim.kernels import cpu
 from floatsim.kernels.fast32 import fits_fast32, make_consts, quantize_f32_bits
 from floatsim.kernels.philox import philox4x32
@@ -465,6 +465,40 @@ def test_every_code_round_trips(name: str) -> None:
     assert np.array_equal(back, codes[~nan])
     if nan.any():
         assert np.isnan(fs.decode(fs.encode(values[nan], fmt), fmt, out_dtype)).all()
+
+
+@pytest.mark.parametrize("name", ROUND_TRIP)
+def test_decode_table_matches_general_routine(name: str) -> None:
+    """decode reads a table of values (cast.value_table) for formats of up to
+    2**16 codes: every code, into every dtype that holds the format, from
+    several code dtypes and a strided view, against the per-code routine."""
+    fmt = fs.format(name)
+    assert fmt.num_codes <= TABLE_CODES
+    codes = np.arange(fmt.num_codes, dtype=np.int64)
+    shuffled = np.random.default_rng(fmt.num_codes).permutation(np.tile(codes, 3))
+    dtypes = [d for d in (np.float16, ml_dtypes.bfloat16, np.float32, np.float64) if _holds(np.dtype(d), fmt)]
+    assert dtypes
+    for dt in dtypes:
+        want = _decode_general(shuffled, fmt, np.dtype(dt))
+        for cdt in (fs.code_dtype(fmt), np.int32, np.uint64):
+            got = fs.decode(shuffled.astype(cdt), fmt, dt)
+            assert got.dtype == np.dtype(dt) and same_bits(got, want), (name, dt, cdt)
+        grid = shuffled[: shuffled.size // 6 * 6].reshape(-1, 6).astype(fs.code_dtype(fmt))
+        assert same_bits(fs.decode(grid[::2, 1::3], fmt, dt), want[: grid.size].reshape(-1, 6)[::2, 1::3])
+    with pytest.raises(ValueError, match=r"code -1 is out of range"):
+        fs.decode(np.array([0, -1], np.int16), fmt)
+
+
+def test_decode_past_table_size_takes_general_routine() -> None:
+    """tf32's 2**19 codes take the per-code routine: a tf32 code is the top
+    19 bits of the float32 of the same value."""
+    fmt = fs.format("tf32")
+    assert fmt.num_codes > TABLE_CODES
+    codes = np.arange(0, fmt.num_codes, 37, dtype=np.uint32)
+    want = (codes << np.uint32(13)).view(np.float32)
+    got = fs.decode(codes, fmt)
+    nan = np.isnan(want)
+    assert nan.any() and np.isnan(got[nan]).all() and same_bits(got[~nan], want[~nan])
 
 
 @pytest.mark.parametrize("bits", range(1, 9))

@@ -12,6 +12,8 @@ from typing import Any
 
 import numba
 import numpy as np
+from numba import types
+from numba.extending import overload
 
 from .code_table import code_of_f32_py
 from .fast32 import quantize_f32_bits
@@ -92,70 +94,95 @@ def decode_flat(codes, out, pv):  # noqa: ANN001, ANN201
         out[i] = decode_code(np.int64(codes[i]), p)
 
 
+@numba.njit(parallel=True, cache=True, nogil=True)
+def lookup_flat(codes, table, out):  # noqa: ANN001, ANN201
+    """out[i] = table[codes[i]] (codes checked in range by the caller; the
+    arrays are raw unsigned views, so any output dtype takes this one loop)."""
+    for i in numba.prange(codes.size):
+        out[i] = table[codes[i]]
+
+
+_code_of = numba.njit(cache=True, nogil=True, inline="always")(code_of_f32_py)
+
+
+def _emit(r, u, table):  # noqa: ANN001, ANN202 - typed by the overload below
+    """What the fast-path kernels store for the result bits ``r`` of the input
+    bits ``u``: ``r`` itself (quantize: ``table`` None), or its code by
+    code_table (encode, fused into the same loop: 2x the two-pass speed)."""
+
+
+@overload(_emit)
+def _emit_impl(r, u, table):  # noqa: ANN001, ANN202
+    if isinstance(table, types.NoneType):
+        def value(r, u, table):  # noqa: ANN001, ANN202, ARG001
+            return r
+
+        return value
+
+    def code(r, u, table):  # noqa: ANN001, ANN202
+        return _code_of(r, u >> np.uint32(31), table)
+
+    return code
+
+
 @numba.njit(cache=True, nogil=True, inline="always")
-def _f32_loop(xu, ou, c, rnd):  # noqa: ANN001, ANN201
+def _f32_loop(xu, ou, c, rnd, table):  # noqa: ANN001, ANN201
     for i in numba.prange(xu.size):
-        ou[i] = quantize_f32_bits(xu[i], c, rnd, 0)
+        u = xu[i]
+        ou[i] = _emit(quantize_f32_bits(u, c, rnd, 0), u, table)
 
 
 # The float32 fast path over uint32 views of x and out (see fast32.py), one
 # kernel per deterministic mode: with the mode a constant, each loop holds only
 # its own rule and LLVM vectorises it (about twice as fast as one kernel that
 # tests the mode per element).  Numba's `literally` would do the same but
-# re-runs type inference on every call (seconds), hence these six lines.
+# re-runs type inference on every call (seconds), hence these six kernels.
+# ``table`` None stores the float32 bits (quantize); a code table (uint32)
+# stores codes into a uint8 / uint16 ``ou`` (encode).
 @numba.njit(parallel=True, cache=True, nogil=True)
-def f32_rne(xu, ou, c):  # noqa: ANN001, ANN201
-    _f32_loop(xu, ou, c, RNE)
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def f32_rna(xu, ou, c):  # noqa: ANN001, ANN201
-    _f32_loop(xu, ou, c, RNA)
+def f32_rne(xu, ou, c, table):  # noqa: ANN001, ANN201
+    _f32_loop(xu, ou, c, RNE, table)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def f32_rtz(xu, ou, c):  # noqa: ANN001, ANN201
-    _f32_loop(xu, ou, c, RTZ)
+def f32_rna(xu, ou, c, table):  # noqa: ANN001, ANN201
+    _f32_loop(xu, ou, c, RNA, table)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def f32_rup(xu, ou, c):  # noqa: ANN001, ANN201
-    _f32_loop(xu, ou, c, RUP)
+def f32_rtz(xu, ou, c, table):  # noqa: ANN001, ANN201
+    _f32_loop(xu, ou, c, RTZ, table)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def f32_rdn(xu, ou, c):  # noqa: ANN001, ANN201
-    _f32_loop(xu, ou, c, RDN)
+def f32_rup(xu, ou, c, table):  # noqa: ANN001, ANN201
+    _f32_loop(xu, ou, c, RUP, table)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def f32_odd(xu, ou, c):  # noqa: ANN001, ANN201
-    _f32_loop(xu, ou, c, ODD)
+def f32_rdn(xu, ou, c, table):  # noqa: ANN001, ANN201
+    _f32_loop(xu, ou, c, RDN, table)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def f32_sr(xu, ou, c, rmode, seed_lo, seed_hi, stream, offset, rbits):  # noqa: ANN001, ANN201
+def f32_odd(xu, ou, c, table):  # noqa: ANN001, ANN201
+    _f32_loop(xu, ou, c, ODD, table)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def f32_sr(xu, ou, c, rmode, seed_lo, seed_hi, stream, offset, rbits, table):  # noqa: ANN001, ANN201
     """Stochastic rounding on the fast path: Philox words (rmode 1) or explicit
     words (rmode 2), 32 bits each."""
     if rmode == 1:
         for i in numba.prange(xu.size):
+            u = xu[i]
             r_lo = random_word32(seed_lo, seed_hi, i + offset, stream)
-            ou[i] = quantize_f32_bits(xu[i], c, SR, r_lo)
+            ou[i] = _emit(quantize_f32_bits(u, c, SR, r_lo), u, table)
     else:
         for i in numba.prange(xu.size):
-            ou[i] = quantize_f32_bits(xu[i], c, SR, np.int64(rbits[i] & _LO32))
+            u = xu[i]
+            ou[i] = _emit(quantize_f32_bits(u, c, SR, np.int64(rbits[i] & _LO32)), u, table)
 
 
 #: Fast-path kernels indexed by Rounding value (STOCHASTIC last).
 F32_KERNELS = (f32_rne, f32_rna, f32_rtz, f32_rup, f32_rdn, f32_odd, f32_sr)
-
-_code_of = numba.njit(cache=True, nogil=True, inline="always")(code_of_f32_py)
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def codes_of_f32(r, xu, table, codes):  # noqa: ANN001, ANN201
-    """codes[i]: the code of the fast path's float32 result ``r[i]`` for the
-    input of bits ``xu[i]`` (code_table: encode on the fast path, about ten
-    times the general encode_flat's speed)."""
-    for i in numba.prange(r.size):
-        codes[i] = _code_of(r[i], xu[i] >> 31, table)
