@@ -27,7 +27,7 @@ from . import cuda_dispatch, cuda_hot
 from .formats import Format, Overflow
 from .kernels import cpu
 from .kernels.code_table import encode_table
-from .kernels.fast32 import fits_fast32, make_consts
+from .kernels.fast32 import fits_fast32, gpu_form, make_consts
 from .kernels.params import make_params
 from .registry import CANONICAL
 from .registry import format as _format
@@ -215,6 +215,12 @@ class _Call:
         """kernels.code_table's table where encode takes the fast path (CPU
         and GPU), else None (the general routine)."""
         return encode_table(self.fmt) if self.fast32(np.dtype(np.float32)) else None
+
+    def gpu_form(self, fmt: Format | None = None) -> int:
+        """The CUDA kernels' form of the fast path for this call's rounding
+        and sr_bits, in ``fmt`` (a block format's elements) or the call's
+        format (``fast32.gpu_form``)."""
+        return gpu_form(self.fmt if fmt is None else fmt, self.rounding, self.sr_bits)
 
     def run_fast32(self, out_flat: np.ndarray, table: np.ndarray | None = None) -> None:
         """The fast path into float32 ``out_flat``, or with a code ``table``

@@ -438,7 +438,6 @@ def quantize(
     """:func:`floatsim.quantize` of a GPU array (see the module docstring)."""
     from .cast import _check_out_dtype
     from .kernels import cuda as K
-    from .kernels.fast32 import gpu_branch
     from .kernels.vector_io import aligned4
 
     src, call = _call(x, fmt, rounding, overflow, subnormals, daz, seed, stream, random_bits, sr_bits)
@@ -456,7 +455,7 @@ def quantize(
             if call.fast32(kernel_dt):
                 vec = aligned4(xr, outf, *((rbits,) if rmode == 2 else ()))
                 kern = K.quantize32_kernel(call.rounding.value, _kind(src.dtype), _kind(dt), rmode,
-                                           gpu_branch(call.fmt), vec)
+                                           call.gpu_form(), vec)
                 K.launch(kern, xr.size, launch_stream, xr, outf, K.consts_tuple(call), slo, shi, sid, off, rbits)
             else:
                 p = K.params_tuple(call.params)
@@ -483,7 +482,6 @@ def encode(
     """:func:`floatsim.encode` of a GPU array (see the module docstring)."""
     from .cast import code_dtype
     from .kernels import cuda as K
-    from .kernels.fast32 import gpu_branch
     from .kernels.vector_io import aligned4
 
     src, call = _call(x, fmt, rounding, overflow, subnormals, daz, seed, stream, random_bits, sr_bits)
@@ -496,7 +494,7 @@ def encode(
             rmode, slo, shi, sid, off, rbits, rb_wide = _launch_args(call, src, random_bits, launch_stream)
             table = call.code_table()
             if table is not None and aligned4(xr, codes, *((rbits,) if rmode == 2 else ())):
-                kern = K.encode32_kernel(call.rounding.value, _kind(src.dtype), rmode, gpu_branch(call.fmt))
+                kern = K.encode32_kernel(call.rounding.value, _kind(src.dtype), rmode, call.gpu_form())
                 K.launch(kern, xr.size, launch_stream, xr, codes, K.consts_tuple(call), slo, shi, sid, off,
                          rbits, _device_table(("encode", call.fmt), lambda: table))
             else:

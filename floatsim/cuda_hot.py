@@ -115,7 +115,6 @@ def _make_plan(x: Any, fmt: Any, rounding: Any, overflow: Any, subnormals: Any, 
     from .cast import _check_out_dtype
     from .kernels import cuda as K
     from .kernels.cuda_launch import Launcher, Prepared, array1d
-    from .kernels.fast32 import gpu_branch
     from .kernels.vector_io import alignment
 
     src, call = cd._call(x, fmt, rounding, overflow, subnormals, daz, seed, 0, None, sr_bits)
@@ -129,7 +128,7 @@ def _make_plan(x: Any, fmt: Any, rounding: Any, overflow: Any, subnormals: Any, 
         if table is None:
             return None
         dt, cdt = src.dtype, code_dtype(call.fmt)
-        kern = K.encode32_kernel(call.rounding.value, cd._kind(dt), call.rmode, gpu_branch(call.fmt))
+        kern = K.encode32_kernel(call.rounding.value, cd._kind(dt), call.rmode, call.gpu_form())
         consts = K.consts_tuple(call)
         dev = cd._device_table(("encode", call.fmt), lambda: table)
         arrays = (*array1d(0, 1, dt.itemsize), *array1d(0, 1, cdt.itemsize))
@@ -142,7 +141,7 @@ def _make_plan(x: Any, fmt: Any, rounding: Any, overflow: Any, subnormals: Any, 
     if call.fast32(dt if dt.itemsize >= 4 else np.dtype(np.float32)):
         # vector loads and stores: the result is a fresh allocation (aligned),
         # and an input that is not aligned goes to the general path
-        kern = K.quantize32_kernel(call.rounding.value, kind, kind, call.rmode, gpu_branch(call.fmt), True)
+        kern = K.quantize32_kernel(call.rounding.value, kind, kind, call.rmode, call.gpu_form(), True)
         align = alignment(dt.itemsize)
         consts = K.consts_tuple(call)
         launcher = Launcher(kern, argtypes(True, dt.itemsize, len(consts)))

@@ -66,6 +66,22 @@ def rows(dtype: np.dtype, n: int = 40, seed: int = 0) -> np.ndarray:
         return x.astype(dtype)
 
 
+def float_route_rows(seed: int = 0) -> np.ndarray:
+    """(8, 64) float32: blocks where the GPU's float route (fast32._float_route)
+    meets a block scale's extremes.  Row 0: one large element per block and
+    the rest down to float32 subnormals (their q underflows without mul.rp);
+    rows 1-7: blocks whose scale exponent sits around the lowest the route
+    allows (2**-127 .. 2**-121 for e2m1)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((8, 64)) * np.exp2(rng.integers(-30, 1, (8, 64)))
+    x[0] *= np.exp2(rng.integers(-140, 0, 64))
+    x[0, ::32] = 100.0
+    for r in range(1, 8):
+        x[r] = x[r] / np.abs(x[r]).max() * 2.0 ** (-126 + r - 1)
+    with np.errstate(under="ignore"):
+        return x.astype(np.float32)
+
+
 def bits(a: np.ndarray) -> np.ndarray:
     a = np.asarray(a)
     return a.view(f"u{a.dtype.itemsize}") if a.dtype.kind == "f" or a.dtype == BF16 else a
@@ -162,6 +178,11 @@ def check_warp() -> None:
             for mode in (fs.Rounding.NEAREST_EVEN, SR):
                 both(f"warp mxfp4 {dt} {mode.name}", rows(dt, n=64, seed=22), "mxfp4_e2m1",
                      out_dtype=F32, encode=False, **sr(mode))
+                calls += 1
+        for name in ("mxfp4_e2m1", "mxfp6_e3m2"):
+            for mode in MODES:
+                both(f"warp {name} float-route edges {mode.name}", float_route_rows(23), name, encode=False,
+                     **sr(mode))
                 calls += 1
         mx = fs.blocks.format("mxfp4_e2m1")
         for b in (1, 2, 4, 8, 16):  # 1 and 2: a thread per block (blocks_cuda.fast_kernel)

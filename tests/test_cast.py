@@ -17,7 +17,15 @@ import floatsim as fs
 from floatsim import reference as ref
 from floatsim.cast import TABLE_CODES, _decode_general, _encode_general, _holds
 from floatsim.kernels import cpu
-from floatsim.kernels.fast32 import fits_fast32, make_consts, quantize_f32_bits
+from floatsim.kernels.fast32 import (
+    FLOAT,
+    fits_fast32,
+    fits_float_route,
+    gpu_branch,
+    gpu_form,
+    make_consts,
+    quantize_f32_bits,
+)
 from floatsim.kernels.philox import philox4x32
 from floatsim.registry import ML_DTYPES_NAMES
 
@@ -399,22 +407,40 @@ _GPU_FORM_FORMATS = ["e4m3", "e5m2", "e2m1", "e3m2", "e2m3", "e4m3fnuz", "bf16",
                      "p3109_k8p1se", "p3109_k8p3ue", "ue4m3", "ue5m3"]
 
 
+def test_float_route_is_picked_where_it_applies() -> None:
+    """The narrow formats (no normal-range branch) take the float route in
+    every mode but round-to-odd and SR with sr_bits; formats it does not fit
+    never do."""
+    float_fmts = [n for n in _GPU_FORM_FORMATS if fits_float_route(fs.format(n)) and not gpu_branch(fs.format(n))]
+    assert {"e2m1", "e3m2", "e2m3"} <= set(float_fmts)
+    for name in _GPU_FORM_FORMATS + ["e8m0", "p3109_k8p1se", "p3109_k3p1se"]:
+        fmt = fs.format(name)
+        for mode in MODES:
+            for sr_bits in (0, 8):
+                form = gpu_form(fmt, mode, sr_bits)
+                takes = (name in float_fmts and mode is not fs.Rounding.ODD
+                         and not (mode is fs.Rounding.STOCHASTIC and sr_bits))
+                assert (form == FLOAT) == takes, (name, mode, sr_bits)
+
+
 def _gpu_forms_vs_cpu(bits: np.ndarray, names: list[str] = _GPU_FORM_FORMATS,
                       options: bool = True) -> None:
-    """The CUDA kernels' forms of the fast path (``gpu=True``, with and
-    without the normal-range branch) give the CPU form's bits; ``options``:
-    also with saturation and flushed subnormals."""
+    """The CUDA kernels' forms of the fast path (``gpu=True``: without and
+    with the normal-range branch, and the float route where fast32.gpu_form
+    picks it) give the CPU form's bits; ``options``: also with saturation and
+    flushed subnormals."""
     rb = _sr_words(bits)
     for name in names:
         fmt = fs.format(name)
         assert fits_fast32(fmt), name  # make_consts holds only for these
         for mode in MODES:
             for sr_bits in ([0, 5, 32] if mode is fs.Rounding.STOCHASTIC else [0]):
+                forms = (False, True) + ((FLOAT,) if gpu_form(fmt, mode, sr_bits) == FLOAT else ())
                 for ov in [None, fs.Overflow.SATURATE] if options else [None]:
                     for sub in [None, False] if options else [None]:
                         c = make_consts(fmt, mode, ov, sub, sr_bits)
                         want = _fast32_loop(bits, rb, c, mode.value, False, False)
-                        for branch in (False, True):
+                        for branch in forms:
                             got = _fast32_loop(bits, rb, c, mode.value, branch, True)
                             bad = np.flatnonzero(got != want)
                             assert bad.size == 0, (name, mode, sr_bits, ov, sub, branch,
@@ -433,8 +459,22 @@ def test_gpu_forms_of_fast_path_match_cpu_form() -> None:
     special = np.array([0, 2**31, 0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00001, 1, 2**31 + 1],
                        dtype=np.uint32)
     ties = (np.arange(2**17, dtype=np.uint64) << 15).astype(np.uint32)
+    # every value of each format four times over, so that each meets the
+    # random words 0 and all ones: an exact input must not move with either
+    values = np.concatenate([fs.format(n).values() for n in _GPU_FORM_FORMATS if fs.format(n).bits <= 8])
+    exact = np.repeat(values[~np.isnan(values)].astype(np.float32).view(np.uint32), 4)
+    # each format's midpoints and their float32 neighbours (a float32 sum
+    # q + 0.5 rounds 0.5 - 2**-25 to 1.0: the float route's RNA must not)
+    mids = []
+    for n in _GPU_FORM_FORMATS:
+        if fs.format(n).bits <= 8:
+            v = np.unique(np.abs(fs.format(n).values()[np.isfinite(fs.format(n).values())]))
+            m = ((v[:-1] + v[1:]) / 2).astype(np.float32).view(np.uint32).astype(np.int64)
+            mids.append((m[:, None] + np.arange(-3, 4)).reshape(-1))
+    mid = np.concatenate(mids).astype(np.uint32)
+    mid = np.concatenate([mid, mid | np.uint32(2**31)])
     _gpu_forms_vs_cpu(np.concatenate([np.arange(7, 2**32, 65537, dtype=np.uint64).astype(np.uint32),
-                                      ties, near, special]))
+                                      ties, near, special, exact, mid]))
 
 
 @pytest.mark.slow

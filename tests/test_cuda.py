@@ -52,6 +52,12 @@ def test_kernel_builds_for_sm90(case: tuple) -> None:
     if "quantize32" in label:
         expected = 20 if "_r6_" in label and "_m1" in label else 0
         assert philox_muls == expected, f"{label}: {philox_muls} Philox multiplies, expected {expected}"
+    if label.startswith("quantize32") and "_fl" in label:
+        # the float route rounds by directed adds of 2**23 (_jit's inline PTX,
+        # not LLVM's floor/ceil), four elements a thread in the vector form
+        assert ptx.count("0f4B000000;") >= 8, label
+        if "_r6_" in label:
+            assert ptx.count("cvt.rpi.u32.f32") >= 4, label
 
 
 def _hot_signatures() -> list:

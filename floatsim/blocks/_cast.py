@@ -26,7 +26,7 @@ from ..cuda_dispatch import is_device_array
 from ..formats import Format, Overflow
 from ..kernels import blocks_cpu as K
 from ..kernels.cpu import launch
-from ..kernels.fast32 import fits_div32, fits_fast32, make_consts
+from ..kernels.fast32 import FLOAT, fits_div32, fits_fast32, float_route_min_emin, make_consts
 from ..kernels.params import make_params
 from ..kernels.scalar import decode_code, encode_bits
 from ..rounding import Rounding
@@ -160,7 +160,11 @@ class _Plan:
             bp[K.B_IBITS] = el.bits
         else:
             bp[K.B_KIND] = K.K_FLOAT
-            bp[K.B_FAST_EMIN] = -126 - el.emin
+            # the lowest block scale exponent the fast path takes: the shifted
+            # emin stays in float32's normal range, and where the element
+            # takes the GPU's float route, also within that route's bounds
+            low = float_route_min_emin(el) if self.call.gpu_form(el) == FLOAT else -126
+            bp[K.B_FAST_EMIN] = low - el.emin
         bp[K.B_EMAX_E] = el.emax
         bp[K.B_MBITS_E] = el.mbits
         bp[K.B_KMIN] = int(np.log2(sc.min_subnormal))

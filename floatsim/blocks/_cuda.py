@@ -53,7 +53,6 @@ from ..cuda_dispatch import (
     is_device_array,
 )
 from ..formats import Overflow
-from ..kernels.fast32 import gpu_branch
 from ..kernels.params import make_params
 from ..registry import format as _format
 from ..rounding import Rounding
@@ -123,7 +122,7 @@ class _DevicePlan(_Plan):
         form (``vec``: vector loads and stores, for aligned arrays)."""
         from ..kernels import blocks_warp as BW
 
-        return BW.warp_kernel(self.call.rounding.value, in_kind, gpu_branch(self.bf.element), vec)
+        return BW.warp_kernel(self.call.rounding.value, in_kind, self.call.gpu_form(self.bf.element), vec)
 
     def tensor_scale_args(self) -> tuple[float, tuple, float]:
         """What tensor_scale_kernel takes besides its arrays and a given scale:
@@ -151,7 +150,7 @@ class _DevicePlan(_Plan):
         """kernels.blocks_warp's value kernel for this call, input kind and access form."""
         from ..kernels import blocks_warp as BW
 
-        return BW.value_kernel(self.call.rounding.value, in_kind, gpu_branch(self.bf.element), vec)
+        return BW.value_kernel(self.call.rounding.value, in_kind, self.call.gpu_form(self.bf.element), vec)
 
     def _tensor_scale(self, value: Any) -> float:
         if value is None and self.bf.tensor_format is not None:

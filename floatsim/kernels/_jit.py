@@ -98,3 +98,136 @@ def _mul_wide(typingctx, a, b):  # noqa: ANN001, ANN202, ARG001
 def mul_wide_u32(a, b):  # noqa: ANN001, ANN201
     """The 64-bit product of the low 32 bits of ``a`` and of ``b`` (a uint64)."""
     return _mul_wide(np.uint64(a), np.uint64(b))
+
+
+# Rounding a float32 q, 0 <= q < 2**23, to an integer (a float32): on the GPU
+# by adding 2**23 in the wanted rounding direction and subtracting it again
+# (two FADDs on the FMA pipe, at full rate, where cvt.rni/rzi/rpi run on the
+# quarter-rate conversion unit); on the CPU by LLVM's own intrinsics, which
+# give the same integers on that range.
+_MAGIC = "0f4B000000"  # 2**23
+
+
+def _f32_op(ptx: str, out: str, cpu):  # noqa: ANN001, ANN202
+    """An intrinsic of one float32 argument: the inline PTX ``ptx`` on the GPU
+    (``out``: "f" for a float32 result, "r" for a uint32), ``cpu(builder,
+    x)``'s LLVM IR on the CPU."""
+    ret_ir, ret_ty = (ir.FloatType(), types.float32) if out == "f" else (ir.IntType(32), types.uint32)
+
+    @intrinsic
+    def op(typingctx, x):  # noqa: ANN001, ANN202, ARG001
+        def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202, ARG001
+            if type(context).__name__ == "CUDATargetContext":
+                asm = ir.InlineAsm(ir.FunctionType(ret_ir, [ir.FloatType()]), ptx, f"={out},f")
+                return builder.call(asm, [args[0]])
+            return cpu(builder, args[0])
+
+        return ret_ty(types.float32), codegen
+
+    return op
+
+
+def _llvm(name: str, ty: ir.Type = ir.FloatType()):  # noqa: ANN202, B008
+    """The CPU side: LLVM's intrinsic ``name`` on the argument."""
+    return lambda builder, x: builder.call(builder.module.declare_intrinsic(name, [ty]), [x])
+
+
+def _round_ptx(mode: str) -> str:
+    return f"{{ .reg .f32 t; add.{mode}.f32 t, $1, {_MAGIC}; sub.rn.f32 $0, t, {_MAGIC}; }}"
+
+
+def _rna_cpu(builder, x):  # noqa: ANN001, ANN202
+    # in float64, where q + 0.5 is exact
+    f64 = ir.DoubleType()
+    half = builder.fadd(builder.fpext(x, f64), ir.Constant(f64, 0.5))
+    return builder.fptrunc(_llvm("llvm.floor", f64)(builder, half), ir.FloatType())
+
+
+_rint = _f32_op(_round_ptx("rn"), "f", _llvm("llvm.rint"))
+_trunc = _f32_op(_round_ptx("rz"), "f", _llvm("llvm.trunc"))
+_ceil = _f32_op(_round_ptx("rp"), "f", _llvm("llvm.ceil"))
+# floor(q + 0.5): q + 0.5 rounded toward zero keeps its integer part (every
+# integer below 2**24 is a float32), then the trunc above
+_rna = _f32_op(f"{{ .reg .f32 t; add.rz.f32 t, $1, 0f3F000000; add.rz.f32 t, t, {_MAGIC}; "
+               f"sub.rn.f32 $0, t, {_MAGIC}; }}", "f", _rna_cpu)
+_ceil_u32 = _f32_op("cvt.rpi.u32.f32 $0, $1;", "r",
+                    lambda builder, x: builder.fptoui(_llvm("llvm.ceil")(builder, x), ir.IntType(32)))
+
+
+@intrinsic
+def _mul_up(typingctx, a, b):  # noqa: ANN001, ANN202, ARG001
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202, ARG001
+        f32, f64, i32 = ir.FloatType(), ir.DoubleType(), ir.IntType(32)
+        if type(context).__name__ == "CUDATargetContext":
+            asm = ir.InlineAsm(ir.FunctionType(f32, [f32, f32]), "mul.rp.f32 $0, $1, $2;", "=f,f,f")
+            return builder.call(asm, args)
+        # the product is exact in float64; rounded to nearest into float32,
+        # then one step up where that fell below it (non-negative operands)
+        p = builder.fmul(builder.fpext(args[0], f64), builder.fpext(args[1], f64))
+        near = builder.fptrunc(p, f32)
+        up = builder.bitcast(builder.add(builder.bitcast(near, i32), ir.Constant(i32, 1)), f32)
+        return builder.select(builder.fcmp_ordered("<", builder.fpext(near, f64), p), up, near)
+
+    return types.float32(types.float32, types.float32), codegen
+
+
+@scalar_jit
+def f32_mul_up(a, b):  # noqa: ANN001, ANN201
+    """``a * b`` (non-negative float32s) rounded up to a float32: exact where
+    the product is a float32, and never 0 for nonzero factors however small
+    the product (one FMUL.RP on the GPU).
+
+    Example:
+        >>> import numpy as np
+        >>> float(f32_mul_up(3.0, 0.25)), float(f32_mul_up(2.0**-100, 2.0**-100)) == 2.0**-149
+        (0.75, True)
+    """
+    return _mul_up(np.float32(a), np.float32(b))
+
+
+@scalar_jit
+def f32_rint(q):  # noqa: ANN001, ANN201
+    """``q`` (float32, 0 <= q < 2**23) rounded to an integer, ties to even.
+
+    Example:
+        >>> [float(f32_rint(v)) for v in (2.5, 3.5, 1.25)]
+        [2.0, 4.0, 1.0]
+    """
+    return _rint(np.float32(q))
+
+
+@scalar_jit
+def f32_trunc(q):  # noqa: ANN001, ANN201
+    """``q`` (float32, 0 <= q < 2**23) rounded down to an integer."""
+    return _trunc(np.float32(q))
+
+
+@scalar_jit
+def f32_ceil(q):  # noqa: ANN001, ANN201
+    """``q`` (float32, 0 <= q < 2**23) rounded up to an integer."""
+    return _ceil(np.float32(q))
+
+
+@scalar_jit
+def f32_rna(q):  # noqa: ANN001, ANN201
+    """``q`` (float32, 0 <= q < 2**23) rounded to an integer, ties away from
+    zero: floor(q + 0.5) of the exact sum, which a float32 ``q + 0.5`` is not
+    (q = 0.5 - 2**-25 would sum to 1.0).
+
+    Example:
+        >>> [float(f32_rna(v)) for v in (2.5, 0.49999997, 1.25)]
+        [3.0, 0.0, 1.0]
+    """
+    return _rna(np.float32(q))
+
+
+@scalar_jit
+def f32_ceil_u32(y):  # noqa: ANN001, ANN201
+    """``y`` (float32, 0 <= y < 2**32) rounded up to an integer, as a uint32
+    (one conversion instruction on the GPU).
+
+    Example:
+        >>> int(f32_ceil_u32(4294967040.0)), int(f32_ceil_u32(0.25))
+        (4294967040, 1)
+    """
+    return _ceil_u32(np.float32(y))

@@ -76,7 +76,7 @@ from .cuda import (
     in_f64_bits,
     launch_items,
 )
-from .fast32 import quantize_f32_bits
+from .fast32 import FLOAT, FORM_TAG, check_form, quantize_f32_bits
 from .philox import group_words
 from .scalar import SR
 from .vector_io import load4, store4
@@ -170,13 +170,14 @@ _put4 = _put4_py if SIMULATOR else numba.njit(inline="always")(_put4_py)
 @functools.cache
 def warp_kernel(rnd: int, in_kind: int, branch: bool = True, vec: bool = False) -> Any:
     """The kernel for one rounding mode, input kind (K_F32, K_F16, K_BF16),
-    ``branch`` (:func:`.fast32.gpu_branch` of the element format) and
+    ``branch`` (the GPU form, :func:`.fast32.gpu_form` of the element format) and
     ``vec`` (a thread's four elements by one vector load and store:
     :func:`.vector_io.aligned4` arrays); float32 out.  Arguments: ``(xr, outr, bsz, c, ep0, bp, fmax,
     seed_lo, seed_hi, stream)`` as :func:`.blocks_cuda.fast_kernel` takes
     them, ``bsz`` from :func:`warp_block`; launch with :func:`launch`."""
     if rnd not in range(7) or in_kind not in (K_F32, K_F16, K_BF16):
         raise ValueError(f"rnd={rnd} / in_kind={in_kind} out of range")
+    check_form(rnd, branch)
 
     def mxw32(xr, outr, bsz, c, ep0, bp, fmax, seed_lo, seed_hi, stream):  # noqa: ANN001, ANN202
         red = cuda.shared.array(MAX_THREADS, np.uint32)  # the simulator's reduction only
@@ -229,7 +230,7 @@ def warp_kernel(rnd: int, in_kind: int, branch: bool = True, vec: bool = False) 
                             r = np.uint32(f32_value_bits(v))
                         outr[o + np.uint64(q)] = r
 
-    mxw32.__name__ = f"mxw32_r{rnd}_i{in_kind}" + ("" if branch else "_nb") + ("_v" if vec else "")
+    mxw32.__name__ = f"mxw32_r{rnd}_i{in_kind}" + FORM_TAG[int(branch)] + ("_v" if vec else "")
     mxw32.__qualname__ = mxw32.__name__
     return cuda.jit(cache=True)(mxw32)
 
@@ -293,6 +294,7 @@ def value_kernel(rnd: int, in_kind: int, branch: bool = True, vec: bool = False)
     when ``use_tsc`` (computed on the device)."""
     if rnd not in range(7) or in_kind not in (K_F32, K_F16, K_BF16):
         raise ValueError(f"rnd={rnd} / in_kind={in_kind} out of range")
+    check_form(rnd, branch)
 
     def vw32(xr, outr, bsz, c, cs, scale32, ep0, sp, bp, fp0, tsc, use_tsc, seed_lo, seed_hi,  # noqa: ANN001, ANN202, PLR0913
              stream):
@@ -339,7 +341,7 @@ def value_kernel(rnd: int, in_kind: int, branch: bool = True, vec: bool = False)
                                               _pick(q, l0, l1, l2, l3), bp, 0)
                         outr[o + np.uint64(q)] = np.uint32(f32_value_bits(v))
 
-    vw32.__name__ = f"vw32_r{rnd}_i{in_kind}" + ("" if branch else "_nb") + ("_v" if vec else "")
+    vw32.__name__ = f"vw32_r{rnd}_i{in_kind}" + FORM_TAG[int(branch)] + ("_v" if vec else "")
     vw32.__qualname__ = vw32.__name__
     return cuda.jit(cache=True)(vw32)
 
@@ -387,9 +389,11 @@ def ptx_signatures() -> list[tuple[str, Any, tuple]]:
 
     sigs = []
     for rnd in range(7):
-        for ik, branch in ((K_F32, True), (K_F16, True), (K_BF16, True), (K_F32, False)):
+        forms = ((K_F32, True), (K_F16, True), (K_BF16, True), (K_F32, False)) + (
+            ((K_F32, FLOAT),) if rnd in (0, 6) else ())
+        for ik, branch in forms:
             # the vector form (aligned arrays) always, the scalar one for float32 in
-            for vec in (True, False) if ik == K_F32 else (True,):
+            for vec in (True, False) if ik == K_F32 and branch != FLOAT else (True,):
                 fn = warp_kernel(rnd, ik, branch, vec).py_func
                 sigs.append((fn.__name__, fn, argtypes(ik, 17, 21, _cpu.N_BP)))
                 fn = value_kernel(rnd, ik, branch, vec).py_func

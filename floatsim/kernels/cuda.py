@@ -59,7 +59,7 @@ from numba import config, cuda
 
 from ._jit import f32_bits, f32_from_bits, f64_bits, scalar_jit
 from .code_table import code_of_f32_py
-from .fast32 import make_consts, quantize_f32_bits
+from .fast32 import FLOAT, FORM_TAG, check_form, make_consts, quantize_f32_bits
 from .params import P_WIDE_RANDOM
 from .philox import group_words
 from .scalar import decode_code, encode_bits
@@ -211,10 +211,10 @@ def _q32(x, c, rnd, in_kind, out_kind, r_lo, gpu):  # noqa: ANN001, ANN201
                                  out_kind))
 
 
-def _q32_at_py(outr, j, n, x, c, rnd, in_kind, out_kind, r_lo):  # noqa: ANN001, ANN202
-    """outr[j] = x cast in the GPU form with the normal-range branch, if j < n."""
+def _q32_at_py(outr, j, n, x, c, rnd, in_kind, out_kind, r_lo, form):  # noqa: ANN001, ANN202
+    """outr[j] = x cast in the GPU form ``form`` (fast32.BRANCH or FLOAT), if j < n."""
     if j < n:
-        outr[np.uint64(j)] = _q32(x, c, rnd, in_kind, out_kind, r_lo, True)
+        outr[np.uint64(j)] = _q32(x, c, rnd, in_kind, out_kind, r_lo, form)
 
 
 # plain Python under the simulator, whose arrays a compiled function cannot take
@@ -331,7 +331,7 @@ _vec_group = _vec_group_py if SIMULATOR else scalar_jit(_vec_group_py)
 
 
 @functools.cache
-def quantize32_kernel(rnd: int, in_kind: int, out_kind: int, rmode: int, branch: bool = True,
+def quantize32_kernel(rnd: int, in_kind: int, out_kind: int, rmode: int, branch: int = True,
                       vec: bool = False) -> Any:
     """The float32 fast path (fast32.quantize_f32_bits) for one rounding mode,
     input kind (K_F32, K_F16, K_BF16), output kind and random-bit source,
@@ -341,8 +341,8 @@ def quantize32_kernel(rnd: int, in_kind: int, out_kind: int, rmode: int, branch:
     which is runtime data): each kernel then holds only its own rule, as the
     CPU fast path does with ``numba.literally``, which saves a quarter of the
     instructions per element on the GPU, where this kernel is bound by
-    integer arithmetic rather than memory.  So is ``branch``
-    (:func:`.fast32.gpu_branch` of the format), and ``vec``: each thread's
+    integer arithmetic rather than memory.  So is ``branch``, the GPU form
+    of the cast (:func:`.fast32.gpu_form`: FREE, BRANCH or FLOAT), and ``vec``: each thread's
     four elements are consecutive and move by one vector load and store
     (:mod:`.vector_io`), for arrays whose data pointers :func:`.vector_io.aligned4`
     allows.  Arguments: ``(xr, outr, c, seed_lo, seed_hi, stream, offset,
@@ -352,6 +352,7 @@ def quantize32_kernel(rnd: int, in_kind: int, out_kind: int, rmode: int, branch:
         raise ValueError(f"rnd={rnd} / rmode={rmode} out of range")
     if in_kind not in (K_F32, K_F16, K_BF16) or out_kind not in (K_F32, K_F16, K_BF16):
         raise ValueError(f"in_kind={in_kind} / out_kind={out_kind}: float32, float16 or bfloat16")
+    check_form(rnd, branch)
 
     def quantize32(xr, outr, c, seed_lo, seed_hi, stream, offset, rbits):  # noqa: ANN001, ANN202
         # A block takes GROUP * blockDim consecutive elements a step; thread t
@@ -381,16 +382,18 @@ def quantize32_kernel(rnd: int, in_kind: int, out_kind: int, rmode: int, branch:
             elif rmode == 2:
                 l0, l1, l2, l3 = _load4(rbits, i, T, n)
             if branch:
-                # the GPU form of the cast, written out: as a loop, NVVM left
-                # the SR kernel's body rolled (e4m3 SR 267 against 232 us)
-                _q32_at(outr, i, n, x0, c, rnd, in_kind, out_kind, l0)
-                _q32_at(outr, i + T, n, x1, c, rnd, in_kind, out_kind, l1)
-                _q32_at(outr, i + 2 * T, n, x2, c, rnd, in_kind, out_kind, l2)
-                _q32_at(outr, i + 3 * T, n, x3, c, rnd, in_kind, out_kind, l3)
+                # the GPU form of the cast (BRANCH or FLOAT), written out: as a
+                # loop, NVVM left the SR kernel's body rolled (e4m3 SR 267
+                # against 232 us)
+                _q32_at(outr, i, n, x0, c, rnd, in_kind, out_kind, l0, branch)
+                _q32_at(outr, i + T, n, x1, c, rnd, in_kind, out_kind, l1, branch)
+                _q32_at(outr, i + 2 * T, n, x2, c, rnd, in_kind, out_kind, l2, branch)
+                _q32_at(outr, i + 3 * T, n, x3, c, rnd, in_kind, out_kind, l3, branch)
             else:
-                # the narrow formats keep the CPU's form in a loop, which ran
-                # faster for them than either change (e2m1 nearest-even 242
-                # against 260 us written out; SR 333 against 362)
+                # FREE (narrow formats off the float route: round-to-odd,
+                # sr_bits) keeps the CPU's form in a loop, which ran faster
+                # for them written out (e2m1 nearest-even 242 against 260 us;
+                # SR 333 against 362)
                 for k in range(GROUP):
                     j = i + k * T
                     if j < n:
@@ -423,7 +426,7 @@ def quantize32_kernel(rnd: int, in_kind: int, out_kind: int, rmode: int, branch:
                                                           out_kind, _pick(k, l0, l1, l2, l3), branch)
 
     fn = quantize32v if vec else quantize32
-    fn.__name__ = f"quantize32_r{rnd}_i{in_kind}_o{out_kind}_m{rmode}" + ("" if branch else "_nb") + (
+    fn.__name__ = f"quantize32_r{rnd}_i{in_kind}_o{out_kind}_m{rmode}" + FORM_TAG[int(branch)] + (
         "_v" if vec else "")
     fn.__qualname__ = fn.__name__
     # cached on disk like the other kernels: a first call in a new process
@@ -432,7 +435,7 @@ def quantize32_kernel(rnd: int, in_kind: int, out_kind: int, rmode: int, branch:
 
 
 @functools.cache
-def encode32_kernel(rnd: int, in_kind: int, rmode: int, branch: bool = True) -> Any:
+def encode32_kernel(rnd: int, in_kind: int, rmode: int, branch: int = True) -> Any:
     """``encode`` by the float32 fast path: quantize32_kernel's vector form
     (arrays aligned to four elements), whose float32 result becomes a code by
     :mod:`.code_table` (one table read).  The general encode_kernel's float64
@@ -441,6 +444,7 @@ def encode32_kernel(rnd: int, in_kind: int, rmode: int, branch: bool = True) -> 
     ``codes`` uint8 or uint16."""
     if rnd not in range(7) or rmode not in range(3) or in_kind not in (K_F32, K_F16, K_BF16):
         raise ValueError(f"rnd={rnd} / rmode={rmode} / in_kind={in_kind} out of range")
+    check_form(rnd, branch)
 
     def encode32(xr, codes, c, seed_lo, seed_hi, stream, offset, rbits, table):  # noqa: ANN001, ANN202
         n = xr.size
@@ -462,7 +466,7 @@ def encode32_kernel(rnd: int, in_kind: int, rmode: int, branch: bool = True) -> 
                             codes[np.uint64(i + k)] = _e32(_pick(k, x0, x1, x2, x3), c, rnd, in_kind,
                                                            _pick(k, l0, l1, l2, l3), branch, table)
 
-    encode32.__name__ = f"encode32_r{rnd}_i{in_kind}_m{rmode}" + ("" if branch else "_nb")
+    encode32.__name__ = f"encode32_r{rnd}_i{in_kind}_m{rmode}" + FORM_TAG[int(branch)]
     encode32.__qualname__ = encode32.__name__
     return cuda.jit(cache=True)(encode32)
 
@@ -664,6 +668,13 @@ def ptx_signatures(everything: bool = True) -> list[tuple[str, Any, tuple]]:
         (0, K_F32, K_F16, 0, u32, u16, True),
         (0, K_F32, K_F32, 0, u32, u32, False),  # without the normal-range branch (fast32.gpu_branch)
         (6, K_F32, K_F32, 1, u32, u32, False),
+        # the float route (fast32.gpu_form): each of its roundings (RTZ and
+        # RUP use the trunc and ceil that RDN does)
+        (0, K_F32, K_F32, 0, u32, u32, FLOAT),
+        (1, K_F32, K_F32, 0, u32, u32, FLOAT),
+        (4, K_F32, K_F32, 0, u32, u32, FLOAT),
+        (6, K_F32, K_F32, 1, u32, u32, FLOAT),
+        (6, K_BF16, K_BF16, 2, u16, u16, FLOAT),
     ]
     sigs: list[tuple[str, Any, tuple]] = []
     for rnd, ik, ok, rmode, xin, out, branch in q32:
@@ -684,6 +695,7 @@ def ptx_signatures(everything: bool = True) -> list[tuple[str, Any, tuple]]:
             sigs.append((f"{name}_{a.dtype}_{b.dtype}", kern.py_func, (a, b, *rest)))
     # encode by the fast path: uint8 and uint16 codes, SR from both sources
     for rnd, ik, rmode, xin, out, branch in ((0, K_F32, 0, u32, u8, True), (6, K_F32, 1, u32, u8, False),
+                                             (6, K_F32, 1, u32, u8, FLOAT),
                                              (6, K_BF16, 2, u16, u16, True), (2, K_F16, 0, u16, u8, True)):
         fn = encode32_kernel(rnd, ik, rmode, branch).py_func
         sigs.append((fn.__name__, fn, (xin, out, ctup, i64, i64, i64, i64, rb, u32)))

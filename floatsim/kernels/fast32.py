@@ -26,7 +26,17 @@ import numpy as np
 
 from ..formats import Format, Overflow
 from ..rounding import Rounding
-from ._jit import f32_bits, f32_from_bits, scalar_jit
+from ._jit import (
+    f32_bits,
+    f32_ceil,
+    f32_ceil_u32,
+    f32_from_bits,
+    f32_mul_up,
+    f32_rint,
+    f32_rna,
+    f32_trunc,
+    scalar_jit,
+)
 from .scalar import ODD, RDN, RNA, RNE, RTZ, RUP, SR
 
 U32 = np.uint32
@@ -83,9 +93,9 @@ def gpu_branch(fmt: Format) -> bool:
     BRANCH_MIN_BINADES binades (e4m3, e5m2, bf16: most inputs fall in it, and
     a warp whose lanes all do skips the variable shift).  A narrow normal
     range (e2m1, e2m3, e3m2) leaves most warps with lanes on both sides, which
-    then run both paths: the branch-free form is faster there (on an H100,
+    then run both paths: the branch-free form was faster there (on an H100,
     e2m1 nearest-even 242 against 275 us, MXFP4 383 against 418 us, for 2**26
-    elements).
+    elements), and the float route (:func:`gpu_form`) is faster still.
 
     Example:
         >>> from floatsim import format
@@ -93,6 +103,58 @@ def gpu_branch(fmt: Format) -> bool:
         (True, False)
     """
     return fmt.emax - fmt.emin >= BRANCH_MIN_BINADES
+
+
+#: The GPU forms of the cast (``quantize_f32_bits``'s ``branch``): the CPU's
+#: branch-free integer sequence, the normal-range branch, the float route.
+FREE, BRANCH, FLOAT = 0, 1, 2
+#: Kernel name suffix of each form (the disk cache tells kernels apart by name).
+FORM_TAG = ("_nb", "", "_fl")
+
+
+def fits_float_route(fmt: Format) -> bool:
+    """Whether :func:`_float_route` is exact for ``fmt``: 1 <= M <= 21 (ties
+    to even need the last kept bit in q's integer part; 21 leaves the
+    rounding adds of 2**23 room), and both scale factors 2**(M - E) and
+    2**(E - M), for E from emin up, are normal float32 powers of two.  The
+    block kernels shift emin by each block's scale exponent;
+    :func:`float_route_min_emin` says how far down that may go."""
+    m = fmt.mbits
+    return fits_fast32(fmt) and 1 <= m <= 21 and fmt.emin - m >= -126 and m - fmt.emin <= 127
+
+
+def float_route_min_emin(fmt: Format) -> int:
+    """The lowest emin (after a block's scale shifts it) for which the float
+    route holds in ``fmt``'s element grid: emin - M >= -126."""
+    return fmt.mbits - 126
+
+
+def gpu_form(fmt: Format, rounding: Rounding, sr_bits: int = 0) -> int:
+    """Which form of :func:`quantize_f32_bits` the CUDA kernels compile for
+    ``fmt`` in ``rounding``: BRANCH where :func:`gpu_branch` says so; for the
+    narrow formats, FLOAT where the float route applies (every mode but
+    round-to-odd and SR with ``sr_bits``), else FREE.
+
+    Example:
+        >>> from floatsim import format, Rounding
+        >>> gpu_form(format("e4m3"), Rounding.STOCHASTIC), gpu_form(format("e2m1"), Rounding.STOCHASTIC)
+        (1, 2)
+        >>> gpu_form(format("e2m1"), Rounding.STOCHASTIC, sr_bits=8), gpu_form(format("e2m1"), Rounding.ODD)
+        (0, 0)
+    """
+    if gpu_branch(fmt):
+        return BRANCH
+    if fits_float_route(fmt) and rounding is not Rounding.ODD and not (
+            rounding is Rounding.STOCHASTIC and sr_bits):
+        return FLOAT
+    return FREE
+
+
+def check_form(rnd: int, form: int) -> None:
+    """Refuse a kernel of the float route in round-to-odd, which it lacks
+    (:func:`gpu_form` never picks it there)."""
+    if int(form) == FLOAT and rnd == ODD:
+        raise ValueError("the float route (fast32.FLOAT) has no round-to-odd; pick the form by gpu_form")
 
 
 @lru_cache(maxsize=1024)
@@ -227,7 +289,9 @@ def quantize_f32_bits(u, c, rnd, r_lo, branch=False, gpu=False):  # noqa: ANN001
     emin_b = U32(c[C_EMIN_B])
     d0 = U32(min(U32(23 - M), U32(31)))  # the bound lets the shifts stay 32-bit
     off = U32(c[C_TRUNC_CODE_OFF])
-    if branch and e >= emin_b:
+    if branch == FLOAT:
+        r = _float_route(a, e, M, emin_b, rnd, neg, r_lo)
+    elif branch and e >= emin_b:
         r = _round_normal(a, d0, M, off, c, rnd, neg, r_lo)
     else:
         r = _general_f32(a, e, M, emin_b, d0, off, c, rnd, neg, r_lo, gpu)
@@ -243,6 +307,47 @@ def quantize_f32_bits(u, c, rnd, r_lo, branch=False, gpu=False):  # noqa: ANN001
         if U32(key - U32(1)) < U32(_INF32 - 1) and U32(r - lo) <= U32(U32(c[C_MAX_BITS]) - lo):
             return U32(r | s)
     return _finish(r, a, s, c, rnd, neg)
+
+
+@scalar_jit
+def _float_route(a, e, M, emin_b, rnd, neg, r_lo):  # noqa: ANN001, ANN201
+    """Rounded magnitude bits of ``a`` by float arithmetic, for formats where
+    :func:`fits_float_route` holds (kernels pick it by :func:`gpu_form`).
+
+    q = |x| * 2**(M - E), E = max(x's exponent, emin), is exact and below
+    2**(M + 1); its integer part is the kept significand (with the leading
+    bit in the normal range), its fraction the dropped bits.  Rounding q to
+    an integer in the mode's direction and scaling back is the cast.  Most of
+    this runs on the GPU's FMA pipe, which has twice the integer pipe's rate:
+    the integer sequence spends most of its instructions on the variable
+    shift that a narrow format's lanes, split between its normal and
+    subnormal ranges, cannot branch around.  SR is exact: up iff the 32-bit
+    word is below ceil(frac * 2**32), the frac as a 32-bit fraction rounded
+    up, as in :func:`_round_up`.  Inf and NaN give some NaN or Inf here;
+    :func:`_finish` replaces them.
+    """
+    eb = U32(max(e, emin_b))
+    s1 = f32_from_bits(U32(U32(M + U32(254) - eb) << 23))  # 2**(M - E)
+    s2 = f32_from_bits(U32(U32(eb - M) << 23))  # 2**(E - M)
+    # rounded up, so that an input far below the format's smallest step
+    # (possible once a block's scale shifts emin up) stays nonzero: every q
+    # under 2**-32 rounds alike, by its being nonzero
+    q = f32_mul_up(f32_from_bits(a), s1)
+    if rnd == RNE:
+        t = f32_rint(q)
+    elif rnd == RNA:
+        t = f32_rna(q)
+    elif rnd == RTZ:
+        t = f32_trunc(q)
+    elif rnd == RUP:
+        t = f32_trunc(q) if neg else f32_ceil(q)
+    elif rnd == RDN:
+        t = f32_ceil(q) if neg else f32_trunc(q)
+    else:
+        fl = f32_trunc(q)
+        up = U32(r_lo) < f32_ceil_u32((q - fl) * np.float32(4294967296.0))
+        t = fl + np.float32(1.0) if up else fl
+    return U32(f32_bits(t * s2))
 
 
 @scalar_jit
