@@ -116,11 +116,11 @@ def fits_float_route(fmt: Format) -> bool:
     """Whether :func:`_float_route` is exact for ``fmt``: 1 <= M <= 21 (ties
     to even need the last kept bit in q's integer part; 21 leaves the
     rounding adds of 2**23 room), and both scale factors 2**(M - E) and
-    2**(E - M), for E from emin up, are normal float32 powers of two.  The
-    block kernels shift emin by each block's scale exponent;
-    :func:`float_route_min_emin` says how far down that may go."""
-    m = fmt.mbits
-    return fits_fast32(fmt) and 1 <= m <= 21 and fmt.emin - m >= -126 and m - fmt.emin <= 127
+    2**(E - M), for E from emin up, are normal float32 powers of two: emin at
+    least :func:`float_route_min_emin` (which also bounds M - E by 126).  The
+    block kernels shift emin by each block's scale exponent and hold it to
+    the same bound."""
+    return fits_fast32(fmt) and 1 <= fmt.mbits <= 21 and fmt.emin >= float_route_min_emin(fmt)
 
 
 def float_route_min_emin(fmt: Format) -> int:
