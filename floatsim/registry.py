@@ -64,19 +64,21 @@ CANONICAL: dict[str, Format] = {
         _f("float6_e3m2fn", 3, 2, specials="finite"),
         _f("float4_e2m1fn", 2, 1, specials="finite"),
         _f("float8_e8m0fnu", 8, 0, signed=False, has_zero=False, specials="fn"),
+        # UE5M3, the unsigned scale type of NVFP4-style block formats (positive E5M3).
+        _f("float8_e5m3fnu", 5, 3, signed=False, specials="fn"),
         _f("float16", 5, 10),
         _f("bfloat16", 8, 7),
         _f("tf32", 8, 10),
         _f("float32", 8, 23),
         _f("float64", 11, 52),
-        # Unsigned scale types of NVFP4-style block formats (positive E4M3 / E5M3).
+        # NVFP4's scale type (positive E4M3); ml_dtypes has no such type.
         _f("ue4m3", 4, 3, signed=False, specials="fn"),
-        _f("ue5m3", 5, 3, signed=False, specials="fn"),
     ]
 }
 
 #: The registered names that ml_dtypes (or numpy, for float16) also has: the
-#: formats floatsim is checked against ml_dtypes on.
+#: formats floatsim is checked against ml_dtypes on (float8_e5m3fnu since
+#: ml_dtypes 0.7).
 ML_DTYPES_NAMES: tuple[str, ...] = tuple(
     n for n in CANONICAL if n.startswith(("float8_", "float6_", "float4_")) or n in (
         "float16", "bfloat16")
@@ -107,6 +109,8 @@ ALIASES: dict[str, str] = {
     "e8m0": "float8_e8m0fnu",
     "ue8m0": "float8_e8m0fnu",
     "ocp_e8m0": "float8_e8m0fnu",
+    "ue5m3": "float8_e5m3fnu",
+    "e5m3fnu": "float8_e5m3fnu",
     "fp16": "float16",
     "half": "float16",
     "binary16": "float16",

@@ -197,7 +197,7 @@ int cmd_formats() {
     print_format("float4_e2m1fn", F::e2m1());
     print_format("float8_e8m0fnu", F::e8m0());
     print_format("ue4m3", F::ue4m3());
-    print_format("ue5m3", F::ue5m3());
+    print_format("float8_e5m3fnu", F::ue5m3());
     print_format("float16", F::fp16());
     print_format("bfloat16", F::bf16());
     print_format("tf32", F::tf32());

@@ -252,8 +252,8 @@ def _out_dtype(out: np.ndarray | None, out_dtype: Any, x: np.ndarray) -> np.dtyp
 
 def _as_dtype(v: np.ndarray, dt: np.dtype) -> np.ndarray:
     """Float64 values in ``dt``, rounded once to nearest even (overflow: inf).
-    bfloat16 goes through floatsim's own cast: ml_dtypes converts float64 to
-    bfloat16 through float32, rounding twice."""
+    bfloat16 goes through floatsim's own cast: ml_dtypes before 0.7 converts
+    float64 to bfloat16 through float32, rounding twice."""
     if _BF16 is not None and dt == _BF16:
         from ..cast import quantize as _quantize
 

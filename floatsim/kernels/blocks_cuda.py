@@ -281,8 +281,8 @@ def words_at(i, cg, w, seed_lo, seed_hi, stream, wide):  # noqa: ANN001, ANN201
 def out_bits(v, kind, op):  # noqa: ANN001, ANN201
     """The output element (bits of kind ``kind``) of the float64 value ``v``,
     rounded once to nearest even as the CPU path rounds it (float16, float32:
-    numpy's conversion; bfloat16: floatsim's own cast, since ml_dtypes would
-    round twice, through float32).  ``op`` are the float16 / bfloat16 params
+    numpy's conversion; bfloat16: floatsim's own cast, as on the CPU, where
+    ml_dtypes before 0.7 rounds twice, through float32).  ``op`` are the float16 / bfloat16 params
     (nearest even, overflow to inf).  NaN is the positive quiet NaN numpy
     stores."""
     if kind == K_F64:
