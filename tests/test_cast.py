@@ -19,7 +19,9 @@ from floatsim import reference as ref
 from floatsim.cast import TABLE_CODES, _decode_general, _encode_general, _holds
 from floatsim.kernels import cpu
 from floatsim.kernels.fast32 import (
+    BRANCH,
     FLOAT,
+    FREE,
     fits_fast32,
     fits_float_route,
     gpu_branch,
@@ -410,11 +412,13 @@ _GPU_FORM_FORMATS = ["e4m3", "e5m2", "e2m1", "e3m2", "e2m3", "e4m3fnuz", "bf16",
 
 
 def test_float_route_is_picked_where_it_applies() -> None:
-    """The narrow formats (no normal-range branch) take the float route in
-    every mode but round-to-odd and SR with sr_bits; formats it does not fit
-    never do."""
-    float_fmts = [n for n in _GPU_FORM_FORMATS if fits_float_route(fs.format(n)) and not gpu_branch(fs.format(n))]
-    assert {"e2m1", "e3m2", "e2m3"} <= set(float_fmts)
+    """Every format the float route fits takes it in every mode but
+    round-to-odd and SR with sr_bits, the wide ones too; formats it does not
+    fit (bf16: emin - M < -126) never do, and keep the normal-range branch."""
+    float_fmts = [n for n in _GPU_FORM_FORMATS if fits_float_route(fs.format(n))]
+    assert {"e2m1", "e3m2", "e2m3", "e4m3", "e5m2", "fp16"} <= set(float_fmts)
+    assert "bf16" not in float_fmts and gpu_form(fs.format("bf16"), fs.Rounding.STOCHASTIC) == BRANCH
+    assert gpu_form(fs.format("e4m3"), fs.Rounding.ODD) == BRANCH
     for name in _GPU_FORM_FORMATS + ["e8m0", "p3109_k8p1se", "p3109_k3p1se"]:
         fmt = fs.format(name)
         for mode in MODES:
@@ -423,6 +427,8 @@ def test_float_route_is_picked_where_it_applies() -> None:
                 takes = (name in float_fmts and mode is not fs.Rounding.ODD
                          and not (mode is fs.Rounding.STOCHASTIC and sr_bits))
                 assert (form == FLOAT) == takes, (name, mode, sr_bits)
+                if not takes:
+                    assert form == (BRANCH if gpu_branch(fmt) else FREE), (name, mode, sr_bits)
 
 
 def _gpu_forms_vs_cpu(bits: np.ndarray, names: list[str] = _GPU_FORM_FORMATS,
