@@ -8,6 +8,7 @@ is on ``sys.path`` when they run).  Importing it imports no CUDA library.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -56,17 +57,49 @@ def ptx_params(signatures: Callable[[], list], slow: Callable[[str], bool] = lam
             for case in signatures()]
 
 
+@contextlib.contextmanager
+def sm90_current_device() -> Any:
+    """With no GPU, an sm_90 one as numba-cuda's current device while in the block.
+
+    numba-cuda compiles a device function (``kernels.cuda.quantize_f32_dev``)
+    for the current device's compute capability, asking the driver for it
+    even inside ``compile_ptx(..., cc=(9, 0))``; on an H100 it would get
+    (9, 0), which is what this stands in.  With a GPU present, nothing changes."""
+    from numba import cuda
+    from numba.cuda import dispatcher
+
+    if cuda.is_available():
+        yield
+        return
+    assert hasattr(dispatcher, "get_current_device"), "numba-cuda moved get_current_device: update this stand-in"
+    real = dispatcher.get_current_device
+    dispatcher.get_current_device = lambda: _Sm90()
+    try:
+        yield
+    finally:
+        dispatcher.get_current_device = real
+
+
+class _Sm90:
+    compute_capability = (9, 0)
+
+
 def build_ptx(case: tuple) -> str:
     """PTX of one kernel for compute capability 9.0, after the checks every
-    kernel must pass: it targets sm_90, has an entry point, spills nothing
-    to local memory and never converts an integer to a float."""
+    kernel must pass: it targets sm_90, has an entry point, calls no
+    function, spills nothing to local memory, never converts an unsigned
+    integer to a float and fuses no multiply-add."""
     from numba import cuda
 
     label, fn, sig = case
-    ptx, _ = cuda.compile_ptx(fn, sig, cc=(9, 0))
+    with sm90_current_device():
+        ptx, _ = cuda.compile_ptx(fn, sig, cc=(9, 0))
     assert re.search(r"^\.target sm_90\b", ptx, re.M), f"{label}: PTX does not target sm_90"
     assert ".entry" in ptx
     assert "ld.local" not in ptx and "st.local" not in ptx, f"{label}: spills to local memory"
+    # one function: a call left in it is a device function NVVM did not
+    # inline (kernels.cuda.quantize_f32_dev is forceinline)
+    assert not re.search(r"^\s*(@!?%p\d+\s+)?call(\.uni)?\b", ptx, re.M), f"{label}: calls a device function"
     # a uint64 mixed with an int64 is typed float64 by Numba: unsigned integers stay integers
     assert not re.search(r"cvt\.\w+\.f(32|64)\.u64", ptx), f"{label}: uint64 converted to float"
     # NVVM contracts a * b + c into one fused multiply-add unless told not to;

@@ -59,9 +59,7 @@ def test_quick_set_is_listed() -> None:
 def test_block_kernel_builds_for_sm90(case: tuple) -> None:
     label = case[0]
     ptx = build_ptx(case)
-    # every helper is inlined: a call would have needed a GPU to compile (numba-cuda
-    # builds device functions for the current device)
-    assert "call.uni" not in ptx, f"{label}: calls a device function"
+    # (build_ptx also refuses a call: every helper is inlined)
     if label.startswith(("mxw32", "vw32")):  # the block amax is a butterfly of warp shuffles
         assert "shfl.sync.bfly" in ptx, f"{label}: no warp shuffle"
     # (build_ptx also refuses fused multiply-adds: blocks_cpu.mul_rn keeps the

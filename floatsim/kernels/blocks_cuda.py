@@ -64,8 +64,8 @@ from .cuda import (
     in_f32_bits,
     in_f64_bits,
     launch_items,
+    quantize_f32_dev,
 )
-from .fast32 import quantize_f32_bits
 from .philox import group_words
 from .scalar import SR, encode_bits
 
@@ -99,11 +99,13 @@ def _device_helpers(module: Any) -> Any:
 
     Every non-parallel njit function defined in ``module`` is rebound: same
     code object, globals a copy of the module's in which each such name is
-    its rebound twin, so a helper's callees are inlined too.  Nothing is
-    cached (the twins are only ever inlined into kernels)."""
+    its rebound twin, so a helper's callees are inlined too, except
+    ``quantize_f32_bits``, which is :data:`.cuda.quantize_f32_dev`.  Nothing
+    is cached (the twins are only ever inlined into kernels)."""
     if SIMULATOR:
         return module
     ns = dict(vars(module))
+    ns["quantize_f32_bits"] = quantize_f32_dev
     for name, obj in vars(module).items():
         if (isinstance(obj, CPUDispatcher) and obj.py_func.__module__ == module.__name__
                 and not obj.targetoptions.get("parallel")):
@@ -360,7 +362,7 @@ def fast_kernel(rnd: int, in_kind: int) -> Any:
                 if state == 1:  # a NaN block
                     r = np.uint32(0x7FC00000)
                 elif fast:
-                    r = quantize_f32_bits(in_f32_bits(xr[i], in_kind), ck, rnd, r_lo, False, True)
+                    r = quantize_f32_dev(in_f32_bits(xr[i], in_kind), ck, rnd, r_lo, False, True)
                 else:  # the shifted format leaves float32's normal range
                     v = H.dec(H.enc(in_f64_bits(xr[i], in_kind), ep, np.int64(0), r_lo), ep)
                     r = np.uint32(f32_value_bits(v))

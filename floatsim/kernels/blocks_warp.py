@@ -75,8 +75,9 @@ from .cuda import (
     in_f32_bits,
     in_f64_bits,
     launch_items,
+    quantize_f32_dev,
 )
-from .fast32 import FLOAT, FORM_TAG, check_form, quantize_f32_bits
+from .fast32 import FLOAT, FORM_TAG, check_form
 from .philox import group_words
 from .scalar import SR
 from .vector_io import load4, store4
@@ -215,10 +216,10 @@ def warp_kernel(rnd: int, in_kind: int, branch: bool = True, vec: bool = False) 
                     # written out, the four casts before the four stores: 1.37x
                     # the speed of casting and storing in turn on an H100
                     # (MXFP8 nearest-even 253 against 348 us for 2**26 elements)
-                    r0 = quantize_f32_bits(u0, ck, rnd, l0, branch, True)
-                    r1 = quantize_f32_bits(u1, ck, rnd, l1, branch, True)
-                    r2 = quantize_f32_bits(u2, ck, rnd, l2, branch, True)
-                    r3 = quantize_f32_bits(u3, ck, rnd, l3, branch, True)
+                    r0 = quantize_f32_dev(u0, ck, rnd, l0, branch, True)
+                    r1 = quantize_f32_dev(u1, ck, rnd, l1, branch, True)
+                    r2 = quantize_f32_dev(u2, ck, rnd, l2, branch, True)
+                    r3 = quantize_f32_dev(u3, ck, rnd, l3, branch, True)
                     _put4(outr, o, r0, r1, r2, r3, vec)
                 else:  # a NaN block, or the shifted format leaves float32's normal range
                     ep = H.shift_params(ep0, k)

@@ -87,6 +87,17 @@ __all__ = [
 #: Whether numba.cuda is the CUDA simulator (NUMBA_ENABLE_CUDASIM=1).
 SIMULATOR = bool(config.ENABLE_CUDASIM)
 
+#: :func:`.fast32.quantize_f32_bits` as the GPU kernels call it: a device
+#: function that NVVM inlines (``forceinline``), compiled once per kernel
+#: build and argument types, with the rounding mode and form as literal
+#: arguments, so it still holds only its own rule.  Inlined by numba-cuda
+#: instead (``inline="always"``), its front-end passes re-ran at each of a
+#: kernel's four or five call sites: 36 s against 5 s to build one kernel,
+#: and the same PTX (docs/development.md).  Under the simulator, the CPU
+#: function itself.
+quantize_f32_dev = quantize_f32_bits if SIMULATOR else cuda.jit(device=True, forceinline=True)(
+    quantize_f32_bits.py_func)
+
 #: Kind codes of the raw input/output views.
 K_F64, K_F32, K_F16, K_BF16 = 0, 1, 2, 3
 
@@ -207,7 +218,7 @@ def _q32(x, c, rnd, in_kind, out_kind, r_lo, gpu):  # noqa: ANN001, ANN201
     """The output element for the input element ``x`` on the fast path, in
     the GPU form with the normal-range branch (``gpu``) or the CPU's form.
     One compiled call, which is what the simulator pays per element."""
-    return np.int64(out_f32_bits(quantize_f32_bits(in_f32_bits(x, in_kind), c, rnd, r_lo, gpu, gpu),
+    return np.int64(out_f32_bits(quantize_f32_dev(in_f32_bits(x, in_kind), c, rnd, r_lo, gpu, gpu),
                                  out_kind))
 
 
@@ -225,7 +236,7 @@ _q32_at = _q32_at_py if SIMULATOR else scalar_jit(_q32_at_py)
 def _f32_of(x, c, rnd, in_kind, r_lo, branch):  # noqa: ANN001, ANN201
     """(float32 bits of the fast path's result, the input's sign) of the input element ``x``."""
     u = in_f32_bits(x, in_kind)
-    return quantize_f32_bits(u, c, rnd, r_lo, branch, branch), u >> 31
+    return quantize_f32_dev(u, c, rnd, r_lo, branch, branch), u >> 31
 
 
 # plain Python under the simulator, whose arrays a compiled function cannot take
