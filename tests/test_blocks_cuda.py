@@ -9,8 +9,8 @@ without a GPU.
 * PTX for compute capability 9.0 (``numba.cuda.compile_ptx``, needs NVVM but
   no GPU) for every kernel variant ``blocks_cuda.ptx_signatures()`` and
   ``blocks_warp.ptx_signatures()`` list;
-  the variants beyond one of each kind are marked slow (10 to 50 s each: numba
-  inlines the whole cast into every kernel).
+  the variants beyond one of each kind are marked slow (5 to 45 s each on a
+  2-core machine; the value-scale kernels are the slow ones).
 * ``import floatsim`` and CPU block casts never import ``numba.cuda``.
 
 The hardware check is tests/gpu_blocks_check.py, run by hand on a GPU machine.

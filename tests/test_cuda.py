@@ -7,8 +7,7 @@
   SR, encode/decode, dtypes, strides, out=).
 * PTX for compute capability 9.0 (``numba.cuda.compile_ptx``, needs NVVM but
   no GPU) for every kernel variant ``ptx_signatures()`` lists, so that a
-  kernel which would not build for real hardware fails CI (the general
-  kernels' extra dtype variants, 5 s each, are marked slow).
+  kernel which would not build for real hardware fails CI.
 * ``import floatsim`` and CPU casts never import ``numba.cuda``.
 * ``@pytest.mark.cuda`` tests run only where a GPU is present (the full GPU
   check is tests/gpu_check.py, run by hand on a GPU machine).
@@ -29,19 +28,13 @@ def test_simulator_matches_cpu(group: str) -> None:
     run_simulator("cuda_sim_check.py", group)
 
 
-def _quick_labels() -> set[str]:
-    from floatsim.kernels.cuda import ptx_signatures
-
-    return {case[0] for case in ptx_signatures(everything=False)}
-
-
 def _signatures() -> list:
     from floatsim.kernels.cuda import ptx_signatures
 
     return ptx_signatures()
 
 
-@pytest.mark.parametrize("case", ptx_params(_signatures, slow=lambda label: label not in _quick_labels()))
+@pytest.mark.parametrize("case", ptx_params(_signatures))
 def test_kernel_builds_for_sm90(case: tuple) -> None:
     label = case[0]
     ptx = build_ptx(case)

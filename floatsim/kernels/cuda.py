@@ -652,7 +652,7 @@ def consts_tuple(call: Any) -> tuple:
     return make_consts(call.fmt, call.rounding, call.overflow, call.subnormals, call.sr_bits)
 
 
-def ptx_signatures(everything: bool = True) -> list[tuple[str, Any, tuple]]:
+def ptx_signatures() -> list[tuple[str, Any, tuple]]:
     """(label, Python function, argument types) for the PTX build test.
 
     Covers every kernel this module makes: the fast path in each rounding
@@ -661,8 +661,6 @@ def ptx_signatures(everything: bool = True) -> list[tuple[str, Any, tuple]]:
     their arrays (inputs as int64/uint32/uint16 bit views, codes as
     uint8..uint64, random words as uint32).  Not the full cross product: the
     dtype of one array does not change the code generated for another.
-    ``everything=False`` leaves out the general kernels' extra dtype variants
-    (5 s each to build): one signature each of ``quantize`` and ``encode``.
     """
     from numba import types as t
 
@@ -694,8 +692,8 @@ def ptx_signatures(everything: bool = True) -> list[tuple[str, Any, tuple]]:
         for vec in (True, False) if rnd in (0, 6) else (True,):
             fn = quantize32_kernel(rnd, ik, ok, rmode, branch, vec).py_func
             sigs.append((fn.__name__, fn, (xin, out, ctup, i64, i64, i64, i64, rb)))
-    quantize = [(s64, u16)] + ([(u32, s64), (u16, u32)] if everything else [])
-    encode = [(u32, u8)] + ([(s64, u64), (u32, u16), (u16, u32)] if everything else [])
+    quantize = [(s64, u16), (u32, s64), (u16, u32)]
+    encode = [(u32, u8), (s64, u64), (u32, u16), (u16, u32)]
     gen = [
         ("quantize", quantize_kernel, quantize, (ptup, i64, i64, *rand)),
         ("encode", encode_kernel, encode, (ptup, i64, *rand)),
