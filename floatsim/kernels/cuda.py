@@ -3,8 +3,10 @@
 
 The kernels call the very functions the CPU kernels call (``encode_bits``,
 ``decode_code``, ``quantize_f32_bits``, ``random_words``); numba-cuda inlines
-those ``njit(inline="always")`` functions into each kernel, so the algorithm
-exists once.  This module only adds what is particular to the GPU:
+those ``njit(inline="always")`` functions into each kernel, but for
+``quantize_f32_bits``, which the kernels call as :data:`quantize_f32_dev`
+(the same Python function as a device function NVVM inlines), so the
+algorithm exists once.  This module only adds what is particular to the GPU:
 
 * **Grid-stride loops, four elements a thread a step**, with 64-bit indices
   (arrays over 2**31 elements).  A Philox call gives the 32-bit random words
