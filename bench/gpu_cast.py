@@ -506,22 +506,19 @@ def main() -> int:
     del pristine
 
     # launch configuration sweep (threads per block x block cap per SM), floatsim e4m3
-    from floatsim import cuda_hot
-    from floatsim.kernels import cuda as K
+    from floatsim.gpu import elementwise as K
+    from floatsim.gpu.launch import Grid, configure
 
     sweep = []
-    saved = dict(K.LAUNCH)
+    saved = configure()
     for threads in (64, 128, K.MAX_THREADS) if "sweep" in only else ():  # MAX_THREADS: the fast kernel's cap
         for bps in (8, 16, 32, 64):
-            K.LAUNCH.update(threads=threads, blocks_per_sm=bps)
-            cuda_hot._PLANS.clear()  # a plan keeps the launch shape it was made with
+            configure(elementwise=Grid(threads, bps, K.MAX_THREADS))  # plans are keyed by the settings
             t_rne = bench(lambda: fs.quantize(x, "e4m3"))
             t_sr = bench(lambda: fs.quantize(x, "e4m3", "sr", seed=1))
             sweep.append((threads, bps, t_rne, t_sr))
             print(f"launch threads={threads} blocks/SM={bps}: rne {t_rne * 1e6:.1f} us, sr {t_sr * 1e6:.1f} us", flush=True)
-    K.LAUNCH.clear()
-    K.LAUNCH.update(saved)
-    cuda_hot._PLANS.clear()
+    configure(elementwise=saved.elementwise)
 
     # launch overhead
     ovh: dict[str, float] = {}
@@ -535,23 +532,26 @@ def main() -> int:
         })
 
         # where a small call's host time goes (floatsim's dispatch, step by step)
-        from floatsim import cuda_dispatch as D
+        from floatsim.arrays import is_device_array
+        from floatsim.gpu import interop as D
+        from floatsim.gpu.tables import dummy
+        from floatsim.kernels.abi import K_F32
 
-        call = D._call(one, "e4m3", "nearest_even", None, None, False, None, 0, None, None)[1]
-        src = D._import(one, "x")
-        stream, _ = D._stream_for(None, src)
-        obj, outr = D._empty(src, (1,), src.dtype, stream)
-        kern = K.quantize32_kernel(0, K.K_F32, K.K_F32, 0)
-        consts, rb = K.consts_tuple(call), K.dummy_words()
-        xr, of = D._flat(src.arr, stream), outr.reshape(1)
+        call = D.validate(one, "e4m3", "nearest_even", None, None, False, None, 0, None, None)[1]
+        src = D.import_array(one, "x")
+        stream, _ = D.stream_for(None, src)
+        obj, outr = D.new_array(src, (1,), src.dtype, stream)
+        kern = K.quantize32_kernel(0, K_F32, K_F32, 0)
+        consts, rb = call.consts(), dummy("uint32")
+        xr, of = D.flat(src.arr, stream), outr.reshape(1)
         steps = {
-            "is_device_array": lambda: D.is_device_array(one),
-            "_import (torch -> numba view)": lambda: D._import(one, "x"),
-            "_call (validation, stand-in _Call)": lambda: D._call(one, "e4m3", "nearest_even", None, None, False, None, 0, None, None),
-            "_stream_for": lambda: D._stream_for(None, src),
-            "_empty (torch.empty + view)": lambda: D._empty(src, (1,), src.dtype, stream),
-            "_flat": lambda: D._flat(src.arr, stream),
-            "consts_tuple": lambda: K.consts_tuple(call),
+            "is_device_array": lambda: is_device_array(one),
+            "import_array (torch -> numba view)": lambda: D.import_array(one, "x"),
+            "validate (stand-in CastSpec)": lambda: D.validate(one, "e4m3", "nearest_even", None, None, False, None, 0, None, None),
+            "stream_for": lambda: D.stream_for(None, src),
+            "new_array (torch.empty + view)": lambda: D.new_array(src, (1,), src.dtype, stream),
+            "flat": lambda: D.flat(src.arr, stream),
+            "consts": lambda: call.consts(),
             "K.launch (numba kernel launch)": lambda: K.launch(kern, 1, stream, xr, of, consts, 0, 0, 0, 0, rb),
             "kern[1, 256, stream](...)": lambda: kern[1, 256, stream](xr, of, consts, 0, 0, 0, 0, rb),
             "cuda.get_current_device()": lambda: __import__("numba").cuda.get_current_device(),

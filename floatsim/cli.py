@@ -3,10 +3,13 @@
 Commands:
 
 * ``floatsim info FORMAT [FORMAT...]``: every property of each format
-  (:meth:`Format.describe`), one column per format.
+  (:meth:`Format.describe`; block formats: :meth:`BlockFormat.describe`), one
+  column per format.
 * ``floatsim table FORMAT``: the value of every code of a format of up to
   8 bits (:meth:`Format.table`).
-* ``floatsim list``: every registered name, one a line.
+* ``floatsim list``: every registered name, one a line (then block formats).
+* ``floatsim warmup [--all] [--jobs N] [--clean]``: compile the kernels ahead,
+  in parallel processes (:mod:`floatsim.warmup`).
 
 FORMAT is anything :func:`floatsim.format` accepts: a registered name
 (``float8_e4m3fn``, ``e5m2``, ``fp4``), a P3109 name (``p3109_k8p3se``) or an
@@ -30,9 +33,12 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .blocks import format as block_lookup
+from .blocks import names as block_names
+from .blocks.format import BlockFormat
 from .formats import Format
+from .registry import ELSEWHERE, names
 from .registry import format as lookup
-from .registry import names
 
 __all__ = ["main"]
 
@@ -57,11 +63,29 @@ def _parser() -> argparse.ArgumentParser:
     table.add_argument("format", metavar="FORMAT")
 
     sub.add_parser("list", help="print every registered format name")
+
+    warm = sub.add_parser("warmup", help="compile the kernels ahead (parallel processes)")
+    warm.add_argument("--all", action="store_true", help="every rounding mode, not only RNE and SR")
+    warm.add_argument("--gpu", action="store_true", help="the CUDA kernels (on a machine with a GPU)")
+    warm.add_argument("--jobs", type=int, default=None, help="processes at once (default: CPUs)")
+    warm.add_argument("--clean", action="store_true",
+                      help="first remove cache folders of older floatsim sources")
     return parser
 
 
-def _info(fmts: Sequence[Format]) -> str:
-    """The describe() dicts of ``fmts`` side by side: one row per property."""
+def _any_format(name: str) -> Format | BlockFormat:
+    """An element format, or a block format where the name is one."""
+    if name.strip().lower() in ELSEWHERE:
+        return block_lookup(name)
+    return lookup(name)
+
+
+def _info(fmts: Sequence[Format | BlockFormat]) -> str:
+    """The describe() dicts of ``fmts`` side by side: one row per property
+    (element and block formats have different rows: pass one kind at a time)."""
+    kinds = {isinstance(f, BlockFormat) for f in fmts}
+    if len(kinds) > 1:
+        raise ValueError("`floatsim info` compares element formats or block formats, not both at once")
     descs = [f.describe() for f in fmts]
     keys = list(descs[0])
     key_w = max(len(k) for k in keys) + 2
@@ -83,13 +107,31 @@ def _table(fmt: Format) -> str:
     return fmt.table()
 
 
+def _warmup(args: argparse.Namespace) -> str:
+    from . import warmup
+
+    lines = []
+    if args.clean:
+        lines += [f"removed {d}" for d in warmup.clean()]
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"--jobs={args.jobs}: give at least 1")
+    t = warmup.run(all_modes=args.all, gpu=args.gpu, jobs=args.jobs)
+    from .cache import cache_dir
+
+    lines.append(f"{len(t)} kernel families ready in {cache_dir()} (slowest: "
+                 f"{max(t, key=t.get)}, {max(t.values()):.1f} s)")
+    return "\n".join(lines)
+
+
 def _run(args: argparse.Namespace) -> str:
     if args.command == "info":
-        return _info([lookup(name) for name in args.formats])
+        return _info([_any_format(name) for name in args.formats])
     if args.command == "table":
         return _table(lookup(args.format))
     if args.command == "list":
-        return "\n".join(names())
+        return "\n".join([*names(), *block_names()])
+    if args.command == "warmup":
+        return _warmup(args)
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse forbids this
 
 

@@ -171,7 +171,7 @@ class Format:
                 )
             # Without zero the exponent-0 binade is normal: nothing is subnormal.
             set_(self, "subnormals", False)
-        if self._max_mag_code < (1 if self.has_zero else 0):
+        if self.max_mag_code < (1 if self.has_zero else 0):
             raise ValueError(
                 f"Format(ebits={self.ebits}, mbits={self.mbits}, specials="
                 f"'{specials.value}') has no nonzero finite value: the format is empty"
@@ -248,11 +248,12 @@ class Format:
         return 1 << self.bits
 
     @property
-    def _mag_bits(self) -> int:
+    def mag_bits(self) -> int:
+        """Bits of the magnitude (exponent + mantissa): the code without its sign bit."""
         return self.ebits + self.mbits
 
     @property
-    def _high_nans(self) -> int:
+    def high_nans(self) -> int:
         """NaN codes at the top of each sign's magnitude range."""
         s = self.specials
         if s is Specials.IEEE:
@@ -274,7 +275,7 @@ class Format:
     @property
     def has_nan(self) -> bool:
         """Whether any code is NaN."""
-        return self._high_nans > 0 or self.nan_at_negzero
+        return self.high_nans > 0 or self.nan_at_negzero
 
     @property
     def has_negzero(self) -> bool:
@@ -282,31 +283,32 @@ class Format:
         return self.signed and self.has_zero and not self.nan_at_negzero
 
     @property
-    def _top_mag_code(self) -> int:
-        return (1 << self._mag_bits) - 1
+    def top_mag_code(self) -> int:
+        """The all-ones magnitude code (a value, inf or NaN by ``specials``)."""
+        return (1 << self.mag_bits) - 1
 
     @property
-    def _inf_mag_code(self) -> int:
+    def inf_mag_code(self) -> int:
         """Magnitude code of +inf, or -1 without infinities."""
         if not self.has_inf:
             return -1
-        return self._top_mag_code - self._high_nans
+        return self.top_mag_code - self.high_nans
 
     @property
-    def _max_mag_code(self) -> int:
+    def max_mag_code(self) -> int:
         """Magnitude code of the largest finite value."""
-        return self._top_mag_code - self._high_nans - int(self.has_inf)
+        return self.top_mag_code - self.high_nans - int(self.has_inf)
 
     @property
-    def _nan_code(self) -> int:
+    def nan_code(self) -> int:
         """Canonical (positive where possible) NaN code, or -1 without NaN."""
         if self.nan_at_negzero:
-            return 1 << self._mag_bits
-        if self._high_nans == 0:
+            return 1 << self.mag_bits
+        if self.high_nans == 0:
             return -1
         if self.specials is Specials.IEEE:  # quiet NaN: exponent all ones, top mantissa bit
             return (((1 << self.ebits) - 1) << self.mbits) | (1 << (self.mbits - 1))
-        return self._top_mag_code
+        return self.top_mag_code
 
     # ---- values -----------------------------------------------------------
     def value_exact(self, code: int) -> Fraction | float:
@@ -319,13 +321,13 @@ class Format:
         code = int(code)
         if not 0 <= code < self.num_codes:
             raise ValueError(f"code {code} is out of range for {self}; allowed: 0..{self.num_codes - 1}")
-        mag = code & self._top_mag_code
-        neg = self.signed and bool(code >> self._mag_bits)
+        mag = code & self.top_mag_code
+        neg = self.signed and bool(code >> self.mag_bits)
         if neg and mag == 0 and self.nan_at_negzero:
             return math.nan
-        if mag > self._top_mag_code - self._high_nans:
+        if mag > self.top_mag_code - self.high_nans:
             return math.nan
-        if mag == self._inf_mag_code:
+        if mag == self.inf_mag_code:
             return -math.inf if neg else math.inf
         efield, mfield = mag >> self.mbits, mag & ((1 << self.mbits) - 1)
         if efield == 0 and self.has_zero:
@@ -380,7 +382,7 @@ class Format:
     # ---- derived numbers ------------------------------------------------
     @property
     def _max_exact(self) -> Fraction:
-        return self.value_exact(self._max_mag_code)
+        return self.value_exact(self.max_mag_code)
 
     @property
     def max(self) -> float:
@@ -464,8 +466,8 @@ class Format:
             raise ValueError(f"table() lists formats up to 8 bits; {self} has {self.bits}")
         lines = [f"{'code':<8} {'s e m':<{self.bits + 2}}  value"]
         for c in range(self.num_codes):
-            mag = c & self._top_mag_code
-            s = str(c >> self._mag_bits) if self.signed else ""
+            mag = c & self.top_mag_code
+            s = str(c >> self.mag_bits) if self.signed else ""
             e = format(mag >> self.mbits, f"0{self.ebits}b") if self.ebits else ""
             m = format(mag & ((1 << self.mbits) - 1), f"0{self.mbits}b") if self.mbits else ""
             fields = " ".join(p for p in (s, e, m) if p)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .cuda_dispatch import is_device_array
+from .arrays import is_device_array
 from .formats import Format
 from .registry import format as _format
 
@@ -54,7 +54,7 @@ def pack(codes: Any, fmt: Format | str | int, *, cuda_stream: Any = None) -> np.
     ``packed_size(codes.size, fmt)`` bytes, padding bits zero.  GPU codes
     give GPU bytes, computed on ``cuda_stream`` (default: the array
     library's current stream); there, codes are not range-checked but cut to
-    their low bits (floatsim._pack_cuda).
+    their low bits (floatsim.gpu.pack).
 
     Example:
         >>> import numpy as np
@@ -63,9 +63,9 @@ def pack(codes: Any, fmt: Format | str | int, *, cuda_stream: Any = None) -> np.
     """
     b = _width(fmt)
     if is_device_array(codes):
-        from . import _pack_cuda
+        from .gpu import pack as gpu_pack
 
-        return _pack_cuda.pack(codes, b, cuda_stream=cuda_stream)
+        return gpu_pack.pack(codes, b, cuda_stream=cuda_stream)
     c = np.asarray(codes)
     if c.dtype.kind not in "ui":
         raise TypeError(f"codes has dtype {c.dtype}; pack needs unsigned integer codes")
@@ -97,9 +97,9 @@ def unpack(
     """
     b = _width(fmt)
     if is_device_array(packed):
-        from . import _pack_cuda
+        from .gpu import pack as gpu_pack
 
-        return _pack_cuda.unpack(packed, b, count, cuda_stream=cuda_stream)
+        return gpu_pack.unpack(packed, b, count, cuda_stream=cuda_stream)
     p = np.asarray(packed)
     if p.dtype != np.uint8:
         raise TypeError(f"packed has dtype {p.dtype}; unpack reads uint8 bytes")

@@ -124,6 +124,24 @@ ALIASES: dict[str, str] = {
 }
 
 _P3109_RE = re.compile(r"^(?:p3109_k|binary)(\d+)p(\d+)(s|u)?(e|f)?$")
+_SPEC_RE = re.compile(r"^u?e\d+m\d+")  # looks like an e<E>m<M> spec: say why it is invalid
+_FAMILY_RE = re.compile(r"^(?:fp|float)(\d+)$")  # 'fp8': a width, not a format
+
+#: Names that are not element formats, with where they belong: block format
+#: names register here (floatsim.blocks.format), so that ``fs.quantize(x,
+#: "mxfp4_e2m1")`` says to use floatsim.blocks.
+ELSEWHERE: dict[str, str] = {}
+
+
+def register_elsewhere(names: list[str], hint: str) -> None:
+    """Record names that other registries own, with the hint their error gives."""
+    for n in names:
+        ELSEWHERE[n.lower()] = hint
+
+
+def _short(name: str) -> str:
+    """The shortest alias of a canonical name ('' if none)."""
+    return min((a for a, c in ALIASES.items() if c == name), key=len, default="")
 
 
 def names() -> list[str]:
@@ -149,6 +167,10 @@ def format(spec: str | Format) -> Format:  # noqa: A001 - the public verb of the
     if isinstance(spec, Format):
         return spec
     if not isinstance(spec, str):
+        if hasattr(spec, "element") and hasattr(spec, "scale") and hasattr(spec, "rule"):
+            raise TypeError(
+                f"{spec} is a block format: use floatsim.blocks.quantize / encode / decode "
+                "for it (the element-wise functions take a floatsim.Format or its name)")
         raise TypeError(f"a format is a floatsim.Format or a name (str), got {type(spec).__name__}")
     key = spec.strip().lower()
     if key in CANONICAL:
@@ -160,8 +182,20 @@ def format(spec: str | Format) -> Format:  # noqa: A001 - the public verb of the
         return p3109(int(m[1]), int(m[2]), signed=m[3] != "u", extended=m[4] != "f")
     try:
         return Format.parse(key)
-    except ValueError:
-        pass
+    except ValueError as exc:
+        if _SPEC_RE.match(key):  # a spec of an impossible format: its own reason, not a guess
+            raise ValueError(f"format {spec!r} is not a valid format: {exc}") from None
+    if key in ELSEWHERE:
+        raise ValueError(f"{spec!r} is not an element format: {ELSEWHERE[key]}")
+    fam = _FAMILY_RE.match(key)
+    if fam:
+        bits = int(fam[1])
+        same = [f"{n} ({_short(n)})" if _short(n) else n
+                for n, f in CANONICAL.items() if f.bits == bits and n.startswith("float")]
+        if same:
+            raise ValueError(
+                f"format {spec!r} is ambiguous: it names a width, not one format; the "
+                f"{bits}-bit formats are {', '.join(same)}")
     close = difflib.get_close_matches(key, names(), n=5, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise ValueError(

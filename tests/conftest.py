@@ -4,5 +4,6 @@
 # before numba.cuda is imported) or by hand on a GPU machine: never import them
 # during collection (--doctest-modules would, and they exit when imported).
 collect_ignore = [
+    "backend_worker.py",
     "cuda_sim_check.py", "cuda_sim_blocks.py", "cuda_sim_pack.py", "gpu_check.py", "gpu_blocks_check.py",
 ]

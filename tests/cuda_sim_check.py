@@ -28,9 +28,10 @@ from cuda_support import sim_main  # noqa: E402
 from numba import cuda  # noqa: E402
 
 import floatsim as fs  # noqa: E402
-from floatsim.kernels import cuda as K  # noqa: E402
+from floatsim.gpu import elementwise as K  # noqa: E402
+from floatsim.gpu.launch import Grid, configure  # noqa: E402
 
-K.LAUNCH.update(threads=2, blocks_per_sm=2)  # 4 threads, groups of 4: 16 elements a round
+configure(elementwise=Grid(2, 2, 256))  # 4 threads, groups of 4: 16 elements a round
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
 MODES = list(fs.Rounding)

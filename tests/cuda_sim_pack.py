@@ -28,9 +28,10 @@ from cuda_support import sim_main  # noqa: E402
 from numba import cuda  # noqa: E402
 
 import floatsim as fs  # noqa: E402
-from floatsim.kernels import pack_cuda as K  # noqa: E402
+from floatsim.gpu import pack as K  # noqa: E402
+from floatsim.gpu.launch import Grid, configure  # noqa: E402
 
-K.LAUNCH.update(threads=2, blocks_per_sm=2)  # 4 threads x 8 codes: 32 codes a round
+configure(pack=Grid(2, 2, 1024))  # 4 threads x 8 codes: 32 codes a round
 
 LENGTHS = [0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 63, 65, 100, 129]
 FAILURES: list[str] = []

@@ -61,7 +61,7 @@ def ptx_params(signatures: Callable[[], list], slow: Callable[[str], bool] = lam
 def sm90_current_device() -> Any:
     """With no GPU, an sm_90 one as numba-cuda's current device while in the block.
 
-    numba-cuda compiles a device function (``kernels.cuda.quantize_f32_dev``)
+    numba-cuda compiles a device function (``gpu.elementwise.quantize_f32_dev``)
     for the current device's compute capability, asking the driver for it
     even inside ``compile_ptx(..., cc=(9, 0))``; on an H100 it would get
     (9, 0), which is what this stands in.  With a GPU present, nothing changes."""
@@ -98,7 +98,7 @@ def build_ptx(case: tuple) -> str:
     assert ".entry" in ptx
     assert "ld.local" not in ptx and "st.local" not in ptx, f"{label}: spills to local memory"
     # one function: a call left in it is a device function NVVM did not
-    # inline (kernels.cuda.quantize_f32_dev is forceinline)
+    # inline (gpu.elementwise.quantize_f32_dev is forceinline)
     assert not re.search(r"^\s*(@!?%p\d+\s+)?call(\.uni)?\b", ptx, re.M), f"{label}: calls a device function"
     # a uint64 mixed with an int64 is typed float64 by Numba: unsigned integers stay integers
     assert not re.search(r"cvt\.\w+\.f(32|64)\.u64", ptx), f"{label}: uint64 converted to float"

@@ -128,7 +128,7 @@ def compare(label: str, gpu: object, ref: object, seconds: float) -> None:
 def run(label: str, op: str, x: np.ndarray, bfmt: object, numba: bool = False, **kw: object) -> None:
     """Compare ``op`` on the GPU with the CPU; ``numba``: pass a Numba device
     array, which takes the general dispatch (torch tensors may take the
-    per-call fast path of blocks/_hot.py)."""
+    per-call fast path of gpu/plans.py)."""
     import torch
 
     f = getattr(fs.blocks, op)

@@ -34,7 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import floatsim as fs  # noqa: E402
-from floatsim.kernels import cpu  # noqa: E402
+from floatsim.cpu import elementwise as cpu  # noqa: E402
 from floatsim.kernels.fast32 import make_consts  # noqa: E402
 
 try:
@@ -207,9 +207,9 @@ def quick_api(n_log2: int = 20) -> None:
     r = fs.quantize(t2, "e4m3", out=out)
     row("out= returned", "torch", 1, int(r is not out))
     compare("out=", "e4m3", out, fs.quantize(x2, "e4m3"))
-    # the per-call fast path (floatsim.cuda_hot) against the general dispatch,
+    # the per-call fast path (floatsim.gpu.plans) against the general dispatch,
     # which an explicit cuda_stream= selects; and that the fast path was taken
-    from floatsim import cuda_hot
+    from floatsim.gpu import plans
 
     for name, mode, kw in (("e4m3", "rne", {}), ("e2m1", "sr", {"seed": 2**40 + 3}), ("bf16", "up", {})):
         for tdt in (torch.float32, torch.bfloat16, torch.float64):
@@ -217,7 +217,8 @@ def quick_api(n_log2: int = 20) -> None:
             hot = fs.quantize(xt, name, mode, **kw)
             general = fs.quantize(xt, name, mode, cuda_stream=torch.cuda.current_stream(), **kw)
             compare("hot path vs general", f"{name} {mode} {tdt}", hot, to_np(general))
-    row("hot path taken", f"{len(cuda_hot._PLANS)} plans", 1, int(not cuda_hot._PLANS))
+    n_plans = plans.plan_counts()["element"]
+    row("hot path taken", f"{n_plans} plans", 1, int(not n_plans))
     hot_codes(x2)
     tg = torch.ones(10, device="cuda", requires_grad=True)
     compare("requires_grad", "e4m3", fs.quantize(tg, "e4m3"), fs.quantize(np.ones(10, np.float32), "e4m3"))
@@ -266,12 +267,12 @@ FULL = [("e4m3", "float8_e4m3fn"), ("e5m2", "float8_e5m2"), ("e2m1", "float4_e2m
 
 
 def hot_codes(x2: np.ndarray) -> None:
-    """decode's and encode's per-call fast paths (floatsim.cuda_hot) and the
+    """decode's and encode's per-call fast paths (floatsim.gpu.plans) and the
     general dispatch (which cuda_stream= selects) against the CPU: decode on
     ``x2.size`` random codes and all 256, encode on ``x2``'s values."""
     import torch
 
-    from floatsim import cuda_hot
+    from floatsim.gpu import plans
 
     every = torch.arange(256, device="cuda").to(torch.uint8)
     gen = torch.Generator(device="cuda").manual_seed(5)
@@ -283,11 +284,11 @@ def hot_codes(x2: np.ndarray) -> None:
                 compare("hot decode", f"{name} {c.numel()} -> {np.dtype(odt)}", fs.decode(c, name, odt), ref)
                 general = fs.decode(c, name, odt, cuda_stream=torch.cuda.current_stream())
                 compare("general decode", f"{name} {c.numel()} -> {np.dtype(odt)}", general, ref)
-    n_dec = sum(p is not None for p in cuda_hot._DECODE_PLANS.values())
+    n_dec = plans.plan_counts()["decode"]
     row("hot decode taken", f"{n_dec} plans", 1, int(n_dec != 9))
     # encode: the per-call path and the general dispatch against the CPU
     xs = np.ascontiguousarray(x2.reshape(-1)[: x2.size - x2.size % 4 - 1])  # a partial group of four
-    before = sum(p is not None for p in cuda_hot._PLANS.values())
+    before = plans.plan_counts()["element"]
     for name, mode, kw in (("e4m3", "rne", {}), ("e2m1", "sr", {"seed": 9}), ("e5m2", "ru", {}),
                            ("bf16", "sr", {"seed": 9, "sr_bits": 5}), ("e3m2", "rto", {})):
         f = fs.format(name)
@@ -299,7 +300,7 @@ def hot_codes(x2: np.ndarray) -> None:
             compare("hot encode", f"{name} {mode} {dtn}", fs.encode(xt, name, mode, **kw), ref)
             general = fs.encode(xt, name, mode, cuda_stream=torch.cuda.current_stream(), **kw)
             compare("general encode", f"{name} {mode} {dtn}", general, ref)
-    n_enc = sum(p is not None for p in cuda_hot._PLANS.values()) - before
+    n_enc = plans.plan_counts()["element"] - before
     row("hot encode taken", f"{n_enc} plans", 1, int(n_enc != 10))
     # an input off alignment: the per-call path passes it on to the general dispatch
     xt = torch_from(np.concatenate([np.zeros(1, np.float32), xs]))[1:]

@@ -1,8 +1,9 @@
 """Block formats (floatsim.blocks): OCP MX examples, the exact oracle, peers, errors.
 
-The oracle below is written from docs/blocks.md alone: it walks the blocks
-with its own index arithmetic, computes each block's scale with Fractions,
-and rounds every element with floatsim.reference.round_value.
+The oracle is floatsim.reference.blocks, written from docs/blocks.md alone:
+it walks the blocks with its own index arithmetic, computes each block's
+scale with Fractions, and rounds every element with
+floatsim.reference.round_value.
 """
 
 from __future__ import annotations
@@ -22,10 +23,8 @@ from ml_support import ML_VERSION
 
 import floatsim as fs
 import floatsim.blocks as B
-from floatsim import reference as ref
 from floatsim.blocks import BlockFormat, IntFormat, ScaleRule
-from floatsim.kernels._jit import f32_from_bits, f64_bits
-from floatsim.kernels.blocks_cpu import (
+from floatsim.kernels.blocksteps import (
     div_f32_value_bits,
     elem_code,
     elem_value,
@@ -36,222 +35,11 @@ from floatsim.kernels.blocks_cpu import (
     reciprocal_ok,
     signed_quotient_bits,
 )
-from floatsim.kernels.philox import random_words
+from floatsim.kernels.intrinsics import f32_from_bits, f64_bits
+from floatsim.reference.blocks import quantize as oracle
 
 REPO = Path(__file__).resolve().parent.parent
 MODES = ["nearest_even", "nearest_away", "toward_zero", "up", "down", "odd", "stochastic"]
-
-
-# ---- the oracle --------------------------------------------------------------------------
-def _flog2(q: Fraction) -> int:
-    n, d = q.numerator, q.denominator
-    e = n.bit_length() - d.bit_length()
-    return e if Fraction(2) ** e <= q else e - 1
-
-
-def _rna_bits(q: Fraction, p: int) -> Fraction:
-    """q > 0 rounded to p significant bits, ties away."""
-    step = Fraction(2) ** (_flog2(q) - p + 1)
-    return math.floor(q / step + Fraction(1, 2)) * step
-
-
-def _cast_fmt(bf: BlockFormat) -> fs.Format:
-    el = bf.element
-    return el.cast_format if isinstance(el, IntFormat) else el
-
-
-def _blocks(shape, bsz, axes):
-    """Yield each block as a list of flat C-order indices (own arithmetic)."""
-    nd = len(shape)
-    nblk = [-(-shape[a] // b) for a, b in zip(axes, bsz)]
-    others = [d for d in range(nd) if d not in axes]
-    strides = [math.prod(shape[d + 1:]) for d in range(nd)]
-    for o in np.ndindex(*[shape[d] for d in others]):
-        for bi in np.ndindex(*nblk):
-            idx = []
-            ranges = [range(b * s, min((b + 1) * s, shape[a])) for a, b, s in zip(axes, bi, bsz)]
-            for inner in np.ndindex(*[len(r) for r in ranges]):
-                pos = [0] * nd
-                for d, v in zip(others, o):
-                    pos[d] = v
-                for a, r, i in zip(axes, ranges, inner):
-                    pos[a] = r[i]
-                idx.append(sum(p * s for p, s in zip(pos, strides)))
-            yield idx
-
-
-def _scale(bf: BlockFormat, vals: list[float], T: Fraction, quant=None):
-    """The block's scale value (Fraction), 'nan', or Fraction(0); plus zero point.
-
-    ``quant(j, v, X)`` rounds element j of the block with the call's mode and
-    random bits (4-over-6 compares candidates quantized as the call does).
-    """
-    sc, el, rule = bf.scale, bf.element, bf.rule
-    has_nan = any(math.isnan(v) for v in vals)
-    if has_nan and sc.has_nan:
-        return "nan", 0
-    fin = [v for v in vals if not math.isnan(v)]
-    inf = any(math.isinf(v) for v in fin)
-    amax = max((abs(Fraction(v)) for v in fin if not math.isinf(v)), default=Fraction(0))
-    sov = bf.scale_overflow
-    if rule.is_pow2:
-        kmin, kmax = _flog2(Fraction(sc.min_subnormal)), sc.emax
-        over = inf
-        k = kmin
-        if not inf and amax > 0:
-            v = amax / T
-            if rule is ScaleRule.FLOOR:
-                k = _flog2(v) - el.emax
-            elif rule is ScaleRule.CEIL:
-                k = _flog2(v) + (v != Fraction(2) ** _flog2(v)) - el.emax
-            elif rule is ScaleRule.EVEN:
-                k = _flog2(_rna_bits(v, el.mbits + 1)) - el.emax
-            else:  # NEAREST: significand >= sqrt(2)
-                E = _flog2(v)
-                k = E + (v * v >= 2 * Fraction(4) ** E) - el.emax
-            k = max(k, kmin)
-            over = k > kmax
-        if over:
-            if sov == "nan":
-                return "nan", 0
-            k = kmax
-        return Fraction(2) ** k, 0
-    pol = "nan" if sov == "nan" else "saturate"
-    if rule is ScaleRule.MINMAX:
-        finite = [Fraction(v) for v in fin if not math.isinf(v)]
-        hi = max([Fraction(0)] + finite)
-        lo = min([Fraction(0)] + finite)
-        if inf:
-            if sov == "nan":
-                return "nan", 0
-            if any(v == -math.inf for v in fin):
-                return Fraction(sc.max), el.qmax
-            s = Fraction(sc.max)
-        else:
-            rng = hi - lo
-            if rng == 0:
-                return Fraction(0), 0
-            s = ref.round_value(rng / (el.qmax * T), sc, overflow=pol)
-            if not isinstance(s, Fraction):
-                return ("nan" if s != s else Fraction(0)), 0
-        t = -lo / (s * T)
-        z = math.floor(t)
-        if t - z > Fraction(1, 2) or (t - z == Fraction(1, 2) and z % 2):
-            z += 1
-        return s, min(max(z, 0), el.qmax)
-
-    def rnd(den: Fraction):
-        if inf:  # the scale overflows
-            return "nan" if sov == "nan" else Fraction(sc.max)
-        if amax == 0:
-            v = sc.value_exact(0)
-            return v if isinstance(v, Fraction) else Fraction(0)
-        mode = "up" if rule is ScaleRule.RCEIL else "nearest_even"
-        s = ref.round_value(amax / den, sc, mode, overflow=pol)
-        return "nan" if (isinstance(s, float) and s != s) else Fraction(s)
-
-    s6 = rnd(el.max * T)
-    if rule is not ScaleRule.FOUR_OVER_SIX:
-        return s6, 0
-    s4 = rnd(Fraction(2) ** el.emax * T)
-    if s6 == "nan" or s4 == "nan" or s6 == 0 or s4 == 0 or s6 == s4:
-        return s6, 0
-
-    def err(s):
-        e = Fraction(0)
-        for j, v in enumerate(vals):
-            q = quant(j, v, s * T)
-            if not math.isfinite(v):
-                return math.inf
-            if isinstance(q, float) and not math.isfinite(q):
-                return math.inf
-            e += (Fraction(q) - Fraction(v)) ** 2
-        return e
-
-    return (s4 if err(s4) < err(s6) else s6), 0
-
-
-def _elem(v, X: Fraction, bf, rounding, r, width, sr_bits, zp):
-    """The exact fake-quantized value of one element (Fraction or special float)."""
-    el = bf.element
-    cf = _cast_fmt(bf)
-    kw = dict(overflow=bf.element_overflow)
-    if rounding == "stochastic":
-        kw.update(random_bits=r, random_width=None if sr_bits else width, sr_bits=sr_bits)
-    if math.isnan(v):
-        return math.nan
-    q = v if (math.isinf(v) or v == 0) else Fraction(v) / X
-    out = ref.round_value(q, cf, rounding, **kw)
-    if isinstance(el, IntFormat):
-        if isinstance(out, float) and math.isnan(out):
-            return math.nan
-        n = Fraction(out) * 2**el.frac_bits
-        if el.signed:
-            n = min(max(n, el.qmin), el.qmax)
-            return Fraction(n, 2**el.frac_bits) * X if n else 0.0
-        return (min(max(n + zp, 0), el.qmax) - zp) * X
-    if isinstance(out, Fraction):
-        return out * X
-    return out  # nan, +-inf, +-0.0
-
-
-def oracle(x, bf, rounding="nearest_even", axis=-1, seed=None, stream=0, sr_bits=None,
-           tensor_scale=None):
-    """Exact fake-quantized values of x (an object array of Fractions / floats)."""
-    bf = B.format(bf)
-    x = np.asarray(x)
-    shape = x.shape
-    flat = x.reshape(-1)
-    nd = x.ndim
-    if bf.block is None:
-        axes = tuple(range(nd)) if axis is None else tuple(
-            a % nd for a in (axis if isinstance(axis, tuple) else (axis,)))
-        bsz = tuple(max(shape[a], 1) for a in axes)
-    else:
-        k = len(bf.block)
-        raw = axis if isinstance(axis, tuple) else (tuple(range(-k, 0)) if k > 1 else (axis,))
-        axes = tuple(a % nd for a in raw)
-        bsz = tuple(max(shape[a], 1) if b is None else b for a, b in zip(axes, bf.block))
-    T = Fraction(1)
-    if bf.tensor_format is not None:
-        if tensor_scale is not None:
-            T = Fraction(ref.round_value(float(tensor_scale), bf.tensor_format))
-        else:
-            fin = [abs(Fraction(float(v))) for v in flat if np.isfinite(v)]
-            a = max(fin, default=Fraction(0))
-            if a == 0:
-                T = Fraction(1)
-            else:
-                t = ref.round_value(a / (Fraction(bf.scale_bound) * Fraction(bf.element_max)),
-                                    bf.tensor_format)
-                T = Fraction(t) if isinstance(t, Fraction) else Fraction(bf.tensor_format.min_subnormal)
-    wide = x.dtype == np.float64
-    out = np.empty(flat.size, dtype=object)
-    def word(i):
-        if rounding != "stochastic":
-            return None
-        w64 = wide and not sr_bits  # k-bit SR draws 32-bit words (docs/semantics.md)
-        hi, lo = random_words(seed & 0xFFFFFFFF, seed >> 32, i, stream, int(w64))
-        return (int(hi) << 32 | int(lo)) if w64 else int(lo)
-
-    for idx in _blocks(shape, bsz, axes):
-        vals = [float(flat[i]) for i in idx]
-
-        def quant(j, v, X, idx=idx):
-            return _elem(v, X, bf, rounding, word(idx[j]), 64 if wide else 32, sr_bits, 0)
-
-        s, zp = _scale(bf, vals, T, quant)
-        for i, v in zip(idx, vals):
-            if s == "nan":
-                out[i] = math.nan
-            elif s == 0:
-                if isinstance(bf.element, IntFormat) or math.isnan(v):
-                    out[i] = math.nan if math.isnan(v) else 0.0
-                else:
-                    out[i] = ref.round_value(math.copysign(0.0, v), bf.element)
-            else:
-                out[i] = _elem(v, s * T, bf, rounding, word(i), 64 if wide else 32, sr_bits, zp)
-    return out.reshape(shape)
 
 
 def assert_exact(got: np.ndarray, want: np.ndarray, x=None) -> None:
@@ -300,17 +88,17 @@ def test_ocp_mx_examples(name, block, scale_code, want):
     y = B.quantize(x, name)
     assert y[0].tolist() == want
     assert [math.copysign(1, v) for v in y[0].tolist()] == [math.copysign(1, v) for v in want]
-    elems, scales = B.encode(x, name)
+    elems, scales, _, _ = B.encode(x, name)
     assert scales.tolist() == [[scale_code]]
     assert B.decode(elems, scales, name).tolist() == y.tolist()
 
 
 def test_mxint8_codes_are_twos_complement():
-    e, s = B.encode(np.array([[3.0, 0.1, -1.0, -2.0]]), "mxint8")
+    e, s, _, _ = B.encode(np.array([[3.0, 0.1, -1.0, -2.0]]), "mxint8")
     # X = 2: 1.5 -> 96, 0.05 -> 3, -0.5 -> -32 (0xE0), -1 -> -64 (0xC0)
     assert e.tolist() == [[96, 3, 0xE0, 0xC0]] and s.tolist() == [[128]]
     # -2 (0x80) is an INT8 value: a block max of -1.995 * X rounds to it
-    e2, _ = B.encode(np.array([[-1.999, 0.5]]), "mxint8")
+    e2, _, _, _ = B.encode(np.array([[-1.999, 0.5]]), "mxint8")
     assert e2.tolist() == [[0x80, 32]]
 
 
@@ -323,7 +111,7 @@ def test_special_blocks_mx():
     x[3] = 2.0**-140  # all subnormal in float32: scale clamps at E8M0's 2**-127
     x[4, 0] = -0.0
     y = B.quantize(x, "mxfp8_e4m3")
-    e, s = B.encode(x, "mxfp8_e4m3")
+    e, s, _, _ = B.encode(x, "mxfp8_e4m3")
     # zero block: 2**-127 (code 0); inf, NaN: NaN; amax 0.75: 2**(-1 - 8) (code 118)
     assert s[:, 0].tolist() == [0, 255, 255, 0, 118]
     assert (y[0] == 0).all() and np.isnan(y[1]).all() and np.isnan(y[2]).all()
@@ -427,12 +215,12 @@ def test_matches_exact_oracle(case):
     assert_exact(got, oracle(x, bf, rounding, axis, seed=seed, sr_bits=sr_bits), x)
     if not (np.isnan(x).any() and not bf.scale.has_nan):  # encode raises there (tested below)
         enc = B.encode(x, bf, rounding, axis=axis, **kw)
-        extra = {}
-        if bf.tensor_format is not None:
-            extra["tensor_scale"] = enc[2]
-        elif bf.rule is ScaleRule.MINMAX:
-            extra["zero_points"] = enc[2]
-        back = B.decode(enc[0], enc[1], bf, axis=axis, dtype=np.float64, **extra)
+        assert (enc.tensor_scale is None) == (bf.tensor_format is None)
+        assert (enc.zero_points is None) == (bf.rule is not ScaleRule.MINMAX)
+        back = B.decode(enc, bf, axis=axis, dtype=np.float64)
+        assert np.array_equal(back, got, equal_nan=True)
+        back = B.decode(enc.elements, enc.scales, bf, axis=axis, dtype=np.float64,
+                        tensor_scale=enc.tensor_scale, zero_points=enc.zero_points)
         assert np.array_equal(back, got, equal_nan=True)
 
 
@@ -469,7 +257,7 @@ def test_stochastic_equals_elementwise_sr_of_scaled_values():
     x = (rng.standard_normal((6, 64)) * 3).astype(np.float32)
     for sr_bits in (None, 5):
         y = B.quantize(x, "mxfp4_e2m1", "stochastic", seed=99, stream=2, sr_bits=sr_bits)
-        _, s = B.encode(x, "mxfp4_e2m1")
+        _, s, _, _ = B.encode(x, "mxfp4_e2m1")
         X = np.repeat(np.exp2(s.astype(np.float64) - 127), 32, axis=1).astype(np.float32)
         scaled = x / X  # exact: power-of-two scales, no underflow here
         want = fs.quantize(scaled, "e2m1", "stochastic", seed=99, stream=2, sr_bits=sr_bits,
@@ -489,7 +277,7 @@ def test_padding_never_changes_unpadded_values():
         if bf.tensor_format is None:
             assert np.array_equal(B.quantize(pad, bf, axis=axis)[:7, :45], full)
         else:
-            t = B.encode(x, bf, axis=axis)[2]
+            t = B.encode(x, bf, axis=axis).tensor_scale
             assert np.array_equal(B.quantize(pad, bf, axis=axis, tensor_scale=t)[:7, :45], full)
     # a short last block is a block of its own: the values before it are unchanged
     a = B.quantize(x[:, :32], "mxfp8_e4m3")
@@ -502,9 +290,9 @@ def test_axes_and_layouts():
     y1 = B.quantize(x, "mxfp8_e4m3", axis=1)
     y2 = np.moveaxis(B.quantize(np.ascontiguousarray(np.moveaxis(x, 1, -1)), "mxfp8_e4m3"), -1, 1)
     assert np.array_equal(y1, y2)
-    _, s = B.encode(x, "mxfp8_e4m3", axis=1)
+    _, s, _, _ = B.encode(x, "mxfp8_e4m3", axis=1)
     assert s.shape == (3, 2, 5)
-    e, s, t = B.encode(x, "nvfp4_16x16", axis=(1, 2))
+    e, s, t, _ = B.encode(x, "nvfp4_16x16", axis=(1, 2))
     assert s.shape == (3, 3, 1) and e.shape == x.shape and t > 0
     # non-contiguous input, out=
     xt = x.transpose(2, 1, 0)
@@ -522,12 +310,12 @@ def test_per_tensor_channel_token_and_delayed():
     w = np.array([[1.0, -2.0, 0.5], [0.01, 0.03, -0.02]])
     bf = B.scaled("e4m3")
     per_row = B.quantize(w, bf, axis=1)
-    e, s = B.encode(w, bf, axis=1)
+    e, s, _, _ = B.encode(w, bf, axis=1)
     assert s.shape == (2, 1) and s.dtype == np.uint32  # FP32 scales: their bit patterns
     assert np.array_equal(B.decode(e, s, bf, axis=1, dtype=np.float64), per_row)
-    _, st_ = B.encode(w, bf, axis=None)
+    _, st_, _, _ = B.encode(w, bf, axis=None)
     assert st_.shape == (1, 1)
-    _, sc = B.encode(w, bf, axis=0)
+    _, sc, _, _ = B.encode(w, bf, axis=0)
     assert sc.shape == (1, 3)
     ds = B.DelayedScaling("e4m3", axis=1, history_len=2)
     first = ds.quantize(w)
@@ -550,7 +338,7 @@ def test_delayed_amax_argument():
 def test_div_odd_is_round_to_odd():
     """The quotient behind non-power-of-two scales: exact, or odd and strictly
     between the float64 neighbours of the exact quotient."""
-    from floatsim.kernels.blocks_cpu import div_odd
+    from floatsim.kernels.blocksteps import div_odd
 
     rng = np.random.default_rng(11)
     a = rng.standard_normal(3000) ** 2 * np.exp2(rng.integers(-300, 300, 3000))
@@ -582,7 +370,7 @@ def _division_route(us, t, c, rnd, branch, gpu, ep0, bp, fast, ref):  # noqa: AN
 def _quotient_routes(us, ts, rcp, div):  # noqa: ANN001, ANN202
     """rcp[i, k]: element i + k's quotient bits by ts[i] in lane k of the
     GPU's reciprocal route (the others hold its neighbours); div[i, k]: the
-    division route's (blocks_cpu.div_f32_value_bits's)."""
+    division route's (blocksteps.div_f32_value_bits's)."""
     n = us.size
     for i in range(n):
         t = ts[i]
@@ -627,9 +415,9 @@ def test_division_route_matches_general_element_path(spec):
     import numba
 
     from floatsim.formats import Overflow
-    from floatsim.kernels.blocks_cpu import B_KIND, K_FLOAT, N_BP
-    from floatsim.kernels.fast32 import fits_div32, make_consts
-    from floatsim.kernels.params import make_params
+    from floatsim.kernels.abi import B_KIND, K_FLOAT, N_BP, make_params
+    from floatsim.kernels.fast32 import make_consts
+    from floatsim.kernels.forms import fits_div32
 
     name, _, ov = spec.partition(":")
     fmt = fs.format(name)
@@ -681,7 +469,7 @@ def test_division_route_matches_general_element_path(spec):
 
 
 def test_reciprocal_quotients_match_division():
-    """The GPU's quotients by the product with 1 / t (blocks_cpu.rcp_quotients4)
+    """The GPU's quotients by the product with 1 / t (blocksteps.rcp_quotients4)
     against the correctly rounded division's, rounded to odd into float32:
     divisors with full 53-bit significands across the route's range and at
     its ends, and dividends t times float32 values and midpoints and their
@@ -729,13 +517,13 @@ def test_reciprocal_quotients_match_division():
 @pytest.mark.parametrize("rounding", MODES[:6])
 def test_value_route_equals_general_path(rounding, monkeypatch):
     """float32 in and out with a value scale (NVFP4 and kin) takes
-    blocks_cpu.value_f32 outside SR; float64 in takes block_cast: the same
+    cpu.blocks.value_f32 outside SR; float64 in takes block_cast: the same
     bits, on blocks of every kind (zeros, NaN, inf, subnormals, huge, tiny)."""
-    import floatsim.blocks._cast as C
+    import floatsim.cpu.launch as L
 
     taken = []
-    orig = C.launch
-    monkeypatch.setattr(C, "launch", lambda k, *a: (taken.append(k.__name__), orig(k, *a)))
+    orig = L.launch
+    monkeypatch.setattr(L, "launch", lambda k, *a: (taken.append(k.__name__), orig(k, *a)))
     rng = np.random.default_rng(8)
     x = (rng.standard_normal((16, 64)) * np.exp2(rng.integers(-140, 120, (16, 1)))).astype(np.float32)
     x[0, :7] = [0.0, -0.0, np.float32(1e-45), 3.4e38, -3.4e38, 1.5, 2.0**-149]
@@ -761,7 +549,7 @@ def test_value_route_equals_general_path(rounding, monkeypatch):
                          ids=["nvfp4", "e4m3-ue5m3-rceil"])
 @pytest.mark.parametrize("rounding", MODES[:6])
 def test_value_route_matches_exact_oracle(bf, rounding):
-    """The float32 value route (blocks_cpu.value_f32) against the exact
+    """The float32 value route (cpu.blocks.value_f32) against the exact
     oracle's values, rounded once to float32 (they are float64 numbers)."""
     rng = np.random.default_rng(12)
     x = (rng.standard_normal((4, 64)) * np.exp2(rng.integers(-20, 20, (4, 1)))).astype(np.float32)
@@ -779,18 +567,19 @@ def test_value_route_matches_exact_oracle(bf, rounding):
 def test_float32_scale_route_matches_value_scale(spec):
     """The float32 routes of the block scale (amax / den rounded to odd into
     float32, then the float32 fast path: the CPU's by division, the GPU's by
-    the reciprocal) against blocks_cpu.value_scale, on amax a hair from every
+    the reciprocal) against blocksteps.value_scale, on amax a hair from every
     scale value and midpoint times den, and random."""
     from floatsim.formats import Overflow
-    from floatsim.kernels.blocks_cpu import (
+    from floatsim.kernels.abi import make_params
+    from floatsim.kernels.blocksteps import (
         N_BP,
         N_FP,
         value_scale,
         value_scale_f32,
         value_scale_rcp,
     )
-    from floatsim.kernels.fast32 import fits_div32, make_consts
-    from floatsim.kernels.params import make_params
+    from floatsim.kernels.fast32 import make_consts
+    from floatsim.kernels.forms import fits_div32
 
     name, _, opt = spec.partition(":")
     sc = fs.format(name)
@@ -904,11 +693,11 @@ def test_torchao_nvfp4():
     x = (rng.standard_normal((16, 64)) * 4).astype(np.float32)
     one = B.format("nvfp4").with_(tensor_format=None)
     ty, ts, tc = _tao_nvfp4(x, False)
-    e, s = B.encode(x, one)
+    e, s, _, _ = B.encode(x, one)
     assert np.array_equal(s, ts) and np.array_equal(e, tc)
     assert np.array_equal(B.quantize(x, one), ty)
     ty, ts, tc = _tao_nvfp4(x, True)
-    e, s, t = B.encode(x, "nvfp4")
+    e, s, t, _ = B.encode(x, "nvfp4")
     assert np.array_equal(s, ts) and np.array_equal(e, tc)  # same codes
     # Values: floatsim rounds e * s * T once; torchao rounds s * T to float32 first.
     fy = B.quantize(x, "nvfp4")
@@ -919,7 +708,7 @@ def test_torchao_nvfp4():
     b[0, 0] = np.float32(0.033495676)
     b[0, 1] = np.float32(0.006155255)
     ty, ts, _ = _tao_nvfp4(b, False)
-    e, s = B.encode(b, one)
+    e, s, _, _ = B.encode(b, one)
     assert ts[0, 0] == 8 and s[0, 0] == 3  # 2**-6 vs 3 * 2**-9 (amax / 6 = 0.00558)
     assert ty[0, 1] == np.float32(0.0078125) and B.quantize(b, one)[0, 1] == np.float32(0.005859375)
     # Documented difference: torchao forms x * fl(1/s) in float32, which moves exact ties.

@@ -1,4 +1,4 @@
-"""Block formats on the GPU (floatsim/kernels/blocks_cuda.py, floatsim/blocks/_cuda.py)
+"""Block formats on the GPU (floatsim/gpu/blocks.py, floatsim/gpu/blocks_dispatch.py)
 without a GPU.
 
 * Under Numba's CUDA simulator, in subprocesses (the simulator must be on
@@ -44,7 +44,8 @@ def test_simulator_matches_cpu(group: str) -> None:
 
 
 def _signatures() -> list:
-    from floatsim.kernels import blocks_cuda, blocks_warp
+    from floatsim.gpu import blocks as blocks_cuda
+    from floatsim.gpu import blocks_warp
 
     return blocks_cuda.ptx_signatures() + blocks_warp.ptx_signatures()
 
@@ -62,7 +63,7 @@ def test_block_kernel_builds_for_sm90(case: tuple) -> None:
     # (build_ptx also refuses a call: every helper is inlined)
     if label.startswith(("mxw32", "vw32")):  # the block amax is a butterfly of warp shuffles
         assert "shfl.sync.bfly" in ptx, f"{label}: no warp shuffle"
-    # (build_ptx also refuses fused multiply-adds: blocks_cpu.mul_rn keeps the
+    # (build_ptx also refuses fused multiply-adds: blocksteps.mul_rn keeps the
     # products of div_odd's exact residual and of the 4-over-6 sums apart)
 
 
@@ -76,7 +77,7 @@ def test_import_does_not_load_numba_cuda() -> None:
 
 def test_geometry_of_a_row_layout() -> None:
     pytest.importorskip("numba.cuda", reason="numba-cuda is not installed")
-    from floatsim.kernels import blocks_cuda as BK
+    from floatsim.gpu import blocks as BK
 
     # (4, 100) in blocks of 32 along the last axis: 4 rows x 4 blocks, the last one 4 long
     g = BK.geometry((4, 100), (4, 4), (1,), (32,))
@@ -88,7 +89,7 @@ def test_geometry_of_a_row_layout() -> None:
 def test_mul_rn_is_a_plain_product_on_the_cpu() -> None:
     import numba
 
-    from floatsim.kernels.blocks_cpu import mul_rn
+    from floatsim.kernels.blocksteps import mul_rn
 
     f = numba.njit(lambda a, b: mul_rn(a, b))
     rng = np.random.default_rng(0)

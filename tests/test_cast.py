@@ -16,9 +16,11 @@ from ml_support import E8M0_SUBNORMALS_ROUND_UP, ML_NAMES, ml_type
 
 import floatsim as fs
 from floatsim import reference as ref
-from floatsim.cast import TABLE_CODES, _decode_general, _encode_general, _holds
-from floatsim.kernels import cpu
-from floatsim.kernels.fast32 import (
+from floatsim.cpu import elementwise as cpu
+from floatsim.cpu.tables import TABLE_CODES, decode_general, encode_general
+from floatsim.dtypes import holds
+from floatsim.kernels.fast32 import make_consts, quantize_f32_bits
+from floatsim.kernels.forms import (
     BRANCH,
     FLOAT,
     FREE,
@@ -26,8 +28,6 @@ from floatsim.kernels.fast32 import (
     fits_float_route,
     gpu_branch,
     gpu_form,
-    make_consts,
-    quantize_f32_bits,
 )
 from floatsim.kernels.philox import philox4x32
 
@@ -248,7 +248,7 @@ def test_against_oracle(fmt: fs.Format, data: st.DataObject) -> None:
                                         min_size=x.size, max_size=x.size)), dtype=rdt)
         kw.update(random_bits=r, sr_bits=k)
         okw.update(random_bits=r, sr_bits=k, random_width=64 if wide else 32)
-    out_dtype = next((d for d in (x.dtype, np.dtype(np.float64)) if _holds(d, fmt)), None)
+    out_dtype = next((d for d in (x.dtype, np.dtype(np.float64)) if holds(d, fmt)), None)
     assume(out_dtype is not None)
     expected = oracle_values(x, fmt, mode, **okw)
     assert same_bits(fs.quantize(x, fmt, mode, out_dtype=out_dtype, **kw), expected)
@@ -394,7 +394,7 @@ def _fast_vs_general(bits: np.ndarray) -> None:
                 {"random_bits": rb}, {"random_bits": rb, "sr_bits": 5}]
             for kw in kws:
                 fast = fs.quantize(x, fmt, mode, **kw)
-                general = fs.decode(_encode_general(x, fmt, mode, **kw), fmt, np.float32)
+                general = fs.decode(encode_general(x, fmt, mode, **kw), fmt, np.float32)
                 assert same_bits(fast, general), (name, mode, kw)
 
 
@@ -524,10 +524,10 @@ def test_decode_table_matches_general_routine(name: str) -> None:
     assert fmt.num_codes <= TABLE_CODES
     codes = np.arange(fmt.num_codes, dtype=np.int64)
     shuffled = np.random.default_rng(fmt.num_codes).permutation(np.tile(codes, 3))
-    dtypes = [d for d in (np.float16, ml_dtypes.bfloat16, np.float32, np.float64) if _holds(np.dtype(d), fmt)]
+    dtypes = [d for d in (np.float16, ml_dtypes.bfloat16, np.float32, np.float64) if holds(np.dtype(d), fmt)]
     assert dtypes
     for dt in dtypes:
-        want = _decode_general(shuffled, fmt, np.dtype(dt))
+        want = decode_general(shuffled, fmt, np.dtype(dt))
         for cdt in (fs.code_dtype(fmt), np.int32, np.uint64):
             got = fs.decode(shuffled.astype(cdt), fmt, dt)
             assert got.dtype == np.dtype(dt) and same_bits(got, want), (name, dt, cdt)

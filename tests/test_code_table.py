@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 import floatsim as fs
-from floatsim.cast import _encode_general
-from floatsim.kernels.code_table import TABLE_SIZE, code_of_f32_py, encode_table
-from floatsim.kernels.fast32 import fits_fast32
+from floatsim.cpu.tables import encode_general, encode_table
+from floatsim.kernels.code_table import TABLE_SIZE, code_of_f32_py
+from floatsim.kernels.forms import fits_fast32
 from floatsim.registry import names
 
 _code_of = numba.njit(code_of_f32_py)
@@ -63,7 +63,7 @@ def test_table_codes_match_encode(fmt: fs.Format) -> None:
         for kw in ([{}] if mode is not fs.Rounding.STOCHASTIC
                    else [{"random_bits": rb}, {"random_bits": rb, "sr_bits": 3}]):
             for overflow in (None, "saturate"):
-                want = _encode_general(x, fmt, mode, overflow=overflow, **kw)
+                want = encode_general(x, fmt, mode, overflow=overflow, **kw)
                 r = fs.quantize(x, fmt, mode, overflow=overflow, **kw).view(np.uint32)
                 got = _codes(r, bits, table)
                 bad = np.flatnonzero(got != want)

@@ -1,4 +1,4 @@
-"""The CUDA kernels (floatsim/kernels/cuda.py) and GPU dispatch without a GPU.
+"""The CUDA kernels (floatsim/gpu/elementwise.py) and GPU dispatch without a GPU.
 
 * Under Numba's CUDA simulator, in subprocesses (the simulator must be on
   before ``numba.cuda`` is imported): tests/cuda_sim_check.py runs the kernels
@@ -29,7 +29,7 @@ def test_simulator_matches_cpu(group: str) -> None:
 
 
 def _signatures() -> list:
-    from floatsim.kernels.cuda import ptx_signatures
+    from floatsim.gpu.elementwise import ptx_signatures
 
     return ptx_signatures()
 
@@ -54,10 +54,10 @@ def test_kernel_builds_for_sm90(case: tuple) -> None:
 
 
 def _hot_signatures() -> list:
-    """The signatures floatsim.cuda_hot launches with (it bypasses Numba's
+    """The signatures floatsim.gpu.plans launches with (it bypasses Numba's
     argument typing, so its own types must name a kernel that builds)."""
-    from floatsim.cuda_hot import argtypes, decode_argtypes, encode_argtypes
-    from floatsim.kernels import cuda as K
+    from floatsim.gpu import elementwise as K
+    from floatsim.gpu.plans import argtypes, decode_argtypes, encode_argtypes
 
     return [
         ("hot_fast_f32", K.quantize32_kernel(0, K.K_F32, K.K_F32, 0).py_func, argtypes(True, 4, 17)),
@@ -79,25 +79,26 @@ def test_import_does_not_load_numba_cuda() -> None:
     assert_imports_no_gpu_library(
         "import sys, numpy as np, floatsim as fs\n"
         "fs.quantize(np.ones(3, np.float32), 'e4m3'); fs.encode(np.ones(3), 'e2m1')\n"
-        "assert fs.cuda_dispatch.is_device_array(np.ones(2)) is False\n"
+        "from floatsim.arrays import is_device_array\n"
+        "assert is_device_array(np.ones(2)) is False\n"
     )
 
 
 def test_host_arrays_are_not_device_arrays() -> None:
-    from floatsim.cuda_dispatch import is_device_array
+    from floatsim.arrays import is_device_array
 
     for x in (np.zeros(3), np.float32(1), [1.0], 2.0, None, memoryview(b"ab")):
         assert not is_device_array(x)
 
 
 def test_cuda_stream_argument_is_checked() -> None:
-    from floatsim.cuda_dispatch import _handle
+    from floatsim.gpu.interop import stream_handle
 
-    assert _handle(None) is None and _handle(7) == 7
+    assert stream_handle(None) is None and stream_handle(7) == 7
     with pytest.raises(TypeError, match="cuda_stream="):
-        _handle("default")
+        stream_handle("default")
     with pytest.raises(ValueError, match="not a stream handle"):
-        _handle(-1)
+        stream_handle(-1)
 
 
 def _gpu() -> bool:
@@ -121,3 +122,16 @@ def test_gpu_matches_cpu() -> None:
             kw = {"seed": 5} if mode is fs.Rounding.STOCHASTIC else {}
             got = fs.quantize(cuda.to_device(x), fmt, mode, **kw).copy_to_host()
             assert np.array_equal(got.view(np.uint32), fs.quantize(x, fmt, mode, **kw).view(np.uint32))
+
+
+def test_intrinsics_tell_the_gpu_target_by_its_package() -> None:
+    """kernels.intrinsics picked the GPU code path by the class name
+    "CUDATargetContext", which a rename in numba-cuda would have broken silently."""
+    pytest.importorskip("numba.cuda", reason="numba-cuda is not installed")
+    from numba.core.cpu import CPUContext
+    from numba.cuda.target import CUDATargetContext
+
+    from floatsim.kernels.intrinsics import is_gpu_target
+
+    assert is_gpu_target(CUDATargetContext.__new__(CUDATargetContext))
+    assert not is_gpu_target(CPUContext.__new__(CPUContext))

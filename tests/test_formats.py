@@ -202,7 +202,7 @@ def test_far_outside_float64() -> None:
     f = Format(ebits=15, mbits=52)
     assert f.bias == 16383 and f.emax == 16383 and f.emin == -16382
     assert f.value_exact(1) == Fraction(1, 2 ** (16382 + 52))
-    assert f.value_exact(f._max_mag_code) == (2 - Fraction(1, 2**52)) * Fraction(2) ** 16383
+    assert f.value_exact(f.max_mag_code) == (2 - Fraction(1, 2**52)) * Fraction(2) ** 16383
 
 
 # ---- validation ---------------------------------------------------------------------------

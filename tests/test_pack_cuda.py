@@ -1,4 +1,4 @@
-"""pack / unpack on GPU arrays (floatsim/kernels/pack_cuda.py) without a GPU.
+"""pack / unpack on GPU arrays (floatsim/gpu/pack.py) without a GPU.
 
 * Under Numba's CUDA simulator, in a subprocess (the simulator must be on
   before ``numba.cuda`` is imported): tests/cuda_sim_pack.py packs and
@@ -23,7 +23,7 @@ def test_simulator_matches_cpu() -> None:
 
 
 def _signatures() -> list:
-    from floatsim.kernels.pack_cuda import ptx_signatures
+    from floatsim.gpu.pack import ptx_signatures
 
     return ptx_signatures()
 

@@ -5,23 +5,30 @@ point, INTn with per-block scales, and per-tensor / per-channel / per-token
 scaling with current or delayed amax, all on the element cast of
 :func:`floatsim.quantize`.  Semantics: docs/blocks.md.
 
+Modules: ``format`` (BlockFormat, IntFormat and the named formats), ``layout``
+(how blocks lie along axes and tiles), ``plan`` (one validated call, shared by
+the CPU and GPU backends), ``api`` (quantize / encode / decode, the front
+door), ``scaling`` (delayed amax histories).
+
 Example:
     >>> import numpy as np, floatsim as fs
     >>> x = np.random.default_rng(0).standard_normal((4, 64)).astype(np.float32)
     >>> y = fs.blocks.quantize(x, "mxfp8_e4m3", axis=-1)
-    >>> elems, scales = fs.blocks.encode(x, "mxfp8_e4m3", axis=-1)
-    >>> elems.shape, scales.shape, scales.dtype
+    >>> codes = fs.blocks.encode(x, "mxfp8_e4m3", axis=-1)
+    >>> codes.elements.shape, codes.scales.shape, codes.scales.dtype
     ((4, 64), (4, 2), dtype('uint8'))
-    >>> bool((fs.blocks.decode(elems, scales, "mxfp8_e4m3") == y).all())
+    >>> bool((fs.blocks.decode(codes, "mxfp8_e4m3") == y).all())
     True
 """
 
-from ._cast import block_amax, decode, encode, quantize
-from ._format import BlockFormat, IntFormat, ScaleRule, bfp, format, int_block, names, scaled
+from ..rounding import ScaleRule
+from .api import BlockCodes, block_amax, decode, encode, quantize
+from .format import BlockFormat, IntFormat, bfp, format, int_block, names, scaled
 from .scaling import AmaxHistory, DelayedScaling
 
 __all__ = [
     "AmaxHistory",
+    "BlockCodes",
     "BlockFormat",
     "DelayedScaling",
     "IntFormat",

@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 
 from ..formats import Format
-from ..rounding import Rounding
-from ._cast import block_amax, quantize
-from ._format import BlockFormat, IntFormat, ScaleRule, scaled
-from ._layout import AxisArg
+from ..rounding import Rounding, ScaleRule
+from .api import block_amax, quantize
+from .format import BlockFormat, IntFormat, scaled
+from .layout import AxisArg
 
 __all__ = ["AmaxHistory", "DelayedScaling"]
 

@@ -2,7 +2,7 @@
 
 One source for every backend: these functions are plain integer arithmetic,
 compiled by ``numba.njit`` for the CPU and by ``numba.cuda.jit(device=True)``
-for the GPU (see :mod:`floatsim.kernels.cuda`).  The mapping from (seed,
+for the GPU (see :mod:`floatsim.gpu.elementwise`).  The mapping from (seed,
 element index, stream) to words is documented in docs/semantics.md.
 
 Example:
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import mul_wide_u32, scalar_jit
+from .intrinsics import mul_wide_u32, scalar_jit
 
 _M0 = np.uint64(0xD2511F53)
 _M1 = np.uint64(0xCD9E8D57)

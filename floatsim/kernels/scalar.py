@@ -6,7 +6,7 @@ docs/semantics.md; the comments name which rule a step implements.
 
 Example:
     >>> import numpy as np, floatsim as fs
-    >>> from floatsim.kernels.params import make_params
+    >>> from floatsim.kernels.abi import make_params
     >>> from floatsim.kernels.scalar import encode_bits, decode_code
     >>> p = make_params(fs.format("e4m3"))
     >>> code = encode_bits(np.float64(460.0).view(np.int64), p, 0, 0)
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import f64_bits, f64_from_bits, scalar_jit
-from .params import (
+from .abi import (
+    ODD,
     P_BIAS,
     P_DAZ,
     P_DAZ_EMIN,
@@ -41,20 +41,21 @@ from .params import (
     P_SR_BITS,
     P_SUBNORMALS,
     P_WIDE_RANDOM,
+    RDN,
+    RNA,
+    RNE,
+    RTZ,
+    RUP,
+    SR,
 )
+from .intrinsics import f64_bits, f64_from_bits, scalar_jit
 
 _ABS = 0x7FFFFFFFFFFFFFFF
 _INF_BITS = 0x7FF0000000000000
 _FRAC52 = (1 << 52) - 1
 _IMPLICIT = 1 << 52
 
-RNE = 0
-RNA = 1
-RTZ = 2
-RUP = 3
-RDN = 4
-ODD = 5
-SR = 6
+__all__ = ["NO_CODE", "as_tuple", "decode_code", "encode_bits", "quantize_bits"]
 
 #: encode_bits' result for NaN into a format that has no NaN code.
 NO_CODE = -1
@@ -240,3 +241,12 @@ def decode_code(code, p):  # noqa: ANN001, ANN201
 def quantize_bits(u, p, r_hi, r_lo):  # noqa: ANN001, ANN201
     """Round-trip: the value of the code ``encode_bits`` gives."""
     return decode_code(encode_bits(u, p, r_hi, r_lo), p)
+
+
+@scalar_jit
+def as_tuple(p):  # noqa: ANN001, ANN201
+    """The parameter vector as a tuple: registers, not memory that could alias out."""
+    return (
+        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10],
+        p[11], p[12], p[13], p[14], p[15], p[16], p[17], p[18], p[19], p[20],
+    )

@@ -1,12 +1,12 @@
 """Block-format (microscaling) CUDA kernels: per-block amax and scale fused
 with the element cast, one GPU thread per block (per chunk of a large block).
 
-The algorithm is :mod:`.blocks_cpu`'s, called, not copied: each kernel runs
+The algorithm is :mod:`floatsim.kernels.blocksteps`', called, not copied: each kernel runs
 the same per-block steps (``amax_step``, ``block_scale``,
 ``four_over_six_alt``, ``elem_params``, ``sq_err``, ``elem_out``, and on the
 float32 fast path ``f32_block_k``, ``shift_consts`` and
 :func:`.fast32.quantize_f32_bits`) in its own loops over a block's elements.
-The CPU kernels call the block-level helpers as compiled functions (inlining
+The CPU loops call the block-level helpers as compiled functions (inlining
 them everywhere made CPU compiles take minutes); numba-cuda would compile
 such a call for the GPU present, so PTX could not be built without one.
 Here the very same Python functions (their code objects) are bound a second
@@ -29,10 +29,10 @@ the index of its random words, as on the CPU.
 
 Parameters are runtime data (the same ``make_params`` / ``bp`` / ``fp``
 vectors as the CPU kernels, as tuples); the rounding mode and input kind are
-compile-time constants of the fast path, as in :mod:`.cuda`.
+compile-time constants of the fast path, as in :mod:`.elementwise`.
 
 Example (builds nothing; kernels compile at their first launch):
-    >>> from floatsim.kernels.blocks_cuda import fast_kernel, geometry
+    >>> from floatsim.gpu.blocks import fast_kernel, geometry
     >>> fast_kernel(6, 1).py_func.__name__        # stochastic rounding, float32 in
     'mx32_r6_i1'
     >>> g = geometry((4, 100), (4, 4), (1,), (32,))  # 1-D blocks along the last axis
@@ -49,30 +49,35 @@ from typing import Any
 
 import numba
 import numpy as np
-from numba import config, cuda
+from numba import cuda
 from numba.core.registry import CPUDispatcher
 
-from . import blocks_cpu as _cpu
-from ._jit import f32_bits, f64_bits, f64_from_bits, scalar_jit
-from .blocks_cpu import B_EMAX_E, B_FAST_EMIN, B_KIND, B_NANMAX, F_TSCALE, f32_value_bits
-from .cuda import (
+from ..kernels import blocksteps as _steps
+from ..kernels.abi import (
+    B_EMAX_E,
+    B_FAST_EMIN,
+    B_KIND,
+    B_NANMAX,
+    F_TSCALE,
     K_BF16,
     K_F16,
     K_F32,
     K_F64,
-    f32_to_f64_bits,
-    in_f32_bits,
-    in_f64_bits,
-    launch_items,
-    quantize_f32_dev,
+    N_BP,
+    N_FP,
+    SR,
 )
-from .philox import group_words
-from .scalar import SR, encode_bits
+from ..kernels.blocksteps import f32_value_bits
+from ..kernels.intrinsics import f32_bits, f64_bits, f64_from_bits, scalar_jit
+from ..kernels.philox import group_words
+from ..kernels.scalar import encode_bits
+from . import SIMULATOR
+from .elementwise import f32_to_f64_bits, in_f32_bits, in_f64_bits, quantize_f32_dev
+from .launch import launch_items, settings
 
 __all__ = [
     "H",
-    "LAUNCH",
-    "SPLIT",
+    "MAX_THREADS",
     "element_kernel",
     "fast_kernel",
     "geometry",
@@ -86,9 +91,6 @@ __all__ = [
     "zero_kernel",
 ]
 
-#: Whether numba.cuda is the CUDA simulator (NUMBA_ENABLE_CUDASIM=1).
-SIMULATOR = bool(config.ENABLE_CUDASIM)
-
 _ABS = 0x7FFFFFFFFFFFFFFF
 _INF = 0x7FF0000000000000
 _Z8 = (0, 0, 0, 0, 0, 0, 0, 0)
@@ -100,7 +102,7 @@ def _device_helpers(module: Any) -> Any:
     Every non-parallel njit function defined in ``module`` is rebound: same
     code object, globals a copy of the module's in which each such name is
     its rebound twin, so a helper's callees are inlined too, except
-    ``quantize_f32_bits``, which is :data:`.cuda.quantize_f32_dev`.  Nothing
+    ``quantize_f32_bits``, which is :data:`.elementwise.quantize_f32_dev`.  Nothing
     is cached (the twins are only ever inlined into kernels)."""
     if SIMULATOR:
         return module
@@ -119,8 +121,8 @@ def _device_helpers(module: Any) -> Any:
     return twins
 
 
-#: blocks_cpu's helpers for the kernels below.
-H = _device_helpers(_cpu)
+#: kernels.blocksteps' helpers for the kernels below.
+H = _device_helpers(_steps)
 
 # ---- geometry ----------------------------------------------------------------------------
 #: Layout of the geometry tuple: grid sizes, x strides and scale strides of the
@@ -143,7 +145,7 @@ def _c_strides(shape: tuple[int, ...]) -> list[int]:
 def geometry(shape: tuple[int, ...], scale_shape: tuple[int, ...], axes: tuple[int, ...],
              bsz: tuple[int, ...]) -> tuple[int, ...]:
     """The kernels' geometry tuple for a C-contiguous array of ``shape`` cut
-    into blocks of ``bsz`` along ``axes`` (a blocks._layout.Layout's fields).
+    into blocks of ``bsz`` along ``axes`` (a blocks.layout.Layout's fields).
 
     Adjacent other axes merge into one grid dimension, and a block axis
     merges into the one before it when it follows it in ``x`` and one block
@@ -317,7 +319,7 @@ def stats_m32(am, nan_block):  # noqa: ANN001, ANN201
 
 @functools.cache
 def fast_kernel(rnd: int, in_kind: int) -> Any:
-    """The float32 fast path (blocks_cpu._f32_blocks) for one rounding mode and
+    """The float32 fast path (cpu.blocks' _f32_blocks) for one rounding mode and
     input kind (K_F32, K_F16, K_BF16); float32 out.  Arguments: ``(xr, outr,
     nitems, g, nc, ch, use_stats, am_a, nan_a, c, ep0, bp, fmax, seed_lo,
     seed_hi, stream)``: items as item_origin cuts them (with ``use_stats``
@@ -389,7 +391,7 @@ def stats_init_kernel(n, am_a, nan_a, hi_a, lo_a):  # noqa: ANN001, ANN201
 @cuda.jit(cache=True)
 def stats_kernel(xr, in_kind, nitems, g, nc, ch, am_a, nan_a, hi_a, lo_a):  # noqa: ANN001, ANN201
     """Block statistics of large blocks, an item (a chunk) per thread:
-    blocks_cpu.amax_step over the chunk, then one atomic per statistic into
+    blocksteps.amax_step over the chunk, then one atomic per statistic into
     the block's amax (float64 bits), NaN flag, max(x, 0) and min(x, 0).
     Maxima do not depend on the order of their operands, so the result is
     the CPU's."""
@@ -419,7 +421,7 @@ def stats_kernel(xr, in_kind, nitems, g, nc, ch, am_a, nan_a, hi_a, lo_a):  # no
 
 @functools.cache
 def scale_kernel(four_over_six: bool) -> Any:
-    """The scales of blocks_cpu.block_cast, a block per thread: every rule,
+    """The scales of cpu.blocks.block_cast, a block per thread: every rule,
     any input kind; with ``four_over_six`` the 4-over-6 rule's comparison of
     the two candidates' errors (elements rounded with the call's mode and
     random words; never from stats: the sums run in block order).
@@ -508,7 +510,7 @@ def scale_kernel(four_over_six: bool) -> Any:
 
 @functools.cache
 def element_kernel(want_codes: bool) -> Any:
-    """The elements of blocks_cpu.block_cast, from scale_kernel's scales, an
+    """The elements of cpu.blocks.block_cast, from scale_kernel's scales, an
     item per thread: values of any output kind into ``outr`` (quantize), or
     with ``want_codes`` element codes into ``codes`` and scale codes into
     ``scodes`` (encode).
@@ -558,7 +560,7 @@ def element_kernel(want_codes: bool) -> Any:
 
 
 #: Largest CUDA block the reduction's shared buffer holds.
-_MAX_THREADS = 1024
+MAX_THREADS = 1024
 
 
 @cuda.jit(cache=True)
@@ -573,7 +575,7 @@ def tensor_amax_kernel(xr, in_kind, res):  # noqa: ANN001, ANN201
     """``res[0] = max(res[0], bits of the largest finite |x|)`` (int64 bits of
     a nonnegative float64 order as the values do): a grid-stride pass, a tree
     in shared memory per CUDA block, one atomic per CUDA block."""
-    buf = cuda.shared.array(_MAX_THREADS, numba.int64)
+    buf = cuda.shared.array(MAX_THREADS, numba.int64)
     n = xr.size
     start = np.int64(cuda.blockIdx.x) * cuda.blockDim.x + cuda.threadIdx.x
     step = np.int64(cuda.gridDim.x) * cuda.blockDim.x
@@ -608,7 +610,7 @@ def tensor_amax_kernel(xr, in_kind, res):  # noqa: ANN001, ANN201
 def tensor_scale_kernel(res, tout, den, tp, tmin, given):  # noqa: ANN001, ANN201
     """``tout[0]`` = the tensor scale: ``given`` when positive (the caller's,
     already rounded), else amax_t / den rounded to the tensor format (params
-    ``tp``), as blocks._cast._Plan computes it on the host: 1 for an all-zero
+    ``tp``), as blocks.plan.BlockPlan computes it on the host: 1 for an all-zero
     tensor, ``tmin`` (its smallest subnormal) where it underflows."""
     if cuda.grid(1) == 0:
         if given > 0.0:
@@ -625,35 +627,25 @@ def tensor_scale_kernel(res, tout, den, tp, tmin, given):  # noqa: ANN001, ANN20
 
 # ---- launching -----------------------------------------------------------------------
 
-#: Threads per CUDA block, and at most this many CUDA blocks per multiprocessor
-#: (the kernels are grid-stride loops, so any grid covers any size).  Tests
-#: shrink both to run the simulator on a few threads.
-LAUNCH = {"threads": 128, "blocks_per_sm": 16}
-
-#: Blocks of more elements than ``min_block`` are cut into chunks of ``chunk``
-#: elements, a thread each (stats_kernel for their amax); smaller blocks take a
-#: thread each.  4-over-6 never splits: its sums of squares run in block order.
-#: Tests shrink both.
-SPLIT = {"min_block": 4096, "chunk": 1024}
-
-
 def items(g: tuple[int, ...], split: bool) -> tuple[int, int, int]:
     """(items, chunks per block, chunk length) of a geometry: a block per
-    item, or chunks of SPLIT["chunk"] elements."""
+    item, or chunks of ``settings().split_chunk`` elements."""
     most = g[L_BSZ] * g[L_BSZ + 1] * g[L_BSZ + 2]  # elements of a full block
-    ch = max(min(SPLIT["chunk"], most), 1) if split else max(most, 1)
+    ch = max(min(settings().split_chunk, most), 1) if split else max(most, 1)
     nc = -(-most // ch)
     return n_blocks(g) * nc, nc, ch
 
 
 def splits(g: tuple[int, ...], four_over_six: bool) -> bool:
-    """Whether the blocks of ``g`` are large enough to be cut into chunks."""
-    return not four_over_six and g[L_BSZ] * g[L_BSZ + 1] * g[L_BSZ + 2] > SPLIT["min_block"]
+    """Whether the blocks of ``g`` are large enough to be cut into chunks
+    (``settings().split_min_block``; 4-over-6 never splits: its sums of
+    squares run in block order)."""
+    return not four_over_six and g[L_BSZ] * g[L_BSZ + 1] * g[L_BSZ + 2] > settings().split_min_block
 
 
 def launch(kernel: Any, items: int, stream: Any, *args: Any) -> None:
     """Launch ``kernel`` with one thread per item (up to the grid's size) on ``stream``."""
-    launch_items(kernel, items, stream, LAUNCH, _MAX_THREADS, *args)
+    launch_items(kernel, items, stream, settings().blocks, *args)
 
 
 def ptx_signatures() -> list[tuple[str, Any, tuple]]:
@@ -666,8 +658,8 @@ def ptx_signatures() -> list[tuple[str, Any, tuple]]:
     i64, f64 = t.int64, t.float64
     geo = t.UniTuple(i64, N_GEO)
     ptup = t.UniTuple(i64, 21)
-    btup = t.UniTuple(i64, _cpu.N_BP)
-    ftup = t.UniTuple(f64, _cpu.N_FP)
+    btup = t.UniTuple(i64, N_BP)
+    ftup = t.UniTuple(f64, N_FP)
     ctup = t.Tuple((i64,) * 16 + (f64,))
     u8, u16, u32, u64, s64 = t.uint8[::1], t.uint16[::1], t.uint32[::1], t.uint64[::1], t.int64[::1]
     f64a = t.float64[::1]

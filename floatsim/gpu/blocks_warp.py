@@ -3,14 +3,14 @@
 ``bsz`` (1-D blocks along a contiguous last axis whose length they divide:
 MXFP8 / MXFP6 / MXFP4 on a row-major tensor).
 
-:func:`.blocks_cuda.fast_kernel` gives each thread a whole block, so a
+:func:`.blocks.fast_kernel` gives each thread a whole block, so a
 warp's loads are 32 strided runs: a 2**26-element MXFP8 cast ran at a tenth
 of the copy bandwidth on an H100.  Here a thread takes four consecutive
 elements (one Philox call's words: no exchange between threads), so a block
 is ``bsz / 4`` neighbouring lanes of one warp, and its amax is the thread's
 own maximum followed by a butterfly of ``log2(bsz / 4)`` shuffles, after
 which every lane holds it and derives the scale exponent itself
-(:func:`.blocks_cpu.f32_block_k`, the CPU's rule, called not copied): one
+(:func:`floatsim.kernels.blocksteps.f32_block_k`, the CPU's rule, called not copied): one
 scale per thread, against one per element when a thread's elements lie in
 four blocks.  The four casts are written out (``quantize_f32_bits`` with the
 shifted constants); blocks whose shifted range leaves float32's normal range
@@ -32,10 +32,10 @@ shared memory (same result; the shuffles themselves are checked by the PTX
 build and on a GPU, tests/gpu_blocks_check.py).
 
 Example (builds nothing; kernels compile at their first launch):
-    >>> from floatsim.kernels.blocks_warp import warp_block, warp_kernel
+    >>> from floatsim.gpu.blocks_warp import warp_block, warp_kernel
     >>> warp_kernel(0, 1).py_func.__name__  # nearest-even, float32 in
     'mxw32_r0_i1'
-    >>> from floatsim.kernels.blocks_cuda import geometry
+    >>> from floatsim.gpu.blocks import geometry
     >>> warp_block(geometry((4, 96), (4, 3), (1,), (32,)))  # rows of 96: 3 blocks each
     32
     >>> warp_block(geometry((4, 100), (4, 4), (1,), (32,)))  # a short block ends each row
@@ -49,10 +49,9 @@ from typing import Any
 
 import numba
 import numpy as np
-from numba import config, cuda
+from numba import cuda
 
-from ._jit import f32_from_bits
-from .blocks_cpu import (
+from ..kernels.abi import (
     B_EMAX_E,
     B_FAST_EMIN,
     B_KIND,
@@ -62,30 +61,34 @@ from .blocks_cpu import (
     B_RULE,
     F_MAX_E,
     F_TSCALE,
-    R_FLOOR,
-)
-from .blocks_cuda import L_BSZ, L_LEN, L_XS, H, f32_value_bits
-from .cuda import (
-    GROUP,
     K_BF16,
     K_F16,
     K_F32,
+    N_BP,
+    N_FP,
+    R_FLOOR,
+    SR,
+)
+from ..kernels.blocksteps import f32_value_bits
+from ..kernels.forms import FLOAT, FORM_TAG, check_form
+from ..kernels.intrinsics import f32_from_bits
+from ..kernels.philox import group_words
+from . import SIMULATOR
+from .blocks import L_BSZ, L_LEN, L_XS, H
+from .elementwise import (
+    GROUP,
     MAX_THREADS,
-    _pick,
     in_f32_bits,
     in_f64_bits,
-    launch_items,
+    pick,
     quantize_f32_dev,
 )
-from .fast32 import FLOAT, FORM_TAG, check_form
-from .philox import group_words
-from .scalar import SR
+from .launch import launch_items, settings
 from .vector_io import load4, store4
 
-__all__ = ["LAUNCH", "argtypes", "launch", "ptx_signatures", "value_argtypes", "value_kernel",
+__all__ = ["argtypes", "launch", "ptx_signatures", "value_argtypes", "value_kernel",
            "warp_block", "warp_kernel"]
 
-SIMULATOR = bool(config.ENABLE_CUDASIM)
 WARP = 32
 _FULL = 0xFFFFFFFF
 
@@ -174,7 +177,7 @@ def warp_kernel(rnd: int, in_kind: int, branch: bool = True, vec: bool = False) 
     ``branch`` (the GPU form, :func:`.fast32.gpu_form` of the element format) and
     ``vec`` (a thread's four elements by one vector load and store:
     :func:`.vector_io.aligned4` arrays); float32 out.  Arguments: ``(xr, outr, bsz, c, ep0, bp, fmax,
-    seed_lo, seed_hi, stream)`` as :func:`.blocks_cuda.fast_kernel` takes
+    seed_lo, seed_hi, stream)`` as :func:`.blocks.fast_kernel` takes
     them, ``bsz`` from :func:`warp_block`; launch with :func:`launch`."""
     if rnd not in range(7) or in_kind not in (K_F32, K_F16, K_BF16):
         raise ValueError(f"rnd={rnd} / in_kind={in_kind} out of range")
@@ -226,8 +229,8 @@ def warp_kernel(rnd: int, in_kind: int, branch: bool = True, vec: bool = False) 
                     for q in range(GROUP):
                         r = np.uint32(0x7FC00000)
                         if state != 1:
-                            v = H.dec(H.enc(in_f64_bits(_pick(q, x0, x1, x2, x3), in_kind), ep,
-                                            np.int64(0), _pick(q, l0, l1, l2, l3)), ep)
+                            v = H.dec(H.enc(in_f64_bits(pick(q, x0, x1, x2, x3), in_kind), ep,
+                                            np.int64(0), pick(q, l0, l1, l2, l3)), ep)
                             r = np.uint32(f32_value_bits(v))
                         outr[o + np.uint64(q)] = r
 
@@ -272,20 +275,20 @@ def value_kernel(rnd: int, in_kind: int, branch: bool = True, vec: bool = False)
     amax by shuffles, as in :func:`warp_kernel`.  Each lane then computes the
     block's scale itself and, outside SR, quantizes its elements by the
     quotient rounded to odd into float32, then the float32 fast path
-    (:func:`.blocks_cpu.div_f32_value_bits`'s values).  The quotients come
-    from one reciprocal and four products (:func:`.blocks_cpu.rcp_quotients4`),
+    (:func:`floatsim.kernels.blocksteps.div_f32_value_bits`'s values).  The quotients come
+    from one reciprocal and four products (:func:`floatsim.kernels.blocksteps.rcp_quotients4`),
     with the exact residual only where a product lies near float32's grid:
     a division per element was a dozen dependent steps and a branch.  Zero
-    and NaN scales are written out as :func:`.blocks_cpu.elem_out` has them,
+    and NaN scales are written out as :func:`floatsim.kernels.blocksteps.elem_out` has them,
     and the dispatch (``value32``) keeps ``scale * tensor scale`` inside
-    :func:`.blocks_cpu.reciprocal_ok`'s range, so outside SR the kernel
+    :func:`floatsim.kernels.blocksteps.reciprocal_ok`'s range, so outside SR the kernel
     carries no general element routine.  SR (whose 32 random bits need the
     quotient's float64 bits) takes elem_out, the general kernel's routine.
 
-    The scale takes the same route (:func:`.blocks_cpu.value_scale_rcp`,
-    equal to the CPU's :func:`.blocks_cpu.value_scale`) where ``scale32``
+    The scale takes the same route (:func:`floatsim.kernels.blocksteps.value_scale_rcp`,
+    equal to the CPU's :func:`floatsim.kernels.blocksteps.value_scale`) where ``scale32``
     says the scale format fits_div32 and amax is finite and nonzero; else
-    :func:`.blocks_cpu.block_scale`.
+    :func:`floatsim.kernels.blocksteps.block_scale`.
 
     ``vec`` as :func:`warp_kernel` has it.
 
@@ -337,9 +340,9 @@ def value_kernel(rnd: int, in_kind: int, branch: bool = True, vec: bool = False)
                     h0, l0, h1, l1, h2, l2, h3, l3 = group_words(seed_lo, seed_hi, g, stream, 0)
                     tt, div, ep = H.elem_params(sv, tscale, ep0, kind)
                     for q in range(GROUP):
-                        _code, v = H.elem_out(in_f64_bits(_pick(q, x0, x1, x2, x3), in_kind), sv, tt, div,
-                                              ep, ep0, np.int64(0), _pick(q, h0, h1, h2, h3),
-                                              _pick(q, l0, l1, l2, l3), bp, 0)
+                        _code, v = H.elem_out(in_f64_bits(pick(q, x0, x1, x2, x3), in_kind), sv, tt, div,
+                                              ep, ep0, np.int64(0), pick(q, h0, h1, h2, h3),
+                                              pick(q, l0, l1, l2, l3), bp, 0)
                         outr[o + np.uint64(q)] = np.uint32(f32_value_bits(v))
 
     vw32.__name__ = f"vw32_r{rnd}_i{in_kind}" + FORM_TAG[int(branch)] + ("_v" if vec else "")
@@ -347,17 +350,10 @@ def value_kernel(rnd: int, in_kind: int, branch: bool = True, vec: bool = False)
     return cuda.jit(cache=True)(vw32)
 
 
-#: Threads per CUDA block (a multiple of 32, at most MAX_THREADS) and at most
-#: this many CUDA blocks per multiprocessor.  128 or 256 threads and 16 or 32
-#: blocks ran within 2% of each other on an H100.
-LAUNCH = {"threads": 256, "blocks_per_sm": 32}
-
-
 def launch(kernel: Any, n: int, stream: Any, *args: Any) -> None:
-    """Launch ``kernel`` over ``n`` elements (four a thread a step) on ``stream``."""
-    if LAUNCH["threads"] % WARP or LAUNCH["threads"] > MAX_THREADS:
-        raise ValueError(f"LAUNCH threads={LAUNCH['threads']}: a multiple of {WARP} up to {MAX_THREADS}")
-    launch_items(kernel, -(-n // GROUP), stream, LAUNCH, MAX_THREADS, *args)
+    """Launch ``kernel`` over ``n`` elements (four a thread a step) on ``stream``
+    (the warp grid of :func:`.launch.settings`: whole warps)."""
+    launch_items(kernel, -(-n // GROUP), stream, settings().warp, *args)
 
 
 def argtypes(in_kind: int, nconsts: int, nparams: int, nbp: int) -> tuple:
@@ -386,7 +382,6 @@ def value_argtypes(in_kind: int, nconsts: int, nparams: int, nbp: int, nfp: int)
 
 def ptx_signatures() -> list[tuple[str, Any, tuple]]:
     """(label, Python function, argument types) of every variant, for the PTX build test."""
-    from . import blocks_cpu as _cpu
 
     sigs = []
     for rnd in range(7):
@@ -396,7 +391,7 @@ def ptx_signatures() -> list[tuple[str, Any, tuple]]:
             # the vector form (aligned arrays) always, the scalar one for float32 in
             for vec in (True, False) if ik == K_F32 and branch != FLOAT else (True,):
                 fn = warp_kernel(rnd, ik, branch, vec).py_func
-                sigs.append((fn.__name__, fn, argtypes(ik, 17, 21, _cpu.N_BP)))
+                sigs.append((fn.__name__, fn, argtypes(ik, 17, 21, N_BP)))
                 fn = value_kernel(rnd, ik, branch, vec).py_func
-                sigs.append((fn.__name__, fn, value_argtypes(ik, 17, 21, _cpu.N_BP, _cpu.N_FP)))
+                sigs.append((fn.__name__, fn, value_argtypes(ik, 17, 21, N_BP, N_FP)))
     return sigs

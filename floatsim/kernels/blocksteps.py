@@ -1,10 +1,11 @@
-"""Block-format (microscaling) CPU kernels: per-block amax and scale fused with
-the element cast, parallel over blocks.
+"""Block-format (microscaling) steps: a block's amax, its scale by each rule,
+and the cast of its elements, as scalar routines that the CPU loops
+(:mod:`floatsim.cpu.blocks`) and the CUDA kernels (:mod:`floatsim.gpu.blocks`,
+:mod:`floatsim.gpu.blocks_warp`) call, so the algorithm exists once.
 
-The input arrives as 2-D rows ``(R, n)``; each row holds ``ceil(n / bs)``
-blocks of ``bs`` consecutive elements (the last one may be shorter: nothing is
-padded or dropped).  Tiles and blocks along other axes are gathered into
-such rows by :mod:`floatsim.blocks` first.
+A block is ``bs`` consecutive elements of a row ``(R, n)`` (the last block of
+a row may be shorter: nothing is padded or dropped); tiles and blocks along
+other axes are gathered into such rows by :mod:`floatsim.blocks` first.
 
 The element cast is never re-implemented here.  A block scale ``2**k`` is
 applied by shifting the element format's exponent range by ``k`` (exact:
@@ -18,9 +19,8 @@ when inexact and even), and rounding ``q`` to a format of at most 51
 significand bits, in any mode, gives the same result as rounding the exact
 quotient (docs/blocks.md, "Arithmetic").
 
-Rule numbers, element kinds and the layout of the ``bp`` (int64) and ``fp``
-(float64) parameter vectors below are the ABI between these kernels and
-``floatsim.blocks``.
+Rule codes, element kinds and the layout of the ``bp`` (int64) and ``fp``
+(float64) parameter vectors are :mod:`.abi`'s.
 """
 
 from __future__ import annotations
@@ -32,9 +32,42 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._jit import f32_bits, f32_from_bits, f64_bits, scalar_jit
-from ._jit import f64_from_bits as bits_f64
-from .cpu import as_tuple
+from .abi import (
+    B_EMAX_E,
+    B_IBITS,
+    B_IM,
+    B_KIND,
+    B_KMAX,
+    B_KMIN,
+    B_MBITS_E,
+    B_NANMAX,
+    B_QNEG,
+    B_QPOS,
+    B_RULE,
+    B_SCALE_NAN_CODE,
+    B_SOV,
+    F_MAX_E,
+    F_POW2MAX_E,
+    F_QRANGE,
+    F_SCALE_MAX,
+    F_TSCALE,
+    K_ASYM,
+    K_FLOAT,
+    K_INT,
+    P_BIAS,
+    P_EMAX,
+    P_EMIN,
+    P_MAX_MAG,
+    R_CEIL,
+    R_EVEN,
+    R_MINMAX,
+    R_NEAREST,
+    R_RCEIL,
+    SOV_NAN,
+    SOV_RAISE,
+    ST_OK,
+    ST_SCALE_OVERFLOW,
+)
 from .fast32 import (
     C_EMIN_B,
     C_INF_IN,
@@ -47,28 +80,10 @@ from .fast32 import (
     C_ZERO_IN,
     quantize_f32_bits,
 )
-from .params import P_BIAS, P_EMAX, P_EMIN, P_MAX_MAG
+from .intrinsics import f32_bits, f32_from_bits, f64_bits, is_gpu_target, scalar_jit
+from .intrinsics import f64_from_bits as bits_f64
 from .philox import random_words
-from .scalar import ODD, RDN, RNA, RNE, RTZ, RUP, SR, decode_code, encode_bits
-
-# Scale rules (values of floatsim.blocks.ScaleRule's kernel codes).
-R_FLOOR, R_CEIL, R_EVEN, R_NEAREST, R_RCEIL, R_AMAX, R_4OVER6, R_MINMAX = range(8)
-# Element kinds: a float Format; a two's complement integer clamped to
-# [-QNEG, QPOS]; an unsigned integer with a zero point (asymmetric).
-K_FLOAT, K_INT, K_ASYM = 0, 1, 2
-# Scale overflow policies.
-SOV_SATURATE, SOV_NAN, SOV_RAISE = 0, 2, 3
-
-# bp: int64 block parameters.
-(B_RULE, B_KIND, B_EMAX_E, B_MBITS_E, B_KMIN, B_KMAX, B_SOV, B_QNEG, B_QPOS, B_IM,
- B_IBITS, B_NANMAX, B_FAST_EMIN, B_SCALE_NAN_CODE) = range(14)
-N_BP = 14
-# fp: float64 block parameters.
-F_MAX_E, F_POW2MAX_E, F_TSCALE, F_SCALE_MAX, F_QRANGE = range(5)
-N_FP = 5
-
-# Status flags per block (written only where something happened).
-ST_OK, ST_SCALE_OVERFLOW = 0, 1
+from .scalar import decode_code, encode_bits
 
 #: An ordinary compiled call.  The shared scalar routines are inline="always"
 #: (Numba IR inlining); inlined at every call site of these kernels they made
@@ -82,15 +97,15 @@ _SQRT2_UP = 1.4142135623730951  # the smallest float64 above sqrt(2)
 _HUGE = 2.0**600  # beyond twice the largest value of every format blocks accept
 _TINY = 2.0**-1070  # nonzero, below half the smallest value of every such format
 _DEKKER_MIN, _DEKKER_MAX = 2.0**-900, 2.0**900  # where Dekker's product is exact
-_NORMAL = 2.0**-1022
+NORMAL = 2.0**-1022
 
 if (P_BIAS, P_EMIN, P_EMAX) != (3, 4, 5):  # pragma: no cover - shift_params spells them out
-    raise ImportError("blocks_cpu.shift_params assumes P_BIAS, P_EMIN, P_EMAX == 3, 4, 5")
+    raise ImportError("blocksteps.shift_params assumes P_BIAS, P_EMIN, P_EMAX == 3, 4, 5")
 
 
 # ---- scalar helpers -------------------------------------------------------------------
-# These helpers also run in the CUDA kernels of blocks_cuda.  Hence bit casts are
-# _jit's intrinsics (f64_bits, bits_f64), not ``.view``, which numba-cuda compiles
+# These helpers also run in the CUDA kernels of gpu.blocks.  Hence bit casts are
+# the intrinsics (f64_bits, bits_f64), not ``.view``, which numba-cuda compiles
 # for the GPU present (PTX must build without one); and products that feed a sum
 # go through mul_rn, because NVVM contracts a * b + c into one FMA by default.
 
@@ -104,7 +119,7 @@ def mul_rn(typingctx, a, b):  # noqa: ANN001, ANN201, ARG001
     sig = types.float64(types.float64, types.float64)
 
     def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202, ARG001
-        if type(context).__name__ == "CUDATargetContext":
+        if is_gpu_target(context):
             dbl = ir.DoubleType()
             fn = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(dbl, [dbl, dbl]), "llvm.nvvm.mul.rn.d")
@@ -385,7 +400,7 @@ def out_code(code, zp, bp):  # noqa: ANN001, ANN201
 
 
 @scalar_jit
-def _words(rmode, seed_lo, seed_hi, index, stream, wide):  # noqa: ANN001, ANN201
+def element_words(rmode, seed_lo, seed_hi, index, stream, wide):  # noqa: ANN001, ANN201
     if rmode == 1:
         return random_words(seed_lo, seed_hi, index, stream, wide)
     return np.int64(0), np.int64(0)
@@ -488,77 +503,6 @@ def elem_out(u, sv, t, div, ep, ep0, zp, r_hi, r_lo, bp, want_codes):  # noqa: A
     return np.int64(0), elem_value(code, ep, div, t, zp, bp)
 
 
-# ---- the general kernel ------------------------------------------------------------------
-@numba.njit(parallel=True, cache=True, nogil=True)
-def block_cast(x, vals, codes, scodes, zps, status, want_codes, bs, idx, use_idx,  # noqa: ANN001, ANN201, PLR0913
-               epv, spv, bpv, fpv, amax_in, use_amax, rmode, seed_lo, seed_hi, stream, wide):
-    """Quantize (want_codes == 0: values into ``vals``) or encode (codes, scale
-    codes and zero points) every block of the rows of ``x`` (float32 or
-    float64).  ``idx`` (when use_idx) holds each element's flat index in the
-    caller's array, for the random words; otherwise it is row * n + column.
-    """
-    ep0 = as_tuple(epv)
-    sp = as_tuple(spv)
-    bp = (bpv[0], bpv[1], bpv[2], bpv[3], bpv[4], bpv[5], bpv[6], bpv[7], bpv[8], bpv[9],
-          bpv[10], bpv[11], bpv[12], bpv[13])
-    fp = (fpv[0], fpv[1], fpv[2], fpv[3], fpv[4])
-    R, n = x.shape
-    nb = (n + bs - 1) // bs
-    rule = bp[B_RULE]
-    kind = bp[B_KIND]
-    tsc = fp[F_TSCALE]
-    for blk in numba.prange(R * nb):
-        r = blk // nb
-        b = blk - r * nb
-        j0 = b * bs
-        j1 = min(j0 + bs, n)
-        am = np.int64(0)
-        has_nan = False
-        hi = 0.0
-        lo = 0.0
-        for j in range(j0, j1):
-            am, has_nan, hi, lo = amax_step(np.float64(x[r, j]), am, has_nan, hi, lo)
-        a = bits_f64(am)
-        if use_amax != 0:
-            a = amax_in[r, b]
-        sc, sv, st, zp = block_scale(a, has_nan, hi, lo, bp, fp, sp)
-        if rule == R_4OVER6:
-            sc4, sv4, st4, compare = four_over_six_alt(a, sv, bp, fp, sp)
-            if compare:
-                t6, div6, ep6 = elem_params(sv, tsc, ep0, kind)
-                t4, div4, ep4 = elem_params(sv4, tsc, ep0, kind)
-                err6 = 0.0
-                err4 = 0.0
-                for j in range(j0, j1):
-                    ix = idx[r, j] if use_idx != 0 else r * n + j
-                    r_hi, r_lo = _words(rmode, seed_lo, seed_hi, ix, stream, wide)
-                    u = f64_bits(np.float64(x[r, j]))
-                    err6 += sq_err(u, ep6, div6, t6, r_hi, r_lo, bp)
-                    err4 += sq_err(u, ep4, div4, t4, r_hi, r_lo, bp)
-                if err4 < err6:
-                    sc, sv, st = sc4, sv4, st4
-        if st != ST_OK:
-            status[r, b] = st
-        if want_codes != 0:
-            scodes[r, b] = sc
-            zps[r, b] = zp
-        t, div, ep = elem_params(sv, tsc, ep0, kind)
-        scaled = sv == sv and sv != 0.0
-        for j in range(j0, j1):
-            r_hi = np.int64(0)
-            r_lo = np.int64(0)
-            if scaled:
-                ix = idx[r, j] if use_idx != 0 else r * n + j
-                r_hi, r_lo = _words(rmode, seed_lo, seed_hi, ix, stream, wide)
-            code, v = elem_out(f64_bits(np.float64(x[r, j])), sv, t, div, ep, ep0, zp, r_hi,
-                               r_lo, bp, want_codes)
-            if want_codes != 0:
-                codes[r, j] = code
-            else:
-                vals[r, j] = v
-
-
-# ---- the float32 fast path ------------------------------------------------------------------
 @scalar_jit
 def f32_block_k(m, bp, fmax):  # noqa: ANN001, ANN201
     """(k, state) of a float32 block whose largest magnitude has the bits ``m``
@@ -835,177 +779,3 @@ def amax_bits(m, b, keep_nan):  # noqa: ANN001, ANN201
     if a > np.uint32(0x7F800000) and not keep_nan:
         a = np.uint32(0)
     return max(np.uint32(m), a)
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _f32_block_k(xs, bpv, fmax):  # noqa: ANN001, ANN201
-    """f32_block_k of the float32 block ``xs`` (uint32 bits)."""
-    m = np.uint32(0)
-    keep_nan = bpv[B_NANMAX] == 0
-    for j in range(xs.size):
-        m = amax_bits(m, xs[j], keep_nan)
-    return f32_block_k(m, bpv, fmax)
-
-
-@_call
-def _f32_block_general(xs, os, ep0, k, idx, use_idx, r, n, j0, rmode, seed_lo, seed_hi, stream):  # noqa: ANN001, ANN201, PLR0913
-    """A block whose shifted format leaves float32's normal range: the float64
-    routine, the same random words."""
-    ep = shift_params(ep0, k)
-    for j in range(xs.size):
-        ix = idx[r, j0 + j] if use_idx != 0 else r * n + j0 + j
-        r_hi, r_lo = _words(rmode, seed_lo, seed_hi, ix, stream, 0)
-        u = f64_bits(np.float64(np.uint32(xs[j]).view(np.float32)))
-        os[j] = np.float32(dec(enc(u, ep, r_hi, r_lo), ep)).view(np.uint32)
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _f32_blocks(xu, ou, bs, c, rnd, epv, bpv, fpv, status, idx, use_idx,  # noqa: ANN001, ANN201
-                rmode, seed_lo, seed_hi, stream):
-    """Fake-quantize float32 rows (uint32 views) with a power-of-two scale rule
-    (FLOOR, CEIL, EVEN, NEAREST, or RCEIL with a power-of-two-only scale type),
-    float element formats, no tensor scale.  ``c`` are the element's fast-path
-    constants; ``rnd`` is a constant in each of the kernels below (the
-    deterministic ones never draw random words).
-
-    Blocks whose shifted format leaves float32's normal range (tiny or huge
-    amax) take the general float64 routine, with the same random words.
-    """
-    ep0 = as_tuple(epv)
-    fast_emin = bpv[B_FAST_EMIN]
-    fast_kmax = 127 - bpv[B_EMAX_E]
-    fmax = exp_frac(f64_bits(fpv[F_MAX_E]))[1]
-    R, n = xu.shape
-    nb = (n + bs - 1) // bs
-    for blk in numba.prange(R * nb):
-        r = blk // nb
-        b = blk - r * nb
-        j0 = b * bs
-        # 1-D views of the block: loops from 0 over a slice vectorise, loops
-        # over a 2-D row from j0 do not (2.5x slower, measured).
-        xs = xu[r, j0:min(j0 + bs, n)]
-        os = ou[r, j0:min(j0 + bs, n)]
-        k, state = _f32_block_k(xs, bpv, fmax)
-        if state == 1:
-            os[:] = np.uint32(0x7FC00000)
-            continue
-        if state == 2:
-            status[r, b] = ST_SCALE_OVERFLOW
-        if k < fast_emin or k > fast_kmax:
-            _f32_block_general(xs, os, ep0, k, idx, use_idx, r, n, j0, rmode, seed_lo, seed_hi,
-                               stream)
-            continue
-        ck = shift_consts(c, k)
-        if rnd == SR:
-            for j in range(xs.size):
-                ix = idx[r, j0 + j] if use_idx != 0 else r * n + j0 + j
-                _hi, r_lo = random_words(seed_lo, seed_hi, ix, stream, 0)
-                os[j] = quantize_f32_bits(xs[j], ck, SR, r_lo)
-        else:
-            for j in range(xs.size):
-                os[j] = quantize_f32_bits(xs[j], ck, rnd, 0)
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def value_f32(xu, ou, bs, c, cs, scale32, rnd, epv, spv, bpv, fpv):  # noqa: ANN001, ANN201
-    """Fake-quantize float32 rows (uint32 views) with a value scale (AMAX, or
-    RCEIL into a scale type with a significand: NVFP4), a float element that
-    fits_div32, in any mode but SR (``rnd``, at run time: one compile serves
-    them all) and a scale overflow policy other than 'raise'.
-
-    Per block: the scale by :func:`value_scale_f32` (``cs``: the scale's
-    fast-path constants, when ``scale32``), each element by
-    :func:`div_f32_value_bits` (``c``: the element's); zero and NaN scales,
-    and scales whose product with the tensor scale leaves float64's normal
-    range, by block_scale and elem_out, as block_cast does.  About 8x
-    block_cast's speed for NVFP4 (docs/blocks.md).
-    """
-    ep0 = as_tuple(epv)
-    sp = as_tuple(spv)
-    bp = (bpv[0], bpv[1], bpv[2], bpv[3], bpv[4], bpv[5], bpv[6], bpv[7], bpv[8], bpv[9],
-          bpv[10], bpv[11], bpv[12], bpv[13])
-    fp = (fpv[0], fpv[1], fpv[2], fpv[3], fpv[4])
-    keep_nan = bp[B_NANMAX] == 0
-    tscale = fp[F_TSCALE]
-    den = fp[F_MAX_E] * tscale  # block_scale's denominator, the same product
-    scale_fast = scale32 != 0 and den >= _NORMAL and den < np.inf
-    R, n = xu.shape
-    nb = (n + bs - 1) // bs
-    for blk in numba.prange(R * nb):
-        r = blk // nb
-        j0 = (blk - r * nb) * bs
-        xs = xu[r, j0:min(j0 + bs, n)]
-        os = ou[r, j0:min(j0 + bs, n)]
-        m = np.uint32(0)
-        for j in range(xs.size):
-            m = amax_bits(m, xs[j], keep_nan)
-        has_nan = m > np.uint32(0x7F800000)  # only where NaN blocks are kept
-        a = 0.0 if has_nan else np.float64(f32_from_bits(m))
-        if scale_fast and a > 0.0 and a < np.inf:
-            sv = value_scale_f32(a, den, cs)
-        else:
-            sv = block_scale(a, has_nan, 0.0, 0.0, bp, fp, sp)[1]
-        ts = sv * tscale
-        if sv > 0.0 and ts >= _NORMAL and ts < np.inf:
-            # div_f32_value_bits in three loops: the rare exact residual in its
-            # own keeps the other two vectorised (a call of 2**22 values: 14 ms,
-            # 47 ms as one loop)
-            p2 = exact_divisor(ts)
-            need = False
-            for j in range(xs.size):
-                q, nd = signed_quotient_bits(xs[j], ts, p2)
-                os[j] = q
-                need |= nd
-            if need:
-                for j in range(xs.size):
-                    if signed_quotient_bits(xs[j], ts, p2)[1]:
-                        os[j] = exact_signed_quotient_bits(xs[j], ts)
-            for j in range(xs.size):
-                os[j] = np.uint32(cast_scaled_bits(os[j], ts, c, rnd, False, False))
-        else:
-            t, div, ep = elem_params(sv, tscale, ep0, K_FLOAT)
-            for j in range(xs.size):
-                u = f64_bits(np.float64(f32_from_bits(xs[j])))
-                os[j] = np.uint32(f32_value_bits(elem_out(u, sv, t, div, ep, ep0, 0, 0, 0, bp, 0)[1]))
-
-
-# One kernel per rounding mode, as in cpu.py: with the mode a constant each
-# block loop holds only its own rule (numba.literally would re-type every call).
-@numba.njit(parallel=True, cache=True, nogil=True)
-def mx_f32_rne(xu, ou, bs, c, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream):  # noqa: ANN001, ANN201
-    _f32_blocks(xu, ou, bs, c, RNE, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream)
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def mx_f32_rna(xu, ou, bs, c, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream):  # noqa: ANN001, ANN201
-    _f32_blocks(xu, ou, bs, c, RNA, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream)
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def mx_f32_rtz(xu, ou, bs, c, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream):  # noqa: ANN001, ANN201
-    _f32_blocks(xu, ou, bs, c, RTZ, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream)
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def mx_f32_rup(xu, ou, bs, c, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream):  # noqa: ANN001, ANN201
-    _f32_blocks(xu, ou, bs, c, RUP, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream)
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def mx_f32_rdn(xu, ou, bs, c, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream):  # noqa: ANN001, ANN201
-    _f32_blocks(xu, ou, bs, c, RDN, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream)
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def mx_f32_odd(xu, ou, bs, c, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream):  # noqa: ANN001, ANN201
-    _f32_blocks(xu, ou, bs, c, ODD, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream)
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def mx_f32_sr(xu, ou, bs, c, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream):  # noqa: ANN001, ANN201
-    _f32_blocks(xu, ou, bs, c, SR, epv, bpv, fpv, status, idx, use_idx, rmode, slo, shi, stream)
-
-
-#: Fast-path block kernels indexed by Rounding value (STOCHASTIC last).
-MX_F32_KERNELS = (mx_f32_rne, mx_f32_rna, mx_f32_rtz, mx_f32_rup, mx_f32_rdn, mx_f32_odd,
-                  mx_f32_sr)

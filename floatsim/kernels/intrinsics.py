@@ -19,7 +19,7 @@ Numba's 64-bit masked words 64 bits wide, so a plain product becomes a
 high cross term; on the GPU the intrinsic is one ``mul.wide.u32``.
 
 Example:
-    >>> from floatsim.kernels._jit import f64_bits, f64_from_bits, f32_bits, f32_from_bits
+    >>> from floatsim.kernels.intrinsics import f64_bits, f64_from_bits, f32_bits, f32_from_bits
     >>> hex(f64_bits(1.0)), f64_from_bits(0x4000000000000000)
     ('0x3ff0000000000000', 2.0)
     >>> hex(f32_bits(-2.0)), f32_from_bits(0x3F800000)
@@ -36,8 +36,21 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from ..cache import install_cpu
+
+install_cpu()  # before any kernel is decorated: floatsim's cache folder (floatsim/cache.py)
+
 #: njit with on-disk caching; no fastmath (it would break exactness).
 scalar_jit = numba.njit(cache=True, nogil=True, inline="always")
+
+
+def is_gpu_target(context: object) -> bool:
+    """Whether an intrinsic is being lowered for the GPU: ``context`` is a
+    target context of numba-cuda (``numba.cuda.*``), not of the CPU
+    (``numba.core.*``).  Told by the class's package rather than its name,
+    so that a renamed class still counts; tests/test_cuda.py checks that
+    numba-cuda's CUDA target context passes and the CPU's does not."""
+    return type(context).__module__.startswith("numba.cuda.")
 
 
 def _bitcast_intrinsic(src: types.Type, dst: types.Type):  # noqa: ANN202
@@ -86,7 +99,7 @@ def _mul_wide(typingctx, a, b):  # noqa: ANN001, ANN202, ARG001
     def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202, ARG001
         i32, i64 = ir.IntType(32), ir.IntType(64)
         lo = [builder.trunc(v, i32) for v in args]
-        if type(context).__name__ == "CUDATargetContext":
+        if is_gpu_target(context):
             asm = ir.InlineAsm(ir.FunctionType(i64, [i32, i32]), "mul.wide.u32 $0, $1, $2; // mul_wide_u32", "=l,r,r")
             return builder.call(asm, lo)
         return builder.mul(builder.zext(lo[0], i64), builder.zext(lo[1], i64))
@@ -117,7 +130,7 @@ def _f32_op(ptx: str, out: str, cpu):  # noqa: ANN001, ANN202
     @intrinsic
     def op(typingctx, x):  # noqa: ANN001, ANN202, ARG001
         def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202, ARG001
-            if type(context).__name__ == "CUDATargetContext":
+            if is_gpu_target(context):
                 asm = ir.InlineAsm(ir.FunctionType(ret_ir, [ir.FloatType()]), ptx, f"={out},f")
                 return builder.call(asm, [args[0]])
             return cpu(builder, args[0])
@@ -158,7 +171,7 @@ _ceil_u32 = _f32_op("cvt.rpi.u32.f32 $0, $1;", "r",
 def _mul_up(typingctx, a, b):  # noqa: ANN001, ANN202, ARG001
     def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202, ARG001
         f32, f64, i32 = ir.FloatType(), ir.DoubleType(), ir.IntType(32)
-        if type(context).__name__ == "CUDATargetContext":
+        if is_gpu_target(context):
             asm = ir.InlineAsm(ir.FunctionType(f32, [f32, f32]), "mul.rp.f32 $0, $1, $2;", "=f,f,f")
             return builder.call(asm, args)
         # the product is exact in float64; rounded to nearest into float32,

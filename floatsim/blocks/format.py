@@ -10,12 +10,13 @@ Example:
 from __future__ import annotations
 
 import difflib
-import enum
 import math
 from dataclasses import dataclass, field, replace
 
 from ..formats import Format, Overflow
 from ..registry import format as _format
+from ..registry import register_elsewhere
+from ..rounding import ScaleRule
 
 __all__ = ["BlockFormat", "IntFormat", "ScaleRule", "bfp", "format", "int_block", "names",
            "scaled"]
@@ -24,79 +25,6 @@ __all__ = ["BlockFormat", "IntFormat", "ScaleRule", "bfp", "format", "int_block"
 #: quotients are rounded to odd in float64, and dequantized values are exact
 #: float64 products, which needs room on both sides of every format's range.
 _EXP_LIMIT = 512
-
-
-class ScaleRule(enum.Enum):
-    """How a block's scale X is chosen from its largest magnitude ``amax``.
-
-    ``emax`` and ``max`` are the element format's largest exponent and value;
-    ``T`` is the tensor (second-level) scale, 1 without one.  The
-    power-of-two rules give ``X = 2**k``; the value rules round a quotient
-    into the scale format.  Every rule is exact (no float rounding before the
-    final one).
-    """
-
-    #: OCP MX v1.0 section 6.3: ``k = floor(log2(amax / T)) - emax``.  The block
-    #: maximum lands in [2**emax, 2**(emax+1)) and may exceed ``max``: it
-    #: saturates (e.g. E2M1: amax/X in (6, 8) becomes 6).
-    FLOOR = "floor"
-    #: ``k = ceil(log2(amax / T)) - emax``: never clips, may waste a binade.
-    CEIL = "ceil"
-    #: torchao's EVEN: ``k = floor(log2(RNA_p(amax / T))) - emax`` with
-    #: ``RNA_p`` rounding to ``p = mbits + 1`` significant bits, ties away: FLOOR,
-    #: plus one where the block maximum would round up into the next binade.
-    EVEN = "even"
-    #: ``k = round(log2(amax / T)) - emax``: FLOOR plus one where the
-    #: significand of amax is at least sqrt(2) (never a tie: sqrt(2) is
-    #: irrational).
-    NEAREST = "nearest"
-    #: ``X = amax / (max * T)`` rounded *up* into the scale format, as NVIDIA's
-    #: ``cvt.rp.satfinite.ue8m0`` does for E8M0 (``2**ceil(log2(amax/max))``):
-    #: never clips, and equals FLOOR whenever FLOOR does not clip.
-    RCEIL = "rceil"
-    #: ``X = amax / (max * T)`` rounded to nearest-even into the scale format:
-    #: NVFP4's ``amax / 6`` into UE4M3.  A block maximum may round past ``max``
-    #: and saturate.
-    AMAX = "amax"
-    #: NVFP4's adaptive "4 over 6" (Cook et al. 2025): two AMAX candidates,
-    #: ``amax / (max * T)`` and ``amax / (2**emax * T)`` (6 and 4 for E2M1),
-    #: each rounded into the scale format; the block keeps the one whose
-    #: dequantized values have the smaller sum of squared errors (float64,
-    #: in block order; ties keep ``max``).
-    FOUR_OVER_SIX = "4over6"
-    #: Asymmetric integers: ``X = (max(x, 0) - min(x, 0)) / ((2**bits - 1) * T)``
-    #: rounded to nearest-even into the scale format, zero point
-    #: ``z = round(-min(x, 0) / (X*T))`` (ties to even) clamped to the code range;
-    #: ``q = clamp(round(x / (X*T)) + z, 0, 2**bits - 1)``.
-    MINMAX = "minmax"
-
-    @classmethod
-    def parse(cls, value: ScaleRule | str) -> ScaleRule:
-        """Accept a member, its name ('FLOOR') or its value ('floor', '4over6').
-
-        Example:
-            >>> ScaleRule.parse("rceil")
-            <ScaleRule.RCEIL: 'rceil'>
-        """
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, str):
-            key = value.strip().lower()
-            for m in cls:
-                if key in (m.value, m.name.lower()):
-                    return m
-        allowed = ", ".join(repr(m.value) for m in cls)
-        raise ValueError(f"rule={value!r} is not a scale rule; allowed: {allowed}")
-
-    @property
-    def is_pow2(self) -> bool:
-        """Whether the rule picks a power of two by its exponent alone."""
-        return self in (ScaleRule.FLOOR, ScaleRule.CEIL, ScaleRule.EVEN, ScaleRule.NEAREST)
-
-    @property
-    def code(self) -> int:
-        """The kernels' integer for this rule."""
-        return list(ScaleRule).index(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -320,6 +248,30 @@ class BlockFormat:
         n = self.block_elems
         return None if n is None else self.element.bits + self.scale.bits / n
 
+    def describe(self) -> dict[str, object]:
+        """The block format's properties as a dict (what ``floatsim info`` prints).
+
+        Example:
+            >>> format("nvfp4").describe()["scale"]
+            'ue4m3'
+        """
+        sc = self.scale
+        return {
+            "name": str(self),
+            "element": str(self.element),
+            "element max": self.element_max,
+            "scale": str(sc),
+            "scale range": f"{sc.min_subnormal!r} .. {sc.max!r}",
+            "block": "whole axes" if self.block is None else " x ".join(
+                "axis" if b is None else str(b) for b in self.block),
+            "rule": self.rule.value,
+            "tensor scale": str(self.tensor_format) if self.tensor_format else "none",
+            "scale_bound": self.scale_bound,
+            "element overflow": self.element_overflow.value,
+            "scale overflow": self.scale_overflow,
+            "bits per element": self.bits_per_element if self.bits_per_element else "-",
+        }
+
     def with_(self, **changes: object) -> BlockFormat:
         """A copy with fields changed (validated again; the name is dropped).
 
@@ -453,6 +405,12 @@ ALIASES: dict[str, str] = {
     "mxfp6": "mxfp6_e3m2",
     "mxfp4": "mxfp4_e2m1",
 }
+
+
+register_elsewhere(
+    [*NAMED, *ALIASES],
+    "it is a block format: use floatsim.blocks.quantize / encode / decode "
+    "(floatsim.blocks.format gives the BlockFormat)")
 
 
 def names() -> list[str]:

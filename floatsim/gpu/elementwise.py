@@ -28,7 +28,7 @@ algorithm exists once.  This module only adds what is particular to the GPU:
 * Importing this module imports ``numba.cuda`` (a CUDA driver is needed to
   launch, not to compile: see tests/test_cuda.py).  ``floatsim`` imports it
   only when a GPU array reaches :func:`floatsim.quantize` and friends
-  (:mod:`floatsim.cuda_dispatch`).
+  (:mod:`floatsim.gpu.dispatch`).
 
 The kernels' arguments (all flat, C-contiguous):
 
@@ -44,7 +44,8 @@ The kernels' arguments (all flat, C-contiguous):
 ========================  ==================================================
 
 Example (builds nothing; kernels compile at their first launch):
-    >>> from floatsim.kernels.cuda import K_F32, f16_to_f32_bits, quantize32_kernel
+    >>> from floatsim.kernels.abi import K_F32
+    >>> from floatsim.gpu.elementwise import f16_to_f32_bits, quantize32_kernel
     >>> hex(f16_to_f32_bits(0x3C00)), hex(f16_to_f32_bits(0x0001))  # 1.0, 2**-24
     ('0x3f800000', '0x33800000')
     >>> quantize32_kernel(6, K_F32, K_F32, 1).py_func.__name__  # SR, float32, Philox
@@ -57,14 +58,17 @@ import functools
 from typing import Any
 
 import numpy as np
-from numba import config, cuda
+from numba import cuda
 
-from ._jit import f32_bits, f32_from_bits, f64_bits, scalar_jit
-from .code_table import code_of_f32_py
-from .fast32 import FLOAT, FORM_TAG, check_form, make_consts, quantize_f32_bits
-from .params import P_WIDE_RANDOM
-from .philox import group_words
-from .scalar import decode_code, encode_bits
+from ..kernels.abi import K_BF16, K_F16, K_F32, K_F64, P_WIDE_RANDOM
+from ..kernels.code_table import code_of_f32_py
+from ..kernels.fast32 import quantize_f32_bits
+from ..kernels.forms import FLOAT, FORM_TAG, check_form
+from ..kernels.intrinsics import f32_bits, f32_from_bits, f64_bits, scalar_jit
+from ..kernels.philox import group_words
+from ..kernels.scalar import decode_code, encode_bits
+from . import SIMULATOR
+from .launch import launch_items, settings
 from .vector_io import load4, store4
 
 __all__ = [
@@ -81,13 +85,15 @@ __all__ = [
     "LUT_CODES",
     "ptx_signatures",
     "launch",
-    "launch_items",
-    "max_blocks",
-    "LAUNCH",
+    "GROUP",
+    "MAX_THREADS",
+    "pick",
+    "load4_any",
+    "f32_to_f64_bits",
+    "in_f32_bits",
+    "in_f64_bits",
+    "quantize_f32_dev",
 ]
-
-#: Whether numba.cuda is the CUDA simulator (NUMBA_ENABLE_CUDASIM=1).
-SIMULATOR = bool(config.ENABLE_CUDASIM)
 
 #: :func:`.fast32.quantize_f32_bits` as the GPU kernels call it: a device
 #: function that NVVM inlines (``forceinline``), compiled once per kernel
@@ -100,14 +106,14 @@ SIMULATOR = bool(config.ENABLE_CUDASIM)
 quantize_f32_dev = quantize_f32_bits if SIMULATOR else cuda.jit(device=True, forceinline=True)(
     quantize_f32_bits.py_func)
 
-#: Kind codes of the raw input/output views.
-K_F64, K_F32, K_F16, K_BF16 = 0, 1, 2, 3
-
 #: Elements per thread per grid-stride step (one Philox call for W = 32).
 GROUP = 4
-#: The most threads per block a launch uses (the fast kernel's shared words).
+#: The most threads per block a launch uses (the fast kernel's shared words;
+#: launch.Settings.elementwise.max_threads must not exceed it).
 MAX_THREADS = 256
 _SHARED_WORDS = GROUP * MAX_THREADS
+if settings().elementwise.max_threads > MAX_THREADS:  # pragma: no cover - a settings edit
+    raise ImportError("launch.Settings.elementwise.max_threads exceeds the kernels' shared words")
 
 _ABS64 = 0x7FFFFFFFFFFFFFFF
 _INF64 = 0x7FF0000000000000
@@ -262,7 +268,7 @@ def _dec(code, p, out_kind, num_codes):  # noqa: ANN001, ANN201
     return np.int64(out_value(decode_code(code, p), out_kind))
 
 
-def _load4_py(a, i, step, n):  # noqa: ANN001, ANN202
+def load4_any_py(a, i, step, n):  # noqa: ANN001, ANN202
     """a[i], a[i+step], a[i+2*step], a[i+3*step] as int64 (0 past ``n``).
 
     The explicit int64 matters: a uint64 element and the literal 0 would
@@ -277,11 +283,11 @@ def _load4_py(a, i, step, n):  # noqa: ANN001, ANN202
     )
 
 
-_load4 = _load4_py if SIMULATOR else scalar_jit(_load4_py)
+load4_any = load4_any_py if SIMULATOR else scalar_jit(load4_any_py)
 
 
 @scalar_jit
-def _pick(k, a, b, c, d):  # noqa: ANN001, ANN201
+def pick(k, a, b, c, d):  # noqa: ANN001, ANN201
     """The k-th of four values (a select, once the loop over k is unrolled)."""
     if k == 0:
         return np.int64(a)
@@ -304,10 +310,10 @@ def _group_random_py(rmode, seed_lo, seed_hi, group, stream, wide, rbits, rb_wid
         h0, l0, h1, l1, h2, l2, h3, l3 = group_words(seed_lo, seed_hi, group, stream, wide)
     elif rmode == 2:
         if rb_wide == 0:
-            l0, l1, l2, l3 = _load4(rbits, i0, 1, n)
+            l0, l1, l2, l3 = load4_any(rbits, i0, 1, n)
         else:
-            l0, h0, l1, h1 = _load4(rbits, 2 * i0, 1, 2 * n)
-            l2, h2, l3, h3 = _load4(rbits, 2 * i0 + 4, 1, 2 * n)
+            l0, h0, l1, h1 = load4_any(rbits, 2 * i0, 1, 2 * n)
+            l2, h2, l3, h3 = load4_any(rbits, 2 * i0 + 4, 1, 2 * n)
     return h0, l0, h1, l1, h2, l2, h3, l3
 
 
@@ -334,9 +340,9 @@ def _vec_group_py(xr, rbits, i, n, rmode, seed_lo, seed_hi, stream, offset):  # 
         if rmode == 2:
             l0, l1, l2, l3 = load4(rbits, i)
     else:
-        x0, x1, x2, x3 = _load4(xr, i, 1, n)
+        x0, x1, x2, x3 = load4_any(xr, i, 1, n)
         if rmode == 2:
-            l0, l1, l2, l3 = _load4(rbits, i, 1, n)
+            l0, l1, l2, l3 = load4_any(rbits, i, 1, n)
     return whole, x0, x1, x2, x3, l0, l1, l2, l3
 
 
@@ -380,7 +386,7 @@ def quantize32_kernel(rnd: int, in_kind: int, out_kind: int, rmode: int, branch:
         span = T * GROUP
         for base in range(np.int64(cuda.blockIdx.x) * span, n, np.int64(cuda.gridDim.x) * span):
             i = base + t
-            x0, x1, x2, x3 = _load4(xr, i, T, n)
+            x0, x1, x2, x3 = load4_any(xr, i, T, n)
             l0, l1, l2, l3 = np.int64(0), np.int64(0), np.int64(0), np.int64(0)
             if rmode == 1:
                 _h0, w0, _h1, w1, _h2, w2, _h3, w3 = group_words(
@@ -393,7 +399,7 @@ def quantize32_kernel(rnd: int, in_kind: int, out_kind: int, rmode: int, branch:
                 cuda.syncthreads()
                 l0, l1, l2, l3 = words[t], words[t + T], words[t + 2 * T], words[t + 3 * T]
             elif rmode == 2:
-                l0, l1, l2, l3 = _load4(rbits, i, T, n)
+                l0, l1, l2, l3 = load4_any(rbits, i, T, n)
             if branch:
                 # the GPU form of the cast (BRANCH or FLOAT), written out: as a
                 # loop, NVVM left the SR kernel's body rolled (e4m3 SR 267
@@ -410,8 +416,8 @@ def quantize32_kernel(rnd: int, in_kind: int, out_kind: int, rmode: int, branch:
                 for k in range(GROUP):
                     j = i + k * T
                     if j < n:
-                        outr[np.uint64(j)] = _q32(_pick(k, x0, x1, x2, x3), c, rnd, in_kind, out_kind,
-                                                  _pick(k, l0, l1, l2, l3), False)
+                        outr[np.uint64(j)] = _q32(pick(k, x0, x1, x2, x3), c, rnd, in_kind, out_kind,
+                                                  pick(k, l0, l1, l2, l3), False)
 
     def quantize32v(xr, outr, c, seed_lo, seed_hi, stream, offset, rbits):  # noqa: ANN001, ANN202
         # Thread t takes elements i .. i+3, i = base + 4t, with one vector
@@ -435,8 +441,8 @@ def quantize32_kernel(rnd: int, in_kind: int, out_kind: int, rmode: int, branch:
                     # four above with this path measured 3% slower for e2m1)
                     for k in range(GROUP):
                         if i + k < n:
-                            outr[np.uint64(i + k)] = _q32(_pick(k, x0, x1, x2, x3), c, rnd, in_kind,
-                                                          out_kind, _pick(k, l0, l1, l2, l3), branch)
+                            outr[np.uint64(i + k)] = _q32(pick(k, x0, x1, x2, x3), c, rnd, in_kind,
+                                                          out_kind, pick(k, l0, l1, l2, l3), branch)
 
     fn = quantize32v if vec else quantize32
     fn.__name__ = f"quantize32_r{rnd}_i{in_kind}_o{out_kind}_m{rmode}" + FORM_TAG[int(branch)] + (
@@ -476,8 +482,8 @@ def encode32_kernel(rnd: int, in_kind: int, rmode: int, branch: int = True) -> A
                 else:
                     for k in range(GROUP):
                         if i + k < n:
-                            codes[np.uint64(i + k)] = _e32(_pick(k, x0, x1, x2, x3), c, rnd, in_kind,
-                                                           _pick(k, l0, l1, l2, l3), branch, table)
+                            codes[np.uint64(i + k)] = _e32(pick(k, x0, x1, x2, x3), c, rnd, in_kind,
+                                                           pick(k, l0, l1, l2, l3), branch, table)
 
     encode32.__name__ = f"encode32_r{rnd}_i{in_kind}_m{rmode}" + FORM_TAG[int(branch)]
     encode32.__qualname__ = encode32.__name__
@@ -495,14 +501,14 @@ def quantize_kernel(xr, outr, p, in_kind, out_kind, rmode, seed_lo, seed_hi, str
     step = np.int64(cuda.gridDim.x) * cuda.blockDim.x
     for g in range(start, (n + (GROUP - 1)) // GROUP, step):
         i0 = g * GROUP
-        x0, x1, x2, x3 = _load4(xr, i0, 1, n)
+        x0, x1, x2, x3 = load4_any(xr, i0, 1, n)
         h0, l0, h1, l1, h2, l2, h3, l3 = _group_random(
             rmode, seed_lo, seed_hi, g + goff, stream, p[P_WIDE_RANDOM], rbits, rb_wide, i0, n)
         lim = np.int32(min(n - i0, GROUP))
         for k in range(GROUP):
             if k < lim:
-                x = _pick(k, x0, x1, x2, x3)
-                h, lo = _pick(k, h0, h1, h2, h3), _pick(k, l0, l1, l2, l3)
+                x = pick(k, x0, x1, x2, x3)
+                h, lo = pick(k, h0, h1, h2, h3), pick(k, l0, l1, l2, l3)
                 code = encode_bits(in_f64_bits(x, in_kind), p, h, lo)
                 outr[np.uint64(i0 + k)] = np.int64(out_value(decode_code(code, p), out_kind))
 
@@ -517,14 +523,14 @@ def encode_kernel(xr, codes, p, in_kind, rmode, seed_lo, seed_hi, stream, offset
     step = np.int64(cuda.gridDim.x) * cuda.blockDim.x
     for g in range(start, (n + (GROUP - 1)) // GROUP, step):
         i0 = g * GROUP
-        x0, x1, x2, x3 = _load4(xr, i0, 1, n)
+        x0, x1, x2, x3 = load4_any(xr, i0, 1, n)
         h0, l0, h1, l1, h2, l2, h3, l3 = _group_random(
             rmode, seed_lo, seed_hi, g + goff, stream, p[P_WIDE_RANDOM], rbits, rb_wide, i0, n)
         lim = np.int32(min(n - i0, GROUP))
         for k in range(GROUP):
             if k < lim:
-                x = _pick(k, x0, x1, x2, x3)
-                h, lo = _pick(k, h0, h1, h2, h3), _pick(k, l0, l1, l2, l3)
+                x = pick(k, x0, x1, x2, x3)
+                h, lo = pick(k, h0, h1, h2, h3), pick(k, l0, l1, l2, l3)
                 codes[np.uint64(i0 + k)] = np.int64(encode_bits(in_f64_bits(x, in_kind), p, h, lo))
 
 
@@ -537,11 +543,11 @@ def decode_kernel(codes, outr, p, out_kind, num_codes):  # noqa: ANN001, ANN201
     step = np.int64(cuda.gridDim.x) * cuda.blockDim.x
     for g in range(start, (n + (GROUP - 1)) // GROUP, step):
         i0 = g * GROUP
-        c0, c1, c2, c3 = _load4(codes, i0, 1, n)
+        c0, c1, c2, c3 = load4_any(codes, i0, 1, n)
         lim = np.int32(min(n - i0, GROUP))
         for k in range(GROUP):
             if k < lim:
-                outr[np.uint64(i0 + k)] = np.int64(_dec(_pick(k, c0, c1, c2, c3), p, out_kind, num_codes))
+                outr[np.uint64(i0 + k)] = np.int64(_dec(pick(k, c0, c1, c2, c3), p, out_kind, num_codes))
 
 
 #: Formats of at most this many codes decode through a table (decode_lut_kernel).
@@ -555,7 +561,7 @@ def decode_lut_kernel(vec: bool) -> Any:
     more entry, the NaN that codes outside 0..LUT_CODES-1 take.
 
     The general decode_kernel runs scalar.decode_code per element; a table
-    of 257 words stays in L1 (with cuda_hot's per-call path, 2**26 e4m3
+    of 257 words stays in L1 (with gpu.plans' per-call path, 2**26 e4m3
     codes into float32 took 126 us on an H100, 0.9 of the 5-byte floor).
     The host builds it from the CPU decode, so the two paths agree by
     construction.  ``vec``
@@ -575,10 +581,10 @@ def decode_lut_kernel(vec: bool) -> Any:
                 store4(outr, i, lut[np.uint64(c0)], lut[np.uint64(c1)], lut[np.uint64(c2)],
                        lut[np.uint64(c3)])
             elif i < n:
-                c0, c1, c2, c3 = _load4(codes, i, 1, n)
+                c0, c1, c2, c3 = load4_any(codes, i, 1, n)
                 for k in range(GROUP):
                     if i + k < n:
-                        c = _pick(k, c0, c1, c2, c3)  # uint64 codes >= 2**63 come out negative
+                        c = pick(k, c0, c1, c2, c3)  # uint64 codes >= 2**63 come out negative
                         outr[np.uint64(i + k)] = lut[np.uint64(c if 0 <= c < LUT_CODES else LUT_CODES)]
 
     decode_lut.__name__ = decode_lut.__qualname__ = "decode_lut" + ("_v" if vec else "")
@@ -587,71 +593,11 @@ def decode_lut_kernel(vec: bool) -> Any:
 
 # ---- launching -----------------------------------------------------------------------
 
-#: Threads per block, and at most this many blocks per multiprocessor (the
-#: kernels are grid-stride loops, so any grid covers any size).  Tests shrink
-#: both to run the simulator on a few blocks.
-LAUNCH = {"threads": 256, "blocks_per_sm": 32}
-
-
-@functools.cache
-def sm_count(device_id: int) -> int:
-    """Multiprocessors of the current device (1 under the simulator)."""
-    if SIMULATOR:
-        return 1
-    return int(cuda.get_current_device().MULTIPROCESSOR_COUNT)
-
-
-def threads() -> int:
-    """Threads per block of the launches (LAUNCH, capped at MAX_THREADS)."""
-    return min(LAUNCH["threads"], MAX_THREADS)
-
-
-def max_blocks(device: int) -> int:
-    """The largest grid the launches use on ``device``."""
-    return sm_count(device) * LAUNCH["blocks_per_sm"]
-
-
-def launch_items(kernel: Any, items: int, stream: Any, cfg: dict, max_threads: int, *args: Any) -> None:
-    """Launch a grid-stride ``kernel`` over ``items`` work items (a thread each
-    per step) on ``stream``: ``cfg["threads"]`` threads a block (at most
-    ``max_threads``), at most ``cfg["blocks_per_sm"]`` blocks a multiprocessor.
-    The element-wise, pack and block kernels each keep their own ``cfg``."""
-    dev = 0 if SIMULATOR else cuda.get_current_device().id
-    blocks, nthreads = grid(items, cfg, max_threads, dev)
-    kernel[blocks, nthreads, stream](*args)
-
-
-def grid(items: int, cfg: dict, max_threads: int, device: int) -> tuple[int, int]:
-    """(CUDA blocks, threads a block) of a grid-stride launch over ``items``
-    (see launch_items)."""
-    nthreads = min(cfg["threads"], max_threads)
-    return max(1, min(-(-items // nthreads), sm_count(device) * cfg["blocks_per_sm"])), nthreads
-
 
 def launch(kernel: Any, n: int, stream: Any, *args: Any) -> None:
-    """Launch ``kernel`` over ``n`` elements (groups of four) on ``stream``."""
-    launch_items(kernel, -(-n // GROUP), stream, LAUNCH, MAX_THREADS, *args)
-
-
-_DUMMY: dict[int, Any] = {}
-
-
-def dummy_words() -> Any:
-    """A one-word device array standing in for absent random words."""
-    dev = 0 if SIMULATOR else cuda.get_current_device().id
-    if dev not in _DUMMY:
-        _DUMMY[dev] = cuda.to_device(np.zeros(1, dtype=np.uint32))
-    return _DUMMY[dev]
-
-
-def params_tuple(params: np.ndarray) -> tuple[int, ...]:
-    """``make_params``' vector as the kernels' by-value tuple."""
-    return tuple(int(v) for v in params)
-
-
-def consts_tuple(call: Any) -> tuple:
-    """The fast path's constants for a validated ``cast._Call``."""
-    return make_consts(call.fmt, call.rounding, call.overflow, call.subnormals, call.sr_bits)
+    """Launch ``kernel`` over ``n`` elements (groups of four) on ``stream``
+    (the element-wise grid of :func:`.launch.settings`)."""
+    launch_items(kernel, -(-n // GROUP), stream, settings().elementwise, *args)
 
 
 def ptx_signatures() -> list[tuple[str, Any, tuple]]:

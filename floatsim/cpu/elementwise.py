@@ -1,4 +1,5 @@
-"""Parallel CPU kernels: the scalar cast mapped over flat arrays with prange.
+"""Parallel CPU kernels of the element-wise cast: the scalar cast mapped over
+flat arrays with prange.
 
 Each kernel takes the flat input, the flat output, the parameter vector and
 the random-bit source; ``rmode`` selects it (0: none, 1: Philox from the
@@ -15,32 +16,16 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from .code_table import code_of_f32_py
-from .fast32 import quantize_f32_bits
-from .params import P_WIDE_RANDOM
-from .philox import random_word32, random_words
-from .scalar import ODD, RDN, RNA, RNE, RTZ, RUP, SR, decode_code, encode_bits
+from ..kernels.abi import ODD, P_WIDE_RANDOM, RDN, RNA, RNE, ROUNDING_CODE, RTZ, RUP, SR
+from ..kernels.code_table import code_of_f32_py
+from ..kernels.fast32 import quantize_f32_bits
+from ..kernels.philox import random_word32, random_words
+from ..kernels.scalar import as_tuple, decode_code, encode_bits
+from ..rounding import Rounding
+from .launch import launch
 
 _LO32 = np.uint64(0xFFFFFFFF)
 
-#: Below this many elements a kernel runs on the calling thread alone: waking
-#: the other workers costs more than the work (measured on 2 cores: 3 us per
-#: call on one thread, 10+ ms on two while another process holds a core).
-PARALLEL_MIN = 1 << 17
-
-
-def launch(kernel: Any, n: int, *args: Any) -> Any:
-    """Call a parallel kernel over ``n`` elements, serially when ``n`` is small."""
-    if n >= PARALLEL_MIN:
-        return kernel(*args)
-    prev = numba.get_num_threads()
-    if prev == 1:
-        return kernel(*args)
-    numba.set_num_threads(1)
-    try:
-        return kernel(*args)
-    finally:
-        numba.set_num_threads(prev)
 _S32 = np.uint64(32)
 
 
@@ -52,15 +37,6 @@ def _words(i, p, rmode, seed_lo, seed_hi, stream, offset, rbits):  # noqa: ANN00
         w = rbits[i]
         return np.int64(w >> _S32), np.int64(w & _LO32)
     return np.int64(0), np.int64(0)
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def as_tuple(p):  # noqa: ANN001, ANN201
-    """The parameter vector as a tuple: registers, not memory that could alias out."""
-    return (
-        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10],
-        p[11], p[12], p[13], p[14], p[15], p[16], p[17], p[18], p[19], p[20],
-    )
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
@@ -184,5 +160,31 @@ def f32_sr(xu, ou, c, rmode, seed_lo, seed_hi, stream, offset, rbits, table):  #
             ou[i] = _emit(quantize_f32_bits(u, c, SR, np.int64(rbits[i] & _LO32)), u, table)
 
 
-#: Fast-path kernels indexed by Rounding value (STOCHASTIC last).
+#: Fast-path kernels indexed by rounding code (kernels.abi.ROUNDING_CODE; SR last).
 F32_KERNELS = (f32_rne, f32_rna, f32_rtz, f32_rup, f32_rdn, f32_odd, f32_sr)
+
+
+# ---- running a validated call ------------------------------------------------------------
+
+
+def run_fast32(spec: Any, out_flat: np.ndarray, table: np.ndarray | None = None) -> None:
+    """The float32 fast path of ``spec`` (a :class:`floatsim.spec.CastSpec`
+    whose ``fast32`` holds) into float32 ``out_flat``, or with a code
+    ``table`` (:func:`floatsim.cpu.tables.code_table_for`) its codes into
+    ``out_flat`` of the code dtype."""
+    xu = spec.flat_input().view(np.uint32)
+    ou = out_flat if table is not None else out_flat.view(np.uint32)
+    kernel = F32_KERNELS[ROUNDING_CODE[spec.rounding]]
+    if spec.rounding is Rounding.STOCHASTIC:
+        launch(kernel, xu.size, xu, ou, spec.consts(), spec.rmode, spec.seed_lo, spec.seed_hi,
+               spec.stream, 0, spec.rbits, table)
+    else:
+        launch(kernel, xu.size, xu, ou, spec.consts(), table)
+
+
+def run_general(spec: Any, kernel: Any, out_flat: np.ndarray) -> None:
+    """The general routine (``quantize_flat`` or ``encode_flat``) of ``spec``
+    into ``out_flat`` (float64 / float32 values, or codes)."""
+    x = spec.flat_input()
+    launch(kernel, x.size, x, out_flat, spec.params, spec.rmode, spec.seed_lo, spec.seed_hi,
+           spec.stream, 0, spec.rbits)

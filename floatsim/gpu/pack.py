@@ -1,4 +1,5 @@
-"""CUDA kernels for :func:`floatsim.pack` and :func:`floatsim.unpack`.
+"""CUDA kernels for :func:`floatsim.pack` and :func:`floatsim.unpack`, and
+those two functions on GPU arrays.
 
 The bit layout is the one :mod:`floatsim.packing` defines (its module
 docstring is the one place it is written down): code ``i`` of width ``b``
@@ -18,8 +19,16 @@ for every width.
 * ``pack`` keeps the low ``b`` bits of each code (it does not range-check:
   that would need a device-to-host sync); padding bits of the last byte are
   zero.  ``unpack`` reads only the ``ceil(count*b/8)`` bytes it needs.
-* Importing this module imports ``numba.cuda``; :mod:`floatsim._pack_cuda`
+* Importing this module imports ``numba.cuda``; :mod:`floatsim.packing`
   imports it only when a GPU array reaches ``pack`` / ``unpack``.
+
+On GPU arrays (:func:`pack`, :func:`unpack`) the arrays are taken in, and the
+result made, as in :mod:`.interop`: an array of the caller's library on the
+input's device, on ``cuda_stream=`` or else the input library's current
+stream.  **Difference from the CPU path**, to avoid a device-to-host sync:
+``pack`` does not range-check codes: it keeps the low ``b`` bits of each code
+(the CPU raises ValueError).  Shapes, dtypes and sizes are checked as on the
+CPU.
 
 Kernel arguments (flat, C-contiguous): ``pack_kernel(b)(codes, out)`` with
 codes of any integer dtype and ``out`` uint8 of ``ceil(codes.size*b/8)``
@@ -27,9 +36,9 @@ bytes; ``unpack_kernel(b)(packed, out)`` with ``packed`` uint8 and ``out``
 uint8 of ``count`` codes.
 
 Example (builds nothing; kernels compile at their first launch):
-    >>> from floatsim.kernels.pack_cuda import pack_kernel, groups
-    >>> pack_kernel(6).py_func.__name__, groups(17)
-    ('pack6', 3)
+    >>> from floatsim.gpu.pack import pack_kernel, groups, packed_bytes
+    >>> pack_kernel(6).py_func.__name__, groups(17), packed_bytes(5, 4)
+    ('pack6', 3, 3)
 """
 
 from __future__ import annotations
@@ -40,18 +49,15 @@ from typing import Any
 import numpy as np
 from numba import cuda
 
-from .cuda import launch_items
+from .interop import as_caller, flat, import_array, new_array, on_device, stream_for
+from .launch import launch_items, settings
 
-__all__ = ["GROUP", "LAUNCH", "groups", "launch", "pack_kernel", "ptx_signatures", "unpack_kernel"]
+__all__ = ["GROUP", "groups", "launch", "pack", "pack_kernel", "packed_bytes", "ptx_signatures",
+           "unpack", "unpack_kernel"]
 
 #: Codes per thread per grid-stride step: eight codes of b bits are b whole bytes.
 GROUP = 8
 
-#: Threads per block, and at most this many blocks per multiprocessor (the
-#: kernels are grid-stride loops, so any grid covers any size).  Tests shrink
-#: both to run the simulator on a few blocks.
-LAUNCH = {"threads": 256, "blocks_per_sm": 16}
-_MAX_THREADS = 1024  # the hardware limit: these kernels share no memory
 
 
 
@@ -125,7 +131,7 @@ def unpack_kernel(bits: int) -> Any:
 
 def launch(kernel: Any, work: int, stream: Any, *args: Any) -> None:
     """Launch ``kernel`` over ``work`` groups of eight codes on ``stream``."""
-    launch_items(kernel, work, stream, LAUNCH, _MAX_THREADS, *args)
+    launch_items(kernel, work, stream, settings().pack, *args)
 
 
 def ptx_signatures() -> list[tuple[str, Any, tuple]]:
@@ -143,3 +149,48 @@ def ptx_signatures() -> list[tuple[str, Any, tuple]]:
     for dt in (t.uint16, t.int32, t.uint64, t.int64):
         sigs.append((f"pack4_{dt}", pack_kernel(4).py_func, (dt[::1], u8)))
     return sigs
+
+
+# ---- floatsim.pack / unpack of GPU arrays ------------------------------------------------
+
+_U8 = np.dtype(np.uint8)
+
+
+def packed_bytes(count: int, bits: int) -> int:
+    """Bytes that ``count`` codes of ``bits`` bits occupy (``packed_size``)."""
+    return -(-count * bits // 8)
+
+
+def pack(codes: Any, bits: int, *, cuda_stream: Any = None) -> Any:
+    """:func:`floatsim.pack` of GPU codes at ``bits`` (1..8) bits: a uint8
+    array of ``packed_bytes(codes.size, bits)`` bytes (see the module docstring)."""
+    src = import_array(codes, "codes")
+    if src.dtype.kind not in "ui":
+        raise TypeError(f"codes has dtype {src.dtype}; pack needs unsigned integer codes")
+    n = int(src.arr.size)
+    with on_device(src.device):
+        stream, _ = stream_for(cuda_stream, src)
+        obj, outr = new_array(src, (packed_bytes(n, bits),), _U8, stream)
+        if n:
+            launch(pack_kernel(bits), groups(n), stream, flat(src.arr, stream), outr)
+    return as_caller(src, obj)
+
+
+def unpack(packed: Any, bits: int, count: int, *, cuda_stream: Any = None) -> Any:
+    """:func:`floatsim.unpack` of GPU bytes: ``count`` uint8 codes of ``bits``
+    bits from the first ``packed_bytes(count, bits)`` bytes of ``packed`` (C order)."""
+    src = import_array(packed, "packed")
+    if src.dtype != _U8:
+        raise TypeError(f"packed has dtype {src.dtype}; unpack reads uint8 bytes")
+    if not isinstance(count, (int, np.integer)) or count < 0:
+        raise ValueError(f"count={count!r} must be a non-negative int")
+    count = int(count)
+    need = packed_bytes(count, bits)
+    if src.arr.size < need:
+        raise ValueError(f"{count} codes of {bits} bits need {need} bytes; got {src.arr.size}")
+    with on_device(src.device):
+        stream, _ = stream_for(cuda_stream, src)
+        obj, outr = new_array(src, (count,), _U8, stream)
+        if count:
+            launch(unpack_kernel(bits), groups(count), stream, flat(src.arr, stream), outr)
+    return as_caller(src, obj)

@@ -14,7 +14,7 @@ plain Python functions.
 
 Example (no GPU needed: the plain form, as the simulator runs it):
     >>> import numpy as np
-    >>> from floatsim.kernels.vector_io import load4_py, store4_py
+    >>> from floatsim.gpu.vector_io import load4_py, store4_py
     >>> a = np.arange(8, dtype=np.uint32)
     >>> load4_py(a, 4)
     (4, 5, 6, 7)

@@ -29,9 +29,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from .formats import Format, Overflow, Specials
-from .registry import format as _lookup
-from .rounding import Rounding
+from ..formats import Format, Overflow, Specials
+from ..registry import format as _lookup
+from ..rounding import Rounding
 
 __all__ = ["decode_code", "encode_value", "neighbours", "round_value"]
 
@@ -110,7 +110,7 @@ def _code_is_odd(lo: int, e: int, fmt: Format) -> bool:
 
 
 def _max_value(fmt: Format) -> Fraction:
-    v = fmt.value_exact(fmt._max_mag_code)
+    v = fmt.value_exact(fmt.max_mag_code)
     assert isinstance(v, Fraction)
     return v
 
@@ -378,11 +378,11 @@ def _code_of(v: Value, neg: bool, fmt: Format) -> int:
     if isinstance(v, float) and math.isnan(v):
         if not fmt.has_nan:
             raise ValueError(f"NaN cannot be encoded in {fmt}: the format has no NaN")
-        code = fmt._nan_code
+        code = fmt.nan_code
         signed_nans = fmt.signed and fmt.specials in (Specials.IEEE, Specials.FN)
         return code | sign_bit if signed_nans and neg else code
     if isinstance(v, float) and math.isinf(v):
-        return fmt._inf_mag_code | (sign_bit if v < 0 else 0)
+        return fmt.inf_mag_code | (sign_bit if v < 0 else 0)
     if v == 0:
         return sign_bit if isinstance(v, float) and math.copysign(1.0, v) < 0 else 0
     a = abs(Fraction(v))
@@ -396,7 +396,7 @@ def _code_of(v: Value, neg: bool, fmt: Format) -> int:
     if mf.denominator != 1 or not 0 <= ef < (1 << max(fmt.ebits, 1)):
         raise ValueError(f"{v} is not a value of {fmt}")
     mag = (ef << fmt.mbits) | int(mf)
-    if mag > fmt._max_mag_code:
+    if mag > fmt.max_mag_code:
         raise ValueError(f"{v} is not a finite value of {fmt}")
     return sign | mag
 
