@@ -16,12 +16,25 @@ Example:
 """
 
 from . import blockops as _blockops  # noqa: F401  (registers the block operation)
+from .checker import CheckReport, Record, check
+from .classify import CLASSES
 from .fileio import FORMATS, read, read_results, write, write_all
 from .generate import LEVELS, generate, oracle_outputs, verify
 from .ops import Operation, operation, operation_names, register
+from .profiles import QUIRKS, Profile, profile, profile_names, profiles, profiles_for
 from .vectorset import FieldSpec, VectorSet
 
 __all__ = [
+    "CLASSES",
+    "QUIRKS",
+    "CheckReport",
+    "Profile",
+    "Record",
+    "check",
+    "profile",
+    "profile_names",
+    "profiles",
+    "profiles_for",
     "FORMATS",
     "LEVELS",
     "FieldSpec",

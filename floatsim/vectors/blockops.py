@@ -37,8 +37,10 @@ from ..blocks import BlockFormat, ScaleRule
 from ..formats import Format
 from ..rounding import Rounding
 from . import cases
+from .classify import classify_codes
+from .fileio import code_values
 from .ops import LEVEL_RANDOM, Operation, format_name, register
-from .vectorset import FieldSpec
+from .vectorset import FieldSpec, VectorSet
 
 __all__ = ["Block"]
 
@@ -168,6 +170,24 @@ class Block(Operation):
         if two:
             out["t"] = uniq[B]
         return out
+
+    def classify(self, vs: VectorSet, got: dict[str, np.ndarray], idx: np.ndarray,
+                 unknown: np.ndarray) -> np.ndarray:
+        """``block_scale`` where the scale differs; otherwise the class of the
+        first differing element, judged on ``x / (scale * t)``."""
+        bf = blocks.format(vs.params["format"])
+        s_exp, s_got = vs.data["s"][idx], got["s"][idx]
+        e_exp, e_got = vs.data["e"][idx], got["e"][idx]
+        lane = np.argmax(e_exp != e_got, axis=1)
+        rows = np.arange(idx.size)
+        x = cases.from_bits(vs.data["x"][idx, lane], "float32")
+        t = cases.from_bits(vs.data["t"][idx], "float32") if "t" in vs.data else 1.0
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            scaled = x / (code_values(bf.scale, s_exp) * t)
+        cls = classify_codes(scaled, e_exp[rows, lane], e_got[rows, lane], bf.element,
+                             vs.params["rounding"], unknown=unknown)
+        cls[(s_exp != s_got) & ~unknown] = "block_scale"
+        return cls
 
     # ---- expected values ---------------------------------------------------------------------
     def compute(self, params: dict[str, Any], inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -38,7 +38,7 @@ import numpy as np
 from ..formats import Format
 
 __all__ = ["DTYPES", "boundary_inputs", "dedupe", "from_bits", "random_inputs",
-           "random_words", "special_inputs", "sr_words", "to_bits"]
+           "random_words", "special_inputs", "sr_words", "to_bits", "widen"]
 
 #: IEEE input types: (total bits, exponent bits, mantissa bits).
 DTYPES: dict[str, tuple[int, int, int]] = {
@@ -57,17 +57,23 @@ def _dtype(name: str) -> tuple[int, int, int]:
     return DTYPES[name]
 
 
+def widen(a: np.ndarray) -> np.ndarray:
+    """``a`` as float64 (exact; signalling NaNs become quiet without a warning)."""
+    with np.errstate(invalid="ignore"):
+        return np.asarray(a).astype(np.float64)
+
+
 def from_bits(bits: np.ndarray, dtype: str) -> np.ndarray:
     """float64 values of ``dtype`` bit patterns (exact)."""
     b = np.asarray(bits, dtype=np.uint64)
     if dtype == "float64":
         return b.view(np.float64).copy()
     if dtype == "float32":
-        return b.astype(np.uint32).view(np.float32).astype(np.float64)
+        return widen(b.astype(np.uint32).view(np.float32))
     if dtype == "float16":
-        return b.astype(np.uint16).view(np.float16).astype(np.float64)
+        return widen(b.astype(np.uint16).view(np.float16))
     _dtype(dtype)
-    return (b.astype(np.uint32) << np.uint32(16)).view(np.float32).astype(np.float64)
+    return widen((b.astype(np.uint32) << np.uint32(16)).view(np.float32))
 
 
 def to_bits(values: np.ndarray, dtype: str) -> np.ndarray:

@@ -37,6 +37,7 @@ import numpy as np
 
 from ..formats import Format
 from ..registry import format as lookup
+from .cases import DTYPES, from_bits
 from .vectorset import FieldSpec, VectorSet, header_lines, parse_header_lines
 
 __all__ = ["FORMATS", "default_stem", "read", "read_results", "write", "write_all"]
@@ -110,12 +111,8 @@ def _columns(fields: tuple[FieldSpec, ...]) -> list[str]:
 
 def lane_values(f: FieldSpec, raw: np.ndarray) -> np.ndarray | None:
     """float64 values of a field's raw bits (float and code kinds), else None."""
-    if f.kind in ("float32", "float64", "float16"):
-        dt = {"float32": np.uint32, "float64": np.uint64, "float16": np.uint16}[f.kind]
-        return raw.astype(dt).view({"float32": np.float32, "float64": np.float64,
-                                    "float16": np.float16}[f.kind]).astype(np.float64)
-    if f.kind == "bfloat16":
-        return (raw.astype(np.uint32) << np.uint32(16)).view(np.float32).astype(np.float64)
+    if f.kind in DTYPES:
+        return from_bits(raw, f.kind)
     if f.kind == "code":
         fmt = lookup(f.fmt)
         return code_values(fmt, raw)

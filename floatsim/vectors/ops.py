@@ -42,7 +42,9 @@ from ..formats import Format
 from ..registry import format as lookup
 from ..rounding import Rounding
 from . import cases
-from .vectorset import FieldSpec
+from .classify import classify_codes, classify_floats
+from .fileio import lane_values
+from .vectorset import FieldSpec, VectorSet
 
 __all__ = ["Convert", "Decode", "Operation", "SR", "format_name", "operation", "operation_names",
            "register", "LEVEL_RANDOM"]
@@ -105,6 +107,12 @@ class Operation:
         """The format of the main code output (what profiles and the checker's
         classes refer to), or None."""
         return None
+
+    def classify(self, vs: VectorSet, got: dict[str, np.ndarray], idx: np.ndarray,
+                 unknown: np.ndarray) -> np.ndarray:
+        """The class (:data:`floatsim.vectors.classify.CLASSES`) of each
+        mismatching case ``idx``, given the device's outputs ``got``."""
+        return np.where(unknown, "unknown_output", "mismatch").astype(object)
 
 
 _REGISTRY: dict[str, Operation] = {}
@@ -225,8 +233,7 @@ class Convert(Operation):
             ii = np.repeat(np.arange(xs.size), 1 << w)  # every (code, word) pair
             ww = np.tile(np.arange(1 << w, dtype=np.uint64), xs.size)
         else:
-            with np.errstate(invalid="ignore"):
-                vals = self.input_values(params, xs).astype(np.float64)
+            vals = cases.widen(self.input_values(params, xs))
             ii, ww = cases.sr_words(vals, dst, w, params["sr_bits"], seed, extra=max(1, level))
         x2, r2 = cases.dedupe(xs[ii], ww)
         return {"x": x2, "r": r2}
@@ -246,6 +253,14 @@ class Convert(Operation):
             kw["random_bits"] = inputs["r"].astype(np.uint64 if w == 64 else np.uint32)
         y = encode(x, lookup(params["format"]), params["rounding"], **kw)
         return {"y": y.astype(np.uint64)}
+
+    def classify(self, vs: VectorSet, got: dict[str, np.ndarray], idx: np.ndarray,
+                 unknown: np.ndarray) -> np.ndarray:
+        p = vs.params
+        x = cases.widen(self.input_values(p, vs.data["x"][idx]))
+        return classify_codes(x, vs.data["y"][idx], got["y"][idx], self.output_format(p),
+                              p["rounding"], src=p["src"], stochastic=p["rounding"] == "stochastic",
+                              unknown=unknown)
 
     def oracle_input(self, params: dict[str, Any], x: int) -> Any:
         """One input as the oracle takes it (a numpy float of the input type, or
@@ -312,6 +327,12 @@ class Decode(Operation):
 
     def cases(self, params: dict[str, Any], level: int, seed: int) -> dict[str, np.ndarray]:
         return {"c": np.arange(lookup(params["format"]).num_codes, dtype=np.uint64)}
+
+    def classify(self, vs: VectorSet, got: dict[str, np.ndarray], idx: np.ndarray,
+                 unknown: np.ndarray) -> np.ndarray:
+        f = vs.spec("v")
+        return classify_floats(lane_values(f, vs.data["v"][idx]), lane_values(f, got["v"][idx]),
+                               self.output_format(vs.params), unknown=unknown)
 
     def compute(self, params: dict[str, Any], inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         dt = _FLOAT[params["out"]]
