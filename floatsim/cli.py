@@ -7,6 +7,8 @@ Commands:
 * ``floatsim table FORMAT``: the value of every code of a format of up to
   8 bits (:meth:`Format.table`).
 * ``floatsim list``: every registered name, one a line.
+* ``floatsim vectors OP ...`` and ``floatsim check VECTORS RESULTS``: golden
+  test vectors and the device checker (:mod:`floatsim.vectors.command`).
 
 FORMAT is anything :func:`floatsim.format` accepts: a registered name
 (``float8_e4m3fn``, ``e5m2``, ``fp4``), a P3109 name (``p3109_k8p3se``) or an
@@ -57,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     table.add_argument("format", metavar="FORMAT")
 
     sub.add_parser("list", help="print every registered format name")
+    from .vectors.command import add_parsers  # `vectors` and `check`: they run args.func
+
+    add_parsers(sub)
     return parser
 
 
@@ -101,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Malformed commands exit through argparse (``SystemExit(2)``) as usual.
     """
     args = _parser().parse_args(argv)
+    if hasattr(args, "func"):
+        return args.func(args)
     try:
         text = _run(args)
     except (ValueError, TypeError) as exc:

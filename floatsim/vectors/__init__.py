@@ -21,7 +21,7 @@ from .classify import CLASSES
 from .fileio import FORMATS, read, read_results, write, write_all
 from .generate import LEVELS, generate, oracle_outputs, verify
 from .ops import Operation, operation, operation_names, register
-from .profiles import QUIRKS, Profile, profile, profile_names, profiles, profiles_for
+from .profiles import QUIRKS, Profile, all_profiles, profile, profile_names, profiles_for
 from .vectorset import FieldSpec, VectorSet
 
 __all__ = [
@@ -33,7 +33,7 @@ __all__ = [
     "check",
     "profile",
     "profile_names",
-    "profiles",
+    "all_profiles",
     "profiles_for",
     "FORMATS",
     "LEVELS",

@@ -35,7 +35,7 @@ from ..registry import format as lookup
 from ..rounding import Rounding
 from .cases import widen
 
-__all__ = ["QUIRKS", "Case", "Profile", "Quirk", "profile", "profile_names", "profiles", "profiles_for"]
+__all__ = ["QUIRKS", "Case", "Profile", "Quirk", "all_profiles", "profile", "profile_names", "profiles_for"]
 
 
 # ---- quirks -----------------------------------------------------------------------------
@@ -384,7 +384,7 @@ def profile_names() -> list[str]:
     return list(_REGISTRY)
 
 
-def profiles() -> list[Profile]:
+def all_profiles() -> list[Profile]:
     """Every profile."""
     return list(_REGISTRY.values())
 
