@@ -5,7 +5,8 @@ two-level format such as NVFP4, the float32 tensor scale ``t`` as an input;
 the outputs are the block's scale code ``s`` and its element codes ``e``
 (B lanes), as :func:`floatsim.blocks.encode` gives them (docs/blocks.md).
 1-D blocks of float elements with the scale rules FLOOR (OCP MX), RCEIL and
-AMAX (NVFP4) have an exact oracle here; rounding is any deterministic mode.
+AMAX (NVFP4) have an exact oracle here (``rule=`` replaces a registered
+format's rule); rounding is any deterministic mode.
 
 Cases: for every float32 exponent the block maximum can have, a block whose
 largest element has that exponent (significands 1, 1.5, 1.75 and the largest
@@ -50,8 +51,11 @@ _RULES = (ScaleRule.FLOOR, ScaleRule.RCEIL, ScaleRule.AMAX)
 _TENSOR_SCALES = (1.0, 2.0**-10, 1.0 / (448 * 6), 0.0123456789)
 
 
-def _bformat(name: str | BlockFormat) -> BlockFormat:
+def _bformat(name: str, rule: str | None = None) -> BlockFormat:
+    """The block format of a set: a registered name, with its scale rule replaced."""
     bf = blocks.format(name)
+    if rule is not None and ScaleRule.parse(rule) is not bf.rule:
+        bf = bf.with_(rule=rule)
     if not isinstance(bf.element, Format):
         raise ValueError(f"block vectors take float elements; {bf} has {bf.element} elements")
     if bf.block is None or len(bf.block) != 1 or bf.block[0] is None:
@@ -69,20 +73,22 @@ class Block(Operation):
     summary = "MX / NVFP4 block quantization of one block of float32 values: scale and elements"
 
     def configure(self, *, format: str, rounding: Rounding | str = "nearest_even",  # noqa: A002
-                  random: int | None = None) -> dict[str, Any]:
-        bf = _bformat(format)
+                  rule: str | None = None, random: int | None = None) -> dict[str, Any]:
+        named = blocks.format(format)
+        if not named.name or blocks.format(named.name) != named:
+            raise ValueError(f"block vectors need a registered block format name; got {named!r}")
+        rule = None if rule is None else ScaleRule.parse(rule).value
+        _bformat(named.name, rule)
         mode = Rounding.parse(rounding)
         if mode is Rounding.STOCHASTIC:
             raise ValueError("block vectors use the deterministic rounding modes; "
                              "stochastic rounding of blocks draws seeded Philox words")
-        if not bf.name or blocks.format(bf.name) != bf:
-            raise ValueError(f"block vectors need a registered block format name; got {bf!r}")
         if random is not None and not (isinstance(random, int) and random >= 0):
             raise ValueError(f"random={random!r} must be a count >= 0")
-        return {"format": bf.name, "rounding": mode.name.lower(), "random": random}
+        return {"format": named.name, "rule": rule, "rounding": mode.name.lower(), "random": random}
 
     def fields(self, params: dict[str, Any]) -> tuple[FieldSpec, ...]:
-        bf = blocks.format(params["format"])
+        bf = _bformat(params["format"], params["rule"])
         el, sc = bf.element, bf.scale
         out = [FieldSpec("x", "in", "float32", 32, bf.block[0])]
         if bf.tensor_format is not None:
@@ -92,11 +98,11 @@ class Block(Operation):
         return tuple(out)
 
     def output_format(self, params: dict[str, Any]) -> Format:
-        return blocks.format(params["format"]).element
+        return _bformat(params["format"], params["rule"]).element
 
     # ---- cases ------------------------------------------------------------------------------
     def cases(self, params: dict[str, Any], level: int, seed: int) -> dict[str, np.ndarray]:
-        bf = blocks.format(params["format"])
+        bf = _bformat(params["format"], params["rule"])
         B = bf.block[0]
         el = bf.element
         grid = np.abs(el.values())
@@ -175,7 +181,7 @@ class Block(Operation):
                  unknown: np.ndarray) -> np.ndarray:
         """``block_scale`` where the scale differs; otherwise the class of the
         first differing element, judged on ``x / (scale * t)``."""
-        bf = blocks.format(vs.params["format"])
+        bf = _bformat(vs.params["format"], vs.params["rule"])
         s_exp, s_got = vs.data["s"][idx], got["s"][idx]
         e_exp, e_got = vs.data["e"][idx], got["e"][idx]
         lane = np.argmax(e_exp != e_got, axis=1)
@@ -191,7 +197,7 @@ class Block(Operation):
 
     # ---- expected values ---------------------------------------------------------------------
     def compute(self, params: dict[str, Any], inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        bf = blocks.format(params["format"])
+        bf = _bformat(params["format"], params["rule"])
         x = inputs["x"].astype(np.uint32).view(np.float32)
         s = np.zeros((x.shape[0],), np.uint64)
         e = np.zeros(x.shape, np.uint64)
@@ -208,7 +214,7 @@ class Block(Operation):
         return {"s": s, "e": e}
 
     def oracle(self, params: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
-        bf = blocks.format(params["format"])
+        bf = _bformat(params["format"], params["rule"])
         el, sc = bf.element, bf.scale
         xs = [float(np.uint32(v).view(np.float32)) for v in row["x"]]
         T = Fraction(float(np.uint32(row["t"]).view(np.float32))) if "t" in row else Fraction(1)
