@@ -242,8 +242,8 @@ def _candidates(vs: VectorSet) -> list[tuple[str, Callable[[], tuple[np.ndarray,
                      enc("stochastic", p["overflow"], sr_bits=kk, rr=r))
                     for kk in (k - 1, k + 1) if 1 <= kk <= min(32, w)]
             if k > 1:
-                out.append(("the word's top k-1 bits (shifted right by one)",
-                            enc("stochastic", p["overflow"], rr=r >> np.uint64(1))))
+                out.append((f"sr_bits={k - 1} from the word's top bits (shifted right by one)",
+                            enc("stochastic", p["overflow"], sr_bits=k - 1, rr=r >> np.uint64(1))))
         out += [(f"overflow={o}", enc("stochastic", o)) for o in policies]
         out += [(f"rounding={m} (the word ignored)", enc(m, p["overflow"]))
                 for m in ("toward_zero", "nearest_even")]

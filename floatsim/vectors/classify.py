@@ -1,6 +1,8 @@
 """Why a result differs from the golden one: a class for every mismatch.
 
 The classes (:data:`CLASSES`) name the usual ways a converter goes wrong.
+(The tie between the largest value and the next would-be value counts as a
+tie: rounding it away overflows.)
 They are judged from the input's exact value, the two neighbours of that
 value in the format (toward zero and away from zero, never flushed or
 saturated), the expected code and the code the device gave, in this order:
@@ -11,6 +13,11 @@ saturated), the expected code and the code the device gave, in this order:
 ``nan_input``         a NaN input gave something else than expected
 ``nan_code``          both NaN, but another NaN code (sign or payload)
 ``inf_input``         an infinite input was handled differently
+``sr_decision``       stochastic rounding chose the other neighbour (overflow and
+                      underflow neighbours included)
+``ties_away``         at a tie, away from zero where ties-to-even went to zero
+``ties_even``         at a tie, to the even neighbour where ties-away was expected
+``ties_toward_zero``  at a tie, toward zero where the expected result was away
 ``overflow_policy``   beyond the largest value: saturation / inf / NaN differ
 ``nan_for_number``    NaN where a number was expected
 ``number_for_nan``    a number where NaN was expected (e.g. E8M0's zero)
@@ -18,10 +25,6 @@ saturated), the expected code and the code the device gave, in this order:
 ``daz_input``         zero for an input subnormal in its own type (DAZ)
 ``flushed_subnormal`` zero where a subnormal (or rounding up to the smallest
                       normal) was expected
-``ties_away``         at a tie, away from zero where ties-to-even went to zero
-``ties_even``         at a tie, to the even neighbour where ties-away was expected
-``ties_toward_zero``  at a tie, toward zero where the expected result was away
-``sr_decision``       stochastic rounding chose the other neighbour
 ``rounding_direction`` not a tie; the other neighbour of the input
 ``wrong_sign``        the right magnitude with the wrong sign
 ``wrong_value``       not a neighbour of the input at all
@@ -52,16 +55,16 @@ CLASSES: dict[str, str] = {
     "nan_input": "a NaN input was handled differently",
     "nan_code": "NaN as expected, but another NaN code (sign or payload)",
     "inf_input": "an infinite input was handled differently",
+    "sr_decision": "stochastic rounding chose the other neighbour (see the variants it matches)",
+    "ties_away": "at a tie, rounded away from zero where ties-to-even keeps the even neighbour",
+    "ties_even": "at a tie, rounded to the even neighbour where ties-away was expected",
+    "ties_toward_zero": "at a tie, rounded toward zero where the expected result was away",
     "overflow_policy": "beyond the largest value: saturation / infinity / NaN differ",
     "nan_for_number": "NaN where a number was expected",
     "number_for_nan": "a number where NaN was expected",
     "signed_zero": "a zero of the wrong sign (a lost -0)",
     "daz_input": "zero for an input that is subnormal in its own type (denormals-are-zero)",
     "flushed_subnormal": "zero where a subnormal result was expected (flush to zero)",
-    "ties_away": "at a tie, rounded away from zero where ties-to-even keeps the even neighbour",
-    "ties_even": "at a tie, rounded to the even neighbour where ties-away was expected",
-    "ties_toward_zero": "at a tie, rounded toward zero where the expected result was away",
-    "sr_decision": "stochastic rounding chose the other neighbour (see the hypotheses)",
     "rounding_direction": "not a tie: the other neighbour of the input (wrong rounding direction)",
     "wrong_sign": "the right magnitude with the wrong sign",
     "wrong_value": "not a neighbour of the input",
@@ -106,12 +109,23 @@ def classify_codes(x: np.ndarray, exp: np.ndarray, got: np.ndarray, fmt: Format,
     tz, aw = _neighbours(xs, fmt)
     vtz, vaw = np.abs(code_values(fmt, tz)), np.abs(code_values(fmt, aw))
     ax = np.abs(xs)
+    top = fmt.max
     with np.errstate(invalid="ignore"):
-        tie = finite & (tz != aw) & (ax - vtz == vaw - ax)
-        over = finite & (ax > fmt.max)
-        big = (np.isnan(ve) | np.isnan(vg) | np.isinf(ve) | np.isinf(vg)
-               | (np.abs(ve) == fmt.max) | (np.abs(vg) == fmt.max))
+        # the tie between max and the next would-be value decides overflow in nearest modes
+        otie = finite & (ax == top + np.ldexp(1.0, fmt.emax - fmt.mbits) / 2)
+        beyond_g = np.isnan(vg) | np.isinf(vg)
+        beyond_e = np.isnan(ve) | np.isinf(ve)
+        tie = finite & (((tz != aw) & (ax - vtz == vaw - ax)) | otie)
+        got_aw = np.where(otie, beyond_g, got == aw)
+        exp_aw = np.where(otie, beyond_e, exp == aw)
+        got_tz = np.where(otie, np.abs(vg) == top, got == tz)
+        exp_tz = np.where(otie, np.abs(ve) == top, exp == tz)
+        over = finite & (ax > top)
+        big = beyond_e | beyond_g | (np.abs(ve) == top) | (np.abs(vg) == top)
         both_nb = ((got == tz) | (got == aw)) & ((exp == tz) | (exp == aw)) & (tz != aw)
+        # beyond max the away neighbour is the overflow result (inf / NaN)
+        at_top_g, at_top_e = np.abs(vg) == top, np.abs(ve) == top
+        both_nb |= over & ((at_top_g & beyond_e) | (beyond_g & at_top_e))
         zero_e, zero_g = ve == 0, vg == 0
         sign_e, sign_g = np.signbit(ve), np.signbit(vg)
         tiny_e = ~zero_e & (np.abs(ve) <= fmt.min_normal)
@@ -126,23 +140,23 @@ def classify_codes(x: np.ndarray, exp: np.ndarray, got: np.ndarray, fmt: Format,
         np.isnan(x),
         np.isnan(ve) & np.isnan(vg),
         np.isinf(x),
+        stochastic & both_nb,
+        nearest & tie & got_aw & exp_tz,
+        nearest & tie & got_tz & exp_aw & (rounding == "nearest_away") & tz_even,
+        nearest & tie & got_tz & exp_aw,
         over & big,
         np.isnan(vg),
         np.isnan(ve),
         zero_e & zero_g & (sign_e != sign_g),
         zero_g & ~zero_e & sub_in,
         zero_g & tiny_e,
-        nearest & tie & (got == aw) & (exp == tz),
-        nearest & tie & (got == tz) & (exp == aw) & (rounding == "nearest_away") & tz_even,
-        nearest & tie & (got == tz) & (exp == aw),
-        stochastic & both_nb,
         both_nb,
         (np.abs(vg) == np.abs(ve)) & (sign_e != sign_g),
     ]
-    names = ["unknown_output", "invalid_code", "nan_input", "nan_code", "inf_input",
-             "overflow_policy", "nan_for_number", "number_for_nan", "signed_zero", "daz_input",
-             "flushed_subnormal", "ties_away", "ties_even", "ties_toward_zero", "sr_decision",
-             "rounding_direction", "wrong_sign"]
+    names = ["unknown_output", "invalid_code", "nan_input", "nan_code", "inf_input", "sr_decision",
+             "ties_away", "ties_even", "ties_toward_zero", "overflow_policy", "nan_for_number",
+             "number_for_nan", "signed_zero", "daz_input", "flushed_subnormal", "rounding_direction",
+             "wrong_sign"]
     return np.select(conds, np.array(names, dtype=object), default="wrong_value")
 
 

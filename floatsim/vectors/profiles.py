@@ -54,12 +54,18 @@ class Quirk:
 def _f64_via_f32(v: np.ndarray, dtype: str) -> np.ndarray:
     if dtype != "float64":
         return v
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
         return v.astype(np.float32).astype(np.float64)
 
 
 def _nan_to_pos_max(v: np.ndarray, codes: np.ndarray, care: np.ndarray, fmt: Format) -> None:
     codes[np.isnan(v)] = fmt._max_mag_code
+
+
+def _nan_all_ones(v: np.ndarray, codes: np.ndarray, care: np.ndarray, fmt: Format) -> None:
+    nan = np.isnan(v)
+    top = (1 << (fmt.ebits + fmt.mbits)) - 1
+    codes[nan] = top | np.where(np.signbit(v[nan]), 1 << (fmt.ebits + fmt.mbits), 0)
 
 
 def _inf_to_nan(v: np.ndarray, codes: np.ndarray, care: np.ndarray, fmt: Format) -> None:
@@ -95,6 +101,8 @@ QUIRKS: dict[str, Quirk] = {q.name: q for q in [
     Quirk("abs_input", "the input's sign is ignored (|x| is converted)",
           before=lambda v, dtype: np.abs(v)),
     Quirk("nan_to_pos_max", "NaN gives +max (the format has no NaN)", after=_nan_to_pos_max),
+    Quirk("nan_all_ones", "NaN gives the all-ones magnitude code with the input's sign (an IEEE "
+          "format's NaN with every mantissa bit set, not floatsim's quiet NaN)", after=_nan_all_ones),
     Quirk("inf_to_nan", "+-inf gives NaN, although finite overflow saturates", after=_inf_to_nan),
     Quirk("zero_to_smallest", "+-0 gives code 0 (the smallest value), not NaN",
           after=_zero_to_smallest),
@@ -326,9 +334,10 @@ _add(Profile("torch_float8_e4m3fn_legacy", "Tensor.to(torch.float8_e4m3fn)", "fl
              documented=(Case(1e30, "float32", 0x7F, "f_bits >= fp8_max: NaN"),
                          Case(_INF, "float32", 0x7F, "inf: NaN"))))
 _add(Profile("torch_float8_e5m2", "Tensor.to(torch.float8_e5m2)", "float8_e5m2", "nearest_even",
-             "inf", quirks=("f64_via_f32",), inputs=_T, source=_TORCH,
+             "inf", quirks=("f64_via_f32", "nan_all_ones"), inputs=_T, source=_TORCH,
              documented=(Case(1e30, "float32", 0x7C, "overflow: inf"),
-                         Case(-_INF, "float32", 0xFC, "-inf"))))
+                         Case(-_INF, "float32", 0xFC, "-inf"),
+                         Case(-_NAN, "float32", 0xFF, "NaN: 0x7F with the sign (f_bits > fp32_inf)"))))
 for _short in ("e4m3fnuz", "e5m2fnuz"):
     _add(Profile(f"torch_float8_{_short}", f"Tensor.to(torch.float8_{_short})", f"float8_{_short}",
                  "nearest_even", "nan", quirks=("f64_via_f32",), inputs=_T, source=_TORCH,
@@ -336,14 +345,16 @@ for _short in ("e4m3fnuz", "e5m2fnuz"):
                              Case(_INF, "float32", 0x80, "inf: NaN"),
                              Case(-0.0, "float32", 0x00, "zero is unsigned"))))
 _add(Profile("torch_float8_e8m0fnu", "Tensor.to(torch.float8_e8m0fnu)", "float8_e8m0fnu",
-             "nearest_away", "saturate",
-             quirks=("f64_via_f32", "abs_input", "zero_to_smallest", "inf_to_nan", "e8m0_subnormal_up"),
+             "nearest_away", "nan",
+             quirks=("f64_via_f32", "abs_input", "zero_to_smallest", "e8m0_subnormal_up"),
              inputs=_T, source="PyTorch c10/util/Float8_e8m0fnu-inl.h (fp8e8m0fnu_from_fp32_value: "
-             "exponent bits, ties up, no sign); measured on torch 2.13.0 CPU",
+             "the exponent field plus a round-up bit, ties up, no sign, 0xFF past 2**127); measured on "
+             "torch 2.13.0 CPU",
              documented=(Case(-1.0, "float32", 0x7F, "the sign is dropped"),
                          Case(0.0, "float32", 0x00, "zero gives 2**-127"),
                          Case(3.0, "float32", 0x81, "a tie rounds up"),
                          Case(_INF, "float32", 0xFF, "inf is NaN"),
+                         Case(1.5 * 2.0**127, "float32", 0xFF, "rounding up past 2**127 gives NaN"),
                          Case(_SUB, "float32", 0x01, "float32 subnormal just above 2**-127 rounds up"))))
 
 # ml_dtypes (numpy .astype)
