@@ -10,8 +10,8 @@ saturated), the expected code and the code the device gave, in this order:
 ====================  ======================================================
 ``unknown_output``    the result line holds ``x`` / ``z`` digits
 ``invalid_code``      the result is not a code of the format (too wide)
-``nan_input``         a NaN input gave something else than expected
 ``nan_code``          both NaN, but another NaN code (sign or payload)
+``nan_input``         a NaN input gave something else than expected
 ``inf_input``         an infinite input was handled differently
 ``sr_decision``       stochastic rounding chose the other neighbour (overflow and
                       underflow neighbours included)
@@ -52,8 +52,8 @@ __all__ = ["CLASSES", "classify_codes", "classify_floats"]
 CLASSES: dict[str, str] = {
     "unknown_output": "the result holds x / z digits (an undriven output)",
     "invalid_code": "the result is not a code of the format",
-    "nan_input": "a NaN input was handled differently",
     "nan_code": "NaN as expected, but another NaN code (sign or payload)",
+    "nan_input": "a NaN input was handled differently",
     "inf_input": "an infinite input was handled differently",
     "sr_decision": "stochastic rounding chose the other neighbour (see the variants it matches)",
     "ties_away": "at a tie, rounded away from zero where ties-to-even keeps the even neighbour",
@@ -137,8 +137,8 @@ def classify_codes(x: np.ndarray, exp: np.ndarray, got: np.ndarray, fmt: Format,
     conds = [
         np.zeros(n, bool) if unknown is None else np.asarray(unknown, bool),
         ~valid,
-        np.isnan(x),
         np.isnan(ve) & np.isnan(vg),
+        np.isnan(x),
         np.isinf(x),
         stochastic & both_nb,
         nearest & tie & got_aw & exp_tz,
@@ -153,7 +153,7 @@ def classify_codes(x: np.ndarray, exp: np.ndarray, got: np.ndarray, fmt: Format,
         both_nb,
         (np.abs(vg) == np.abs(ve)) & (sign_e != sign_g),
     ]
-    names = ["unknown_output", "invalid_code", "nan_input", "nan_code", "inf_input", "sr_decision",
+    names = ["unknown_output", "invalid_code", "nan_code", "nan_input", "inf_input", "sr_decision",
              "ties_away", "ties_even", "ties_toward_zero", "overflow_policy", "nan_for_number",
              "number_for_nan", "signed_zero", "daz_input", "flushed_subnormal", "rounding_direction",
              "wrong_sign"]
