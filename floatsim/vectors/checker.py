@@ -44,7 +44,7 @@ from ..rounding import Rounding
 from .classify import CLASSES
 from .fileio import code_values, lane_values, read, read_results
 from .ops import Convert, operation
-from .profiles import profiles_for
+from .profiles import all_profiles, profiles_for
 from .vectorset import FieldSpec, VectorSet
 
 __all__ = ["CheckReport", "Record", "check"]
@@ -83,6 +83,9 @@ class CheckReport:
     matches: list[str] = field(default_factory=list)
     closest: list[tuple[str, int]] = field(default_factory=list)
     compared: dict[str, int] = field(default_factory=dict)
+    #: Variants that give the golden results on every case of this set (the cases
+    #: cannot tell them apart from the set's own parameters).
+    indistinguishable: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -102,6 +105,8 @@ class CheckReport:
             lines += ["  " + str(r).replace("\n", "\n  ") for r in self.first]
         if self.matches:
             lines.append("the results match: " + "; ".join(self.matches))
+        if self.indistinguishable:
+            lines.append("(these cases cannot tell apart: " + "; ".join(self.indistinguishable) + ")")
         elif self.compared:
             lines.append("the results match no profile or variant tried")
         if self.closest and not self.ok:
@@ -269,10 +274,13 @@ def _allowed(fmt: Format, policy: str) -> bool:
 
 
 def _diagnose(vs: VectorSet, got: np.ndarray, unknown: np.ndarray, progress: bool
-              ) -> tuple[list[str], list[tuple[str, int]], dict[str, int]]:
+              ) -> tuple[list[str], list[tuple[str, int]], dict[str, int], list[str]]:
+    """(matching profiles and variants, the closest others, every count, the variants
+    indistinguishable from the golden results on these cases)."""
     cands = _candidates(vs)
     if not cands:
-        return [], [], {}
+        return [], [], {}, []
+    names = {p.name for p in all_profiles()}
     fmt = operation(vs.op).output_format(vs.params)
     expected = vs.data["y"]
     nan_got = np.isnan(code_values(fmt, np.minimum(got, fmt.num_codes - 1))) & (got < fmt.num_codes)
@@ -292,10 +300,11 @@ def _diagnose(vs: VectorSet, got: np.ndarray, unknown: np.ndarray, progress: boo
         counts[label] = int((d & care).sum())
         if not (d0 & care).any():
             same.add(label)  # indistinguishable from the golden results on these cases
-    matches = [k for k, v in counts.items() if v == 0]
+    alike = [k for k in counts if k in same and k not in names]
+    matches = [k for k, v in counts.items() if v == 0 and k not in alike]
     closest = sorted(((k, v) for k, v in counts.items() if v and k not in same),
                      key=lambda kv: kv[1])[:3]
-    return matches, closest, counts
+    return matches, closest, counts, alike
 
 
 # ---- the checker -----------------------------------------------------------------------------
@@ -341,8 +350,11 @@ def check(vectors: VectorSet | str | Path, results: Any, *, show: int = 10, diag
     matches: list[str] = []
     closest: list[tuple[str, int]] = []
     compared: dict[str, int] = {}
+    alike: list[str] = []
     if diagnose and "y" in got:
-        matches, closest, compared = _diagnose(vs, got["y"].astype(np.uint64), unknown, progress)
+        matches, closest, compared, alike = _diagnose(vs, got["y"].astype(np.uint64), unknown,
+                                                      progress)
         if not idx.size:
             matches.insert(0, "floatsim (this set's parameters)")
-    return CheckReport(vs.summary(), vs.n, int(idx.size), classes, first, matches, closest, compared)
+    return CheckReport(vs.summary(), vs.n, int(idx.size), classes, first, matches, closest,
+                       compared, alike)
