@@ -17,7 +17,7 @@ Example:
 
 from . import blockops as _blockops  # noqa: F401  (registers the block operation)
 from .checker import CheckReport, Record, check
-from .classify import CLASSES
+from .classify import CLASS_NAMES, CLASSES
 from .fileio import FORMATS, read, read_results, write, write_all
 from .generate import LEVELS, generate, oracle_outputs, verify
 from .ops import Operation, operation, operation_names, register
@@ -26,6 +26,7 @@ from .vectorset import FieldSpec, VectorSet
 
 __all__ = [
     "CLASSES",
+    "CLASS_NAMES",
     "QUIRKS",
     "CheckReport",
     "Profile",

@@ -38,7 +38,7 @@ from ..blocks import BlockFormat, ScaleRule
 from ..formats import Format
 from ..rounding import Rounding
 from . import cases
-from .classify import classify_codes
+from .classify import class_id, classify_codes
 from .fileio import code_values
 from .ops import LEVEL_RANDOM, Operation, format_name, register
 from .vectorset import FieldSpec, VectorSet
@@ -192,7 +192,7 @@ class Block(Operation):
             scaled = x / (code_values(bf.scale, s_exp) * t)
         cls = classify_codes(scaled, e_exp[rows, lane], e_got[rows, lane], bf.element,
                              vs.params["rounding"], unknown=unknown)
-        cls[(s_exp != s_got) & ~unknown] = "block_scale"
+        cls[(s_exp != s_got) & ~unknown] = class_id("block_scale")
         return cls
 
     # ---- expected values ---------------------------------------------------------------------

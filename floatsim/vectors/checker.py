@@ -38,13 +38,10 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..cast import encode
-from ..formats import Format
-from ..rounding import Rounding
-from .classify import CLASSES
-from .fileio import code_values, lane_values, read, read_results
-from .ops import Convert, operation
-from .profiles import all_profiles, profiles_for
+from .classify import CLASS_NAMES, CLASSES
+from .diagnose import diagnose_codes
+from .fileio import lane_values, read, read_results
+from .ops import operation
 from .vectorset import FieldSpec, VectorSet
 
 __all__ = ["CheckReport", "Record", "check"]
@@ -198,115 +195,6 @@ def _record(vs: VectorSet, got: dict[str, np.ndarray], i: int, cls: str) -> Reco
     return Record(int(i), cls, ins, exp, gg)
 
 
-# ---- diagnosis: profiles and variants -------------------------------------------------------------
-def _candidates(vs: VectorSet) -> list[tuple[str, Callable[[], tuple[np.ndarray, np.ndarray, bool]]]]:
-    """(label, thunk) pairs; each thunk gives (codes, care, nan_any) over all cases."""
-    op = operation(vs.op)
-    if not isinstance(op, Convert):
-        return []
-    p = vs.params
-    fmt: Format = op.output_format(p)
-    x = op.input_values(p, vs.data["x"])
-    src = p["src"]
-    sr = p["rounding"] == "stochastic"
-    r = vs.data.get("r")
-    w = op.word_bits(p)
-    ones = np.ones(vs.n, dtype=bool)
-    out: list[tuple[str, Callable[[], tuple[np.ndarray, np.ndarray, bool]]]] = []
-
-    def enc(rounding: str, overflow: str | None, subnormals: bool | None = p["subnormals"],
-            daz: bool = False, sr_bits: int | None = p["sr_bits"], rr: np.ndarray | None = r):
-        def run() -> tuple[np.ndarray, np.ndarray, bool]:
-            kw: dict[str, Any] = {"overflow": overflow, "subnormals": subnormals, "daz": daz}
-            if rounding == "stochastic":
-                kw.update(sr_bits=sr_bits, random_bits=rr.astype(np.uint64 if w == 64 else np.uint32))
-            return encode(x, fmt, rounding, **kw).astype(np.uint64), ones, False
-        return run
-
-    for prof in profiles_for(fmt, src if src in ("float32", "float16", "bfloat16", "float64")
-                             else "float64", sr):
-        def run_p(prof=prof) -> tuple[np.ndarray, np.ndarray, bool]:
-            codes, care = prof.expected(x, r, dtype=src)
-            return codes.astype(np.uint64), care, prof.nan_any
-        out.append((prof.name, run_p))
-    ov0 = p["overflow"] or fmt.overflow.value
-    policies = [o for o in ("saturate", "inf", "nan") if o != ov0 and _allowed(fmt, o)]
-    if not sr:
-        modes = [m.name.lower() for m in Rounding if m is not Rounding.STOCHASTIC
-                 and m.name.lower() != p["rounding"]]
-        out += [(f"rounding={m}", enc(m, p["overflow"])) for m in modes]
-        out += [(f"overflow={o}", enc(p["rounding"], o)) for o in policies]
-        out += [(f"rounding={m}, overflow={o}", enc(m, o)) for m in modes for o in policies]
-    else:
-        k = p["sr_bits"]
-        top = np.uint64((1 << w) - 1) if w < 64 else np.uint64(0xFFFFFFFFFFFFFFFF)
-        out += [("random word + 1 (threshold off by one)", enc("stochastic", p["overflow"], rr=(r + np.uint64(1)) & top)),
-                ("random word - 1 (threshold off by one)", enc("stochastic", p["overflow"], rr=(r - np.uint64(1)) & top))]
-        if k is not None:
-            out += [(f"sr_bits={kk} (one bit {'fewer' if kk < k else 'more'})",
-                     enc("stochastic", p["overflow"], sr_bits=kk, rr=r))
-                    for kk in (k - 1, k + 1) if 1 <= kk <= min(32, w)]
-            if k > 1:
-                out.append((f"sr_bits={k - 1} from the word's top bits (shifted right by one)",
-                            enc("stochastic", p["overflow"], sr_bits=k - 1, rr=r >> np.uint64(1))))
-        out += [(f"overflow={o}", enc("stochastic", o)) for o in policies]
-        out += [(f"rounding={m} (the word ignored)", enc(m, p["overflow"]))
-                for m in ("toward_zero", "nearest_even")]
-    if fmt.ebits >= 1 and fmt.has_zero:
-        out.append(("subnormals flushed (subnormals=False)", enc(p["rounding"], p["overflow"], subnormals=False)))
-    if src in ("float32", "float16", "bfloat16", "float64"):
-        out.append(("denormal inputs flushed (daz=True)", enc(p["rounding"], p["overflow"], daz=True)))
-    if fmt.has_negzero:
-        def no_negzero() -> tuple[np.ndarray, np.ndarray, bool]:
-            y = vs.data["y"].copy()
-            y[y == np.uint64(1 << (fmt.bits - 1))] = 0
-            return y, ones, False
-        out.append(("-0 results become +0", no_negzero))
-    return out
-
-
-def _allowed(fmt: Format, policy: str) -> bool:
-    try:
-        fmt.check_overflow(policy)
-        return True
-    except ValueError:
-        return False
-
-
-def _diagnose(vs: VectorSet, got: np.ndarray, unknown: np.ndarray, progress: bool
-              ) -> tuple[list[str], list[tuple[str, int]], dict[str, int], list[str]]:
-    """(matching profiles and variants, the closest others, every count, the variants
-    indistinguishable from the golden results on these cases)."""
-    cands = _candidates(vs)
-    if not cands:
-        return [], [], {}, []
-    names = {p.name for p in all_profiles()}
-    fmt = operation(vs.op).output_format(vs.params)
-    expected = vs.data["y"]
-    nan_got = np.isnan(code_values(fmt, np.minimum(got, fmt.num_codes - 1))) & (got < fmt.num_codes)
-    counts: dict[str, int] = {}
-    same: set[str] = set()
-    for label, run in tqdm(cands, desc="profiles and variants", disable=not progress):
-        try:
-            codes, care, nan_any = run()
-        except ValueError:
-            continue  # a variant the format does not allow
-        d = (codes != got) | unknown
-        d0 = codes != expected
-        if nan_any:
-            nan_c = np.isnan(code_values(fmt, codes))
-            d &= ~(nan_c & nan_got)
-            d0 &= ~(nan_c & np.isnan(code_values(fmt, expected)))
-        counts[label] = int((d & care).sum())
-        if not (d0 & care).any():
-            same.add(label)  # indistinguishable from the golden results on these cases
-    alike = [k for k in counts if k in same and k not in names]
-    matches = [k for k, v in counts.items() if v == 0 and k not in alike]
-    closest = sorted(((k, v) for k, v in counts.items() if v and k not in same),
-                     key=lambda kv: kv[1])[:3]
-    return matches, closest, counts, alike
-
-
 # ---- the checker -----------------------------------------------------------------------------
 def check(vectors: VectorSet | str | Path, results: Any, *, show: int = 10, diagnose: bool = True,
           progress: bool | None = None, batch: int | None = None) -> CheckReport:
@@ -343,17 +231,15 @@ def check(vectors: VectorSet | str | Path, results: Any, *, show: int = 10, diag
     first: list[Record] = []
     if idx.size:
         cls = _classify(vs, got, idx, unknown)
-        names, counts = np.unique(cls.astype(str), return_counts=True)
-        order = [c for c in CLASSES if c in names]
-        classes = {c: int(counts[list(names).index(c)]) for c in order}
-        first = [_record(vs, got, int(i), str(c)) for i, c in zip(idx[:show], cls[:show])]
+        counts = np.bincount(cls, minlength=len(CLASS_NAMES))
+        classes = {CLASS_NAMES[c]: int(k) for c, k in enumerate(counts) if k}
+        first = [_record(vs, got, int(i), CLASS_NAMES[c]) for i, c in zip(idx[:show], cls[:show])]
     matches: list[str] = []
     closest: list[tuple[str, int]] = []
     compared: dict[str, int] = {}
     alike: list[str] = []
     if diagnose and "y" in got:
-        matches, closest, compared, alike = _diagnose(vs, got["y"].astype(np.uint64), unknown,
-                                                      progress)
+        matches, closest, compared, alike = diagnose_codes(vs, got["y"], unknown, progress)
         if not idx.size:
             matches.insert(0, "floatsim (this set's parameters)")
     return CheckReport(vs.summary(), vs.n, int(idx.size), classes, first, matches, closest,

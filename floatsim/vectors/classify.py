@@ -34,7 +34,7 @@ Example:
     >>> import numpy as np, floatsim as fs
     >>> x = np.array([1.0625, 1e-3, -1e-5], np.float32)          # a tie, a subnormal, a -0
     >>> exp = fs.encode(x, "e4m3"); got = np.array([0x39, 0x00, 0x00])
-    >>> classify_codes(x.astype(np.float64), exp, got, fs.format("e4m3"), "nearest_even").tolist()
+    >>> [CLASS_NAMES[c] for c in classify_codes(x, exp, got, fs.format("e4m3"), "nearest_even")]
     ['ties_away', 'flushed_subnormal', 'signed_zero']
 """
 
@@ -46,7 +46,7 @@ from ..cast import encode
 from ..formats import Format
 from .fileio import code_values
 
-__all__ = ["CLASSES", "classify_codes", "classify_floats"]
+__all__ = ["CLASSES", "CLASS_NAMES", "class_id", "classify_codes", "classify_floats"]
 
 #: Every class with its one-line explanation (the order is the order of the checks).
 CLASSES: dict[str, str] = {
@@ -72,6 +72,20 @@ CLASSES: dict[str, str] = {
     "mismatch": "the result differs (no classifier for this operation)",
 }
 
+#: The classes in order; the classifiers return indices into this tuple (int8).
+CLASS_NAMES: tuple[str, ...] = tuple(CLASSES)
+_ID = {name: i for i, name in enumerate(CLASS_NAMES)}
+
+
+def class_id(name: str) -> int:
+    """The index of class ``name`` in :data:`CLASS_NAMES`."""
+    return _ID[name]
+
+
+def _select(conds: list[np.ndarray], names: list[str]) -> np.ndarray:
+    return np.select(conds, [_ID[c] for c in names], default=_ID["wrong_value"]).astype(np.int8)
+
+
 _MIN_SUBNORMAL_OF = {"float16": 2.0**-14, "bfloat16": 2.0**-126, "float32": 2.0**-126,
                      "float64": 2.0**-1022}
 
@@ -89,13 +103,16 @@ def _neighbours(x: np.ndarray, fmt: Format) -> tuple[np.ndarray, np.ndarray]:
 def classify_codes(x: np.ndarray, exp: np.ndarray, got: np.ndarray, fmt: Format, rounding: str,
                    *, src: str | None = None, stochastic: bool = False,
                    unknown: np.ndarray | None = None) -> np.ndarray:
-    """The class of each mismatch of a conversion into ``fmt`` (object array of names).
+    """The class of each mismatch of a conversion into ``fmt``: indices into
+    :data:`CLASS_NAMES` (int8).
 
-    ``x``: the inputs' exact values (float64), ``exp`` / ``got``: codes,
+    ``x``: the inputs' exact values (any float dtype), ``exp`` / ``got``: codes,
     ``rounding``: the expected rounding mode's name, ``src``: the input
     type's name (for denormals-are-zero), ``unknown``: cases with x/z digits.
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x)
+    if x.dtype not in (np.float16, np.float32, np.float64):
+        x = x.astype(np.float64)
     exp = np.asarray(exp, dtype=np.int64)
     got = np.asarray(got, dtype=np.int64)
     n = x.size
@@ -103,12 +120,12 @@ def classify_codes(x: np.ndarray, exp: np.ndarray, got: np.ndarray, fmt: Format,
     ve = code_values(fmt, exp)
     vg = code_values(fmt, np.where(valid, got, 0))
     finite = np.isfinite(x)
-    xs = np.where(finite, x, 0.0)
+    xs = np.where(finite, x, 0)  # x's own dtype: the neighbours come from the fast path
     if not fmt.signed:
-        xs = np.where(xs < 0, 0.0, xs)
+        xs = np.where(xs < 0, 0, xs)
     tz, aw = _neighbours(xs, fmt)
     vtz, vaw = np.abs(code_values(fmt, tz)), np.abs(code_values(fmt, aw))
-    ax = np.abs(xs)
+    ax = np.abs(xs).astype(np.float64)
     top = fmt.max
     with np.errstate(invalid="ignore"):
         # the tie between max and the next would-be value decides overflow in nearest modes
@@ -157,12 +174,13 @@ def classify_codes(x: np.ndarray, exp: np.ndarray, got: np.ndarray, fmt: Format,
              "ties_away", "ties_even", "ties_toward_zero", "overflow_policy", "nan_for_number",
              "number_for_nan", "signed_zero", "daz_input", "flushed_subnormal", "rounding_direction",
              "wrong_sign"]
-    return np.select(conds, np.array(names, dtype=object), default="wrong_value")
+    return _select(conds, names)
 
 
 def classify_floats(exp: np.ndarray, got: np.ndarray, fmt: Format,
                     unknown: np.ndarray | None = None) -> np.ndarray:
-    """The class of each mismatch of a decode (float64 values of ``fmt``'s codes)."""
+    """The class of each mismatch of a decode (float64 values of ``fmt``'s codes), as
+    indices into :data:`CLASS_NAMES`."""
     ve = np.asarray(exp, dtype=np.float64)
     vg = np.asarray(got, dtype=np.float64)
     n = ve.size
@@ -177,4 +195,4 @@ def classify_floats(exp: np.ndarray, got: np.ndarray, fmt: Format,
         ]
     names = ["unknown_output", "nan_for_number", "number_for_nan", "signed_zero",
              "flushed_subnormal", "wrong_sign"]
-    return np.select(conds, np.array(names, dtype=object), default="wrong_value")
+    return _select(conds, names)

@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -175,13 +176,15 @@ def read(path: str | Path) -> VectorSet:
     fields = tuple(FieldSpec.parse(t) for t in header.get("fields", []))
     if not fields:
         raise ValueError(f"{path}: no field lines in the header; not a floatsim vectors file")
+    digest = None
     if kind == "hex":
         data, unknown = _parse_hex(body, fields, path)
         if unknown.any():
             raise ValueError(f"{path}: case {int(np.flatnonzero(unknown)[0])} holds x/z digits")
+        digest = hashlib.sha256(body).hexdigest()  # the body as written: no recomputation
     else:
         data = _parse_csv(body, fields, path)
-    return VectorSet.from_header(header, data)
+    return VectorSet.from_header(header, data, digest)
 
 
 def _split_header(text: bytes, mark: bytes) -> tuple[list[str], bytes]:
@@ -220,6 +223,17 @@ def _hex_rows(body: bytes, path: Path) -> np.ndarray:
     return np.frombuffer(b"".join(lines), dtype=np.uint8).reshape(-1, width)
 
 
+def _words(nib: np.ndarray) -> np.ndarray:
+    """uint64 values of rows of hex digits (nibbles, ``(n, d)``, most significant first,
+    d <= 16): pairs of digits packed into bytes, read as a big-endian word."""
+    n, d = nib.shape
+    width = next(w for w in (2, 4, 8, 16) if d <= w)
+    if d < width:
+        nib = np.concatenate([np.zeros((n, width - d), np.uint8), nib], axis=1)
+    packed = np.ascontiguousarray((nib[:, 0::2] << 4) | nib[:, 1::2])
+    return packed.view(f">u{width // 2}").reshape(n).astype(np.uint64)
+
+
 def _parse_hex(body: bytes, fields: tuple[FieldSpec, ...], path: Path
                ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Columns of ``fields`` from hex lines holding exactly those fields, and a
@@ -229,21 +243,19 @@ def _parse_hex(body: bytes, fields: tuple[FieldSpec, ...], path: Path
     if rows.shape[1] != digits and rows.shape[0]:
         raise ValueError(f"{path}: lines have {rows.shape[1]} hex digits; the fields need {digits}")
     nib = _NIBBLE[rows]
-    if (nib == 255).any():
-        r, c = (int(v) for v in np.argwhere(nib == 255)[0])
-        raise ValueError(f"{path}: line {r + 1} of the body holds {chr(rows[r, c])!r}, not a hex digit")
-    unknown = (nib == 16).any(axis=1)
-    nib = np.where(nib == 16, 0, nib).astype(np.uint64)
+    unknown = np.zeros(rows.shape[0], dtype=bool)
+    if nib.size and nib.max() >= 16:
+        if (nib == 255).any():
+            r, c = (int(v) for v in np.argwhere(nib == 255)[0])
+            raise ValueError(f"{path}: line {r + 1} of the body holds {chr(rows[r, c])!r}, "
+                             "not a hex digit")
+        unknown = (nib == 16).any(axis=1)
+        nib = np.where(nib == 16, 0, nib).astype(np.uint8)
     data, col = {}, 0
     for f in fields:
-        lanes = np.zeros((rows.shape[0], f.lanes), dtype=np.uint64)
-        for lane in range(f.lanes):
-            v = np.zeros(rows.shape[0], dtype=np.uint64)
-            for _ in range(f.digits):
-                v = (v << np.uint64(4)) | nib[:, col]
-                col += 1
-            lanes[:, lane] = v
-        data[f.name] = lanes[:, 0] if f.lanes == 1 else lanes
+        lanes = [_words(nib[:, col + i * f.digits: col + (i + 1) * f.digits]) for i in range(f.lanes)]
+        col += f.digits * f.lanes
+        data[f.name] = lanes[0] if f.lanes == 1 else np.stack(lanes, axis=1)
     return data, unknown
 
 

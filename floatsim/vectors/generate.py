@@ -2,7 +2,7 @@
 
 Example:
     >>> import floatsim.vectors as fv
-    >>> vs = fv.generate("sr", src="e5m2", format="e2m1", sr_bits=8)   # every (code, word) pair
+    >>> vs = fv.generate("sr", src="e4m3", format="e5m2", sr_bits=8)   # every (code, word) pair
     >>> vs.n, fv.verify(vs, sample=64)
     (65536, [])
 """

@@ -42,7 +42,7 @@ from ..formats import Format
 from ..registry import format as lookup
 from ..rounding import Rounding
 from . import cases
-from .classify import classify_codes, classify_floats
+from .classify import class_id, classify_codes, classify_floats
 from .fileio import lane_values
 from .vectorset import FieldSpec, VectorSet
 
@@ -110,9 +110,9 @@ class Operation:
 
     def classify(self, vs: VectorSet, got: dict[str, np.ndarray], idx: np.ndarray,
                  unknown: np.ndarray) -> np.ndarray:
-        """The class (:data:`floatsim.vectors.classify.CLASSES`) of each
-        mismatching case ``idx``, given the device's outputs ``got``."""
-        return np.where(unknown, "unknown_output", "mismatch").astype(object)
+        """The class of each mismatching case ``idx`` given the device's outputs
+        ``got``: indices into :data:`floatsim.vectors.classify.CLASS_NAMES` (int8)."""
+        return np.where(unknown, class_id("unknown_output"), class_id("mismatch")).astype(np.int8)
 
 
 _REGISTRY: dict[str, Operation] = {}
@@ -257,7 +257,7 @@ class Convert(Operation):
     def classify(self, vs: VectorSet, got: dict[str, np.ndarray], idx: np.ndarray,
                  unknown: np.ndarray) -> np.ndarray:
         p = vs.params
-        x = cases.widen(self.input_values(p, vs.data["x"][idx]))
+        x = self.input_values(p, vs.data["x"][idx])
         return classify_codes(x, vs.data["y"][idx], got["y"][idx], self.output_format(p),
                               p["rounding"], src=p["src"], stochastic=p["rounding"] == "stochastic",
                               unknown=unknown)

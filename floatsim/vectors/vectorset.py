@@ -24,8 +24,8 @@ Example:
     ...                {"x": np.array([0x3F800000], np.uint64), "y": np.array([12], np.uint64)})
     >>> vs.hex_body().decode()
     '3f8000000c\\n'
-    >>> f[1].ranges(8)
-    [(7, 0)]
+    >>> f[1].ranges(0), f[0].ranges(8)    # y in bits [7:0] (6 bits padded to 8), x in [39:8]
+    ([(7, 0)], [(39, 8)])
 """
 
 from __future__ import annotations
@@ -245,8 +245,11 @@ class VectorSet:
         }
 
     @classmethod
-    def from_header(cls, header: dict[str, Any], data: dict[str, np.ndarray]) -> VectorSet:
-        """Rebuild a set from a header and columns, checking the case count and body hash."""
+    def from_header(cls, header: dict[str, Any], data: dict[str, np.ndarray],
+                    digest: str | None = None) -> VectorSet:
+        """Rebuild a set from a header and columns, checking the case count and body hash.
+        ``digest``: the hash of the body as read, if the reader has it (it is computed
+        from the columns when it differs from the header's, e.g. for upper-case hex)."""
         if header.get("format") != FORMAT_TAG:
             raise ValueError(
                 f"not a floatsim vectors file: format is {header.get('format')!r}, "
@@ -257,7 +260,8 @@ class VectorSet:
                  fields, data, str(header["floatsim"]))
         if vs.n != int(header["cases"]):
             raise ValueError(f"the header says {header['cases']} cases; the body has {vs.n}")
-        digest = vs.body_hash()
+        if digest != header["body_sha256"]:
+            digest = vs.body_hash()
         if digest != header["body_sha256"]:
             raise ValueError(
                 f"body hash {digest} does not match the header's {header['body_sha256']}: "
