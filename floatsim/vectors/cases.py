@@ -95,11 +95,24 @@ def to_bits(values: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def dedupe(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Rows of the column arrays with duplicates dropped, first occurrence order kept."""
-    stacked = np.stack([np.asarray(a, dtype=np.uint64) for a in arrays], axis=1)
-    _, idx = np.unique(stacked, axis=0, return_index=True)
-    idx.sort()
-    return tuple(np.asarray(a, dtype=np.uint64)[idx] for a in arrays)
+    """Rows of the column arrays with duplicates dropped, in first-occurrence order.
+
+    (By sorting, then the smallest index of each run of equal rows: numpy's own
+    ``unique(return_index=True)`` takes minutes on 10**7 rows on a 2-core machine.)
+    """
+    cols = [np.asarray(a, dtype=np.uint64) for a in arrays]
+    n = cols[0].size
+    if n == 0:
+        return tuple(cols)
+    order = np.argsort(cols[0], kind="quicksort") if len(cols) == 1 else np.lexsort(cols[::-1])
+    new = np.zeros(n, dtype=bool)
+    new[0] = True
+    for c in cols:
+        sc = c[order]
+        new[1:] |= sc[1:] != sc[:-1]
+    first = np.minimum.reduceat(order, np.flatnonzero(new))
+    first.sort()
+    return tuple(c[first] for c in cols)
 
 
 def _grid_points(fmt: Format) -> np.ndarray:

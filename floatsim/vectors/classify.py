@@ -94,9 +94,9 @@ def _neighbours(x: np.ndarray, fmt: Format) -> tuple[np.ndarray, np.ndarray]:
     """Codes of the format's values next to ``x`` toward zero and away from zero
     (clamped to max, subnormals kept; x must be finite)."""
     kw = {"overflow": "saturate", "subnormals": None if fmt.ebits == 0 else True}
-    tz = encode(x, fmt, "toward_zero", **kw).astype(np.int64)
-    up = encode(x, fmt, "up", **kw).astype(np.int64)
-    down = encode(x, fmt, "down", **kw).astype(np.int64)
+    tz = encode(x, fmt, "toward_zero", **kw)
+    up = encode(x, fmt, "up", **kw)
+    down = encode(x, fmt, "down", **kw)
     return tz, np.where(x < 0, down, up)
 
 
@@ -113,18 +113,23 @@ def classify_codes(x: np.ndarray, exp: np.ndarray, got: np.ndarray, fmt: Format,
     x = np.asarray(x)
     if x.dtype not in (np.float16, np.float32, np.float64):
         x = x.astype(np.float64)
-    exp = np.asarray(exp, dtype=np.int64)
-    got = np.asarray(got, dtype=np.int64)
     n = x.size
-    valid = (got >= 0) & (got < fmt.num_codes)
-    ve = code_values(fmt, exp)
-    vg = code_values(fmt, np.where(valid, got, 0))
+    valid = np.asarray(got) < fmt.num_codes
+    cdt = np.int32 if fmt.bits <= 30 else np.int64  # halves the memory traffic of the codes
+    exp = np.asarray(exp).astype(cdt)
+    got = np.where(valid, got, 0).astype(cdt)
+    table = fmt.values() if fmt.bits <= 16 else None
+
+    def values(codes: np.ndarray) -> np.ndarray:
+        return table[codes] if table is not None else code_values(fmt, codes)
+
+    ve, vg = values(exp), values(got)
     finite = np.isfinite(x)
     xs = np.where(finite, x, 0)  # x's own dtype: the neighbours come from the fast path
     if not fmt.signed:
         xs = np.where(xs < 0, 0, xs)
-    tz, aw = _neighbours(xs, fmt)
-    vtz, vaw = np.abs(code_values(fmt, tz)), np.abs(code_values(fmt, aw))
+    tz, aw = (c.astype(cdt) for c in _neighbours(xs, fmt))
+    vtz, vaw = np.abs(values(tz)), np.abs(values(aw))
     ax = np.abs(xs).astype(np.float64)
     top = fmt.max
     with np.errstate(invalid="ignore"):

@@ -237,25 +237,39 @@ def _words(nib: np.ndarray) -> np.ndarray:
 def _parse_hex(body: bytes, fields: tuple[FieldSpec, ...], path: Path
                ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Columns of ``fields`` from hex lines holding exactly those fields, and a
-    mask of the cases with an x / z digit."""
+    mask of the cases with an x / z digit.  Works through the lines in chunks
+    (small temporaries: on 10**7 lines that halves the time)."""
     rows = _hex_rows(body, path)
+    n = rows.shape[0]
     digits = sum(f.digits * f.lanes for f in fields)
-    if rows.shape[1] != digits and rows.shape[0]:
+    if rows.shape[1] != digits and n:
         raise ValueError(f"{path}: lines have {rows.shape[1]} hex digits; the fields need {digits}")
-    nib = _NIBBLE[rows]
-    unknown = np.zeros(rows.shape[0], dtype=bool)
-    if nib.size and nib.max() >= 16:
-        if (nib == 255).any():
-            r, c = (int(v) for v in np.argwhere(nib == 255)[0])
-            raise ValueError(f"{path}: line {r + 1} of the body holds {chr(rows[r, c])!r}, "
-                             "not a hex digit")
-        unknown = (nib == 16).any(axis=1)
-        nib = np.where(nib == 16, 0, nib).astype(np.uint8)
-    data, col = {}, 0
-    for f in fields:
-        lanes = [_words(nib[:, col + i * f.digits: col + (i + 1) * f.digits]) for i in range(f.lanes)]
-        col += f.digits * f.lanes
-        data[f.name] = lanes[0] if f.lanes == 1 else np.stack(lanes, axis=1)
+    unknown = np.zeros(n, dtype=bool)
+    data = {f.name: np.empty((n,) if f.lanes == 1 else (n, f.lanes), np.uint64) for f in fields}
+    step = 1 << 18
+    for lo in range(0, n, step):
+        chunk = rows[lo:lo + step]
+        digit = (chunk - np.uint8(48)) <= 9  # '0'..'9' (uint8 arithmetic wraps below '0')
+        letter = ((chunk | np.uint8(32)) - np.uint8(97)) <= 5  # 'a'..'f', 'A'..'F'
+        if (digit | letter).all():  # the usual case: only hex digits, no table lookup
+            nib = (chunk & np.uint8(15)) + np.uint8(9) * (chunk >> np.uint8(6))
+        else:
+            nib = _NIBBLE[chunk]
+            if (nib == 255).any():
+                r, c = (int(v) for v in np.argwhere(nib == 255)[0])
+                raise ValueError(f"{path}: line {lo + r + 1} of the body holds "
+                                 f"{chr(chunk[r, c])!r}, not a hex digit")
+            unknown[lo:lo + step] = (nib == 16).any(axis=1)
+            nib = np.where(nib == 16, 0, nib).astype(np.uint8)
+        col = 0
+        for f in fields:
+            for lane in range(f.lanes):
+                v = _words(nib[:, col:col + f.digits])
+                col += f.digits
+                if f.lanes == 1:
+                    data[f.name][lo:lo + step] = v
+                else:
+                    data[f.name][lo:lo + step, lane] = v
     return data, unknown
 
 
