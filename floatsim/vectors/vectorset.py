@@ -39,7 +39,7 @@ import numpy as np
 
 from .. import __version__
 
-__all__ = ["FORMAT_TAG", "FieldSpec", "VectorSet", "KINDS"]
+__all__ = ["FORMAT_TAG", "KINDS", "FieldSpec", "VectorSet", "header_lines", "parse_header_lines"]
 
 #: The first header line's value: the layout version of every vectors file.
 FORMAT_TAG = "floatsim-vectors 1"
