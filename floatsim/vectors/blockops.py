@@ -219,7 +219,9 @@ class Block(Operation):
         xs = [float(np.uint32(v).view(np.float32)) for v in row["x"]]
         T = Fraction(float(np.uint32(row["t"]).view(np.float32))) if "t" in row else Fraction(1)
         ov = (bf.element_overflow or el.overflow).value
-        nan_block = {"s": sc._nan_code, "e": [el._nan_code if el.has_nan else 0] * len(xs)}
+        nan = math.nan
+        nan_block = {"s": ref.encode_value(nan, sc),
+                     "e": [ref.encode_value(nan, el) if el.has_nan else 0] * len(xs)}
         if any(math.isnan(v) for v in xs) and sc.has_nan:
             return nan_block
         finite = [abs(Fraction(v)) for v in xs if math.isfinite(v)]

@@ -29,12 +29,14 @@ from typing import Any
 
 import numpy as np
 
+from .. import reference as ref
 from ..cast import encode
 from ..formats import Format
 from ..registry import format as lookup
 from ..rounding import Rounding
 
-__all__ = ["QUIRKS", "Case", "Profile", "Quirk", "all_profiles", "profile", "profile_names", "profiles_for"]
+__all__ = ["QUIRKS", "Case", "Profile", "Quirk", "all_profiles", "profile", "profile_names",
+           "profiles_for", "special_codes"]
 
 
 # ---- quirks -----------------------------------------------------------------------------
@@ -50,6 +52,14 @@ class Quirk:
     after: Callable[[np.ndarray, np.ndarray, np.ndarray, Format], None] | None = None
 
 
+def special_codes(fmt: Format) -> tuple[int, int, int]:
+    """(+max, canonical positive NaN or -1, +inf or -1) codes of ``fmt``, by the oracle."""
+    top = ref.encode_value(fmt.max, fmt)
+    nan = ref.encode_value(math.nan, fmt) if fmt.has_nan else -1
+    inf = ref.encode_value(math.inf, fmt, overflow="inf") if fmt.has_inf else -1
+    return top, nan, inf
+
+
 def _f64_via_f32(v: np.ndarray, dtype: str) -> np.ndarray:
     if dtype != "float64":
         return v
@@ -58,7 +68,7 @@ def _f64_via_f32(v: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def _nan_to_pos_max(v: np.ndarray, codes: np.ndarray, care: np.ndarray, fmt: Format) -> None:
-    codes[np.isnan(v)] = fmt._max_mag_code
+    codes[np.isnan(v)] = special_codes(fmt)[0]
 
 
 def _nan_all_ones(v: np.ndarray, codes: np.ndarray, care: np.ndarray, fmt: Format) -> None:
@@ -68,7 +78,7 @@ def _nan_all_ones(v: np.ndarray, codes: np.ndarray, care: np.ndarray, fmt: Forma
 
 
 def _inf_to_nan(v: np.ndarray, codes: np.ndarray, care: np.ndarray, fmt: Format) -> None:
-    codes[np.isinf(v)] = fmt._nan_code
+    codes[np.isinf(v)] = special_codes(fmt)[1]
 
 
 def _zero_to_smallest(v: np.ndarray, codes: np.ndarray, care: np.ndarray, fmt: Format) -> None:
@@ -82,7 +92,7 @@ def _e8m0_subnormal_up(v: np.ndarray, codes: np.ndarray, care: np.ndarray, fmt: 
 
 def _overflow_to_inf_pattern(v: np.ndarray, codes: np.ndarray, care: np.ndarray,
                              fmt: Format) -> None:
-    over = np.isfinite(v) & (codes == fmt._nan_code)  # a finite input that overflowed to NaN
+    over = np.isfinite(v) & (codes == special_codes(fmt)[1])  # finite, overflowed to NaN
     pattern = ((1 << fmt.ebits) - 1) << fmt.mbits
     codes[over] = pattern | np.where(v[over] < 0, 1 << (fmt.ebits + fmt.mbits), 0)
 
@@ -250,7 +260,7 @@ for _short, _fmt, _nan_quirk, _maxc in [("e4m3", "float8_e4m3fn", (), 0x7E),
                                         ("e3m2", "float6_e3m2fn", ("nan_to_pos_max",), 0x1F),
                                         ("e2m1", "float4_e2m1fn", ("nan_to_pos_max",), 0x7)]:
     _sign = 1 << (lookup(_fmt).bits - 1)
-    _nan_code = _maxc if _nan_quirk else lookup(_fmt)._nan_code
+    _nan_code = _maxc if _nan_quirk else special_codes(lookup(_fmt))[1]
     _doc = (Case(_NAN, "float32", _nan_code, "NaN input: NaN in the destination format"
                  if not _nan_quirk else "NaN results are converted to positive MAX_NORM"),
             Case(1e30, "float32", _maxc, "|x| > MAX_NORM: sign-preserved MAX_NORM"),
@@ -275,7 +285,7 @@ for _short, _fmt, _k, _sat in [("bf16", "bfloat16", 16, True), ("bf16", "bfloat1
                  "saturate" if _sat else "inf", sr_bits=_k, nan_any=True,
                  source=_PTX + f"; {_k} random bits per operand ({'13 LSBs of each 16-bit half' if _k == 13 else 'one 16-bit half each'})",
                  version="sm_100a, sm_103a",
-                 documented=(Case(_INF, "float32", _f._max_mag_code if _sat else _f._inf_mag_code,
+                 documented=(Case(_INF, "float32", special_codes(_f)[0 if _sat else 2],
                                   "beyond MAX_NORM: MAX_NORM with .satfinite, else inf"),)))
 
 for _rnd, _mode in (("rp", "up"), ("rz", "toward_zero")):
@@ -373,8 +383,8 @@ for _n in ML_DTYPES_NAMES:
                  "nearest_away" if _n == "float8_e8m0fnu" else "nearest_even", _f.overflow.value,
                  quirks=_q, inputs=_T, source=_ML, version="ml_dtypes >= 0.7",
                  documented=(Case(3.0, "float32", 0x81, "ties round up (away)"),) if _n == "float8_e8m0fnu"
-                 else (Case(_INF, "float32", _f._inf_mag_code if _f.has_inf else (
-                       _f._nan_code if _f.has_nan else _f._max_mag_code),
+                 else (Case(_INF, "float32", special_codes(_f)[2] if _f.has_inf else (
+                       special_codes(_f)[1] if _f.has_nan else special_codes(_f)[0]),
                        "inf follows the format's own overflow rule"),)))
 _add(Profile("ml_dtypes_float8_e8m0fnu_pre07", "np.asarray(x).astype(ml_dtypes.float8_e8m0fnu)",
              "float8_e8m0fnu", "nearest_away", "nan", quirks=("e8m0_subnormal_up",), inputs=_T,
