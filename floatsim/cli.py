@@ -10,6 +10,8 @@ Commands:
 * ``floatsim list``: every registered name, one a line (then block formats).
 * ``floatsim warmup [--all] [--jobs N] [--clean]``: compile the kernels ahead,
   in parallel processes (:mod:`floatsim.warmup`).
+* ``floatsim vectors OP ...`` and ``floatsim check VECTORS RESULTS``: golden
+  test vectors and the device checker (:mod:`floatsim.vectors.command`).
 
 FORMAT is anything :func:`floatsim.format` accepts: a registered name
 (``float8_e4m3fn``, ``e5m2``, ``fp4``), a P3109 name (``p3109_k8p3se``) or an
@@ -70,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     warm.add_argument("--jobs", type=int, default=None, help="processes at once (default: CPUs)")
     warm.add_argument("--clean", action="store_true",
                       help="first remove cache folders of older floatsim sources")
+    from .vectors.command import add_parsers  # `vectors` and `check`: they run args.func
+
+    add_parsers(sub)
     return parser
 
 
@@ -143,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Malformed commands exit through argparse (``SystemExit(2)``) as usual.
     """
     args = _parser().parse_args(argv)
+    if hasattr(args, "func"):
+        return args.func(args)
     try:
         text = _run(args)
     except (ValueError, TypeError) as exc:
