@@ -206,7 +206,7 @@ autograd.register_block()
 
 
 def _from_host(a: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(a))
+    return torch.from_numpy(np.require(a, requirements="C"))
 
 
 def encode_kernel(x: torch.Tensor, bfmt: list[int], rounding: int, axis: list[int], seed: int | None,
@@ -291,9 +291,9 @@ def decode_kernel(elements: torch.Tensor, scales: torch.Tensor, bfmt: list[int],
                          tensor_scale=_tscale(tensor_scale), zero_points=_host(zero_points),
                          dtype=views.numpy_dtype(kdt))
     if kdt == torch.bfloat16:
-        t = torch.from_numpy(np.ascontiguousarray(y).view(np.uint16)).view(torch.bfloat16)
+        t = torch.from_numpy(np.require(y, requirements="C").view(np.uint16)).view(torch.bfloat16)
     else:
-        t = torch.from_numpy(np.ascontiguousarray(y))
+        t = torch.from_numpy(np.require(y, requirements="C"))
     return ops.to_dtype(t, dtype)
 
 

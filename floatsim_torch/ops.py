@@ -115,7 +115,7 @@ def quantize_into(x: torch.Tensor, fmt: fs.Format, kw: dict[str, Any],
                 _check_bf16_detour(fmt)
                 tmp = torch.empty(x.shape, dtype=torch.float32, device=x.device)
                 quantize_into(xf, fmt, kw, random_bits, tmp)
-                out.copy_(tmp)  # exact: bfloat16 holds every value of fmt
+                out.copy_(views.bf16_exact(tmp))  # bfloat16 holds every value of fmt
             else:
                 quantize_into(xf, fmt, kw, random_bits, out)
             return
@@ -129,9 +129,11 @@ def quantize_into(x: torch.Tensor, fmt: fs.Format, kw: dict[str, Any],
         return
     xc = x.detach().contiguous()  # CUDA: strided inputs made dense by torch's allocator
     if _detour(x.dtype, out.dtype):
+        y = fs.quantize(xc.float(), fmt, out_dtype=np.float32, random_bits=random_bits, **kw)
         if out.dtype == torch.bfloat16:
             _check_bf16_detour(fmt)
-        out.copy_(fs.quantize(xc.float(), fmt, out_dtype=np.float32, random_bits=random_bits, **kw))
+            y = views.bf16_exact(y)
+        out.copy_(y)
     elif out.is_contiguous():
         fs.quantize(xc, fmt, out=out, random_bits=random_bits, **kw)
     else:
@@ -262,7 +264,7 @@ def decode_new(codes: torch.Tensor, fmt: fs.Format, dtype: torch.dtype) -> torch
     views.check_device(codes, "codes")
     if _detour(dtype):
         _check_bf16_detour(fmt)
-        return decode_new(codes, fmt, torch.float32).to(torch.bfloat16)  # exact
+        return views.bf16_exact(decode_new(codes, fmt, torch.float32))
     if codes.device.type == "cuda":
         return fs.decode(codes.detach().contiguous(), fmt, views.numpy_dtype(dtype))
     y = fs.decode(views.host_view(codes), fmt, views.numpy_dtype(dtype))
@@ -315,7 +317,7 @@ def pack_kernel(codes: torch.Tensor, bits: int) -> torch.Tensor:
     views.check_device(codes, "codes")
     if codes.device.type == "cuda":
         return fs.pack(codes.detach().contiguous(), int(bits))
-    return torch.from_numpy(np.ascontiguousarray(fs.pack(views.host_view(codes), int(bits))))
+    return torch.from_numpy(np.require(fs.pack(views.host_view(codes), int(bits)), requirements="C"))
 
 
 pack = torch.library.custom_op("floatsim::pack", pack_kernel, mutates_args=())
@@ -331,8 +333,8 @@ def unpack_kernel(packed: torch.Tensor, bits: int, count: int) -> torch.Tensor:
     views.check_device(packed, "packed")
     if packed.device.type == "cuda":
         return fs.unpack(packed.detach().contiguous(), int(bits), int(count))
-    return torch.from_numpy(np.ascontiguousarray(fs.unpack(views.host_view(packed), int(bits),
-                                                           int(count))))
+    codes = fs.unpack(views.host_view(packed), int(bits), int(count))
+    return torch.from_numpy(np.require(codes, requirements="C"))
 
 
 unpack = torch.library.custom_op("floatsim::unpack", unpack_kernel, mutates_args=())

@@ -29,6 +29,7 @@ __all__ = [
     "BF16_NUMPY",
     "FLOAT_DTYPES",
     "KERNEL_DEVICES",
+    "bf16_exact",
     "check_device",
     "check_float",
     "check_out",
@@ -81,6 +82,12 @@ def numpy_dtype(dtype: torch.dtype) -> np.dtype:
 def code_torch_dtype(np_dtype: np.dtype) -> torch.dtype:
     """The torch dtype of the core's unsigned code dtype (uint8 .. uint64)."""
     return _CODES[np.dtype(np_dtype).itemsize]
+
+
+def bf16_exact(t: torch.Tensor) -> torch.Tensor:
+    """float32 values that bfloat16 holds (and NaN) as bfloat16, by their top
+    16 bits: torch's ``.to(torch.bfloat16)`` would turn NaN into 0xFFFF."""
+    return (t.view(torch.int32) >> 16).to(torch.int16).view(torch.bfloat16)
 
 
 def host_view(t: torch.Tensor) -> np.ndarray:
