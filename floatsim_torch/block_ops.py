@@ -63,6 +63,8 @@ def _axes(shape: tuple, bf: BlockFormat, axis: Any) -> tuple[tuple[int, ...], tu
         if len(raw) != k:
             raise ValueError(f"block={bf.block} is a rank-{k} tile but axis={axis!r} names "
                              f"{len(raw)} axes; pass {k} axes (e.g. axis={tuple(range(-k, 0))})")
+        if ndim < k:
+            raise ValueError(f"block={bf.block} is a rank-{k} tile; x has only {ndim} dimension(s)")
         sizes = bf.block
     axes = []
     for a in raw:
