@@ -69,9 +69,11 @@ _ROUND = fs.Rounding
 
 def grad_args(ste: str, grad_format: Any, grad_block: Any, grad_axis: Any, grad_rounding: Any,
               grad_sr_bits: int | None, grad_seed: int | None, grad_stream: int | None,
-              seed: int | None, stream: int) -> tuple[list[int], int | None, int]:
+              seed: int | None, stream: int, default_axis: Any = -1
+              ) -> tuple[list[int], int | None, int]:
     """Validate the autograd options of a quantize call; return the ops'
-    ``(grad, grad_seed, grad_stream)`` arguments."""
+    ``(grad, grad_seed, grad_stream)`` arguments.  ``grad_axis=None`` means
+    ``default_axis`` (the forward's axis for a block op)."""
     if (ste == "identity" and grad_format is None and grad_block is None and grad_rounding is None
             and grad_sr_bits is None and grad_seed is None and grad_stream is None):
         return [0, 0], None, 0  # the default, quickly
@@ -116,7 +118,7 @@ def grad_args(ste: str, grad_format: Any, grad_block: Any, grad_axis: Any, grad_
     if grad_sr_bits is not None and not (isinstance(grad_sr_bits, int) and 1 <= grad_sr_bits <= 32):
         raise ValueError(f"grad_sr_bits={grad_sr_bits!r} is out of range; allowed: 1..32 or None")
     spec = GradSpec(ste == "clipped", fmt, rounding, int(grad_sr_bits or 0),
-                    grad_axis if grad_axis is not None or isinstance(fmt, BlockFormat) else -1)
+                    default_axis if grad_axis is None else grad_axis)
     return list(grad_ints(spec)), ops.seed_int(grad_seed), int(grad_stream)
 
 

@@ -136,8 +136,8 @@ def quantize(
     x = args[0]
     odt = None if out_dtype is None else views.float_dtype(out_dtype)
     grad, gseed, gstream = autograd.grad_args(
-        ste, grad_format, grad_block, axis if grad_axis is None else grad_axis, grad_rounding,
-        grad_sr_bits, grad_seed, grad_stream, seed, args[5])
+        ste, grad_format, grad_block, grad_axis, grad_rounding, grad_sr_bits, grad_seed,
+        grad_stream, seed, args[5], default_axis=axis)
     tensors = (x, args[7], args[8])
     if out is not None:
         out = views.check_out(out, x, tuple(x.shape), odt)

@@ -52,7 +52,7 @@ def route(*tensors: torch.Tensor | None) -> int:
     for t in tensors:
         if t is None:
             continue
-        if type(t) not in _PLAIN:
+        if type(t) not in _PLAIN or t.is_meta:  # meta tensors: the fake implementation
             return OP
         grad = grad or t.requires_grad
     return FUNCTION if grad and _C.is_grad_enabled() else KERNEL
