@@ -76,7 +76,7 @@ def format_ints(fmt: fs.Format | IntFormat) -> tuple[int, ...]:
     else:
         key = (fmt.ebits, fmt.mbits, int(fmt.signed), fmt.bias, int(fmt.subnormals),
                int(fmt.has_zero), _SPECIALS.index(fmt.specials), _OVERFLOWS.index(fmt.overflow))
-    _SEEN.setdefault(key, fmt)
+    _SEEN[key] = fmt  # decoding gives this object back (its name shows in messages)
     return key
 
 
@@ -117,7 +117,7 @@ def block_ints(bf: BlockFormat) -> tuple[int, ...]:
     eov = -1 if bf.element_overflow is None else _OVERFLOWS.index(bf.element_overflow)
     key = (*format_ints(bf.element), *format_ints(bf.scale), *shape, _RULES.index(bf.rule),
            *tensor, _f64_bits(bf.scale_bound), eov, _SCALE_OVERFLOWS.index(bf.scale_overflow))
-    _SEEN.setdefault(key, bf)
+    _SEEN[key] = bf
     return key
 
 
