@@ -38,7 +38,7 @@ import floatsim as fs
 from floatsim.blocks import BlockFormat, IntFormat, ScaleRule
 
 from . import autograd, ops, views
-from .spec import axis_from_ints, block_from_ints, format_ints
+from .spec import axis_from_ints, block_from_ints
 
 __all__ = ["decode_torch", "element_code_dtype", "expand_scales", "scale_shape"]
 
@@ -158,8 +158,9 @@ def quantize_new(x: torch.Tensor, bf: BlockFormat, kw: dict[str, Any],
     if _detour(x.dtype, dt):  # through float64: the result is rounded once into dt
         xf = x.float() if x.dtype == torch.bfloat16 else x
         return ops.to_dtype(quantize_new(xf, bf, kw, torch.float64), dt)
-    if x.device.type == "cuda":
-        return fs.blocks.quantize(x.detach().contiguous(), bf, out_dtype=views.numpy_dtype(dt), **kw)
+    if x.device.type == "cuda":  # out_dtype=None where it is x's: the core's per-call path
+        odt = None if dt == x.dtype else views.numpy_dtype(dt)
+        return fs.blocks.quantize(x.detach().contiguous(), bf, out_dtype=odt, **kw)
     out = torch.empty(x.shape, dtype=dt, device=x.device)
     fs.blocks.quantize(views.host_view(x), bf, out=views.host_view(out), **kw)
     return out
@@ -261,16 +262,16 @@ def _element_values(elements: torch.Tensor, bf: BlockFormat) -> torch.Tensor:
         if el.signed:
             q = torch.where(q >= 1 << (el.bits - 1), q - (1 << el.bits), q)
         return q.to(torch.float64) * 2.0**-el.frac_bits
-    return ops.decode(elements, list(format_ints(el)), torch.float64)
+    return ops.decode_new(elements, el, torch.float64)
 
 
 def decode_torch(elements: torch.Tensor, scales: torch.Tensor, bf: BlockFormat, axis: Any,
                  tensor_scale: torch.Tensor | None, zero_points: torch.Tensor | None,
                  dtype: torch.dtype) -> torch.Tensor:
-    """``fs.blocks.decode`` in torch operations (the CUDA path; see the module docstring)."""
+    """``fs.blocks.decode`` in torch operations (the CUDA path; see the module
+    docstring).  It runs inside an op's kernel, on real tensors."""
     ev = _element_values(elements, bf)
-    sv = expand_scales(ops.decode(scales, list(format_ints(bf.scale)), torch.float64),
-                       elements.shape, bf, axis)
+    sv = expand_scales(ops.decode_new(scales, bf.scale, torch.float64), elements.shape, bf, axis)
     if bf.rule is ScaleRule.MINMAX:
         ev = ev - expand_scales(zero_points.to(torch.float64), elements.shape, bf, axis)
     v = ev * sv

@@ -96,10 +96,6 @@ def _rbits_view(random_bits: torch.Tensor | None) -> np.ndarray | None:
     return None if random_bits is None else views.host_view(random_bits)
 
 
-def _np_dtype_or_none(dtype: torch.dtype | None) -> Any:
-    return None if dtype is None else views.numpy_dtype(dtype)
-
-
 # ---- quantize ------------------------------------------------------------------------
 
 
@@ -148,8 +144,10 @@ def quantize_new(x: torch.Tensor, fmt: fs.Format, kw: dict[str, Any],
     dt = x.dtype if out_dtype is None else out_dtype
     views.check_device(x, "x")
     if x.device.type == "cuda" and not _detour(x.dtype, dt):
-        return fs.quantize(x.detach().contiguous(), fmt, out_dtype=_np_dtype_or_none(out_dtype),
-                           random_bits=random_bits, **kw)
+        # out_dtype=None where it is x's: the core's per-call path takes only that
+        odt = None if dt == x.dtype else views.numpy_dtype(dt)
+        return fs.quantize(x.detach().contiguous(), fmt, out_dtype=odt, random_bits=random_bits,
+                           **kw)
     out = torch.empty_like(x, dtype=dt, memory_format=torch.contiguous_format)
     quantize_into(x, fmt, kw, random_bits, out)
     return out

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import types
 
+import ml_dtypes
 import numpy as np
 import pytest
 
@@ -197,3 +198,23 @@ def test_format_encodings_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
     g = spec.GradSpec(True, fs.blocks.format("mxfp8_e5m2"), fs.Rounding.STOCHASTIC, 5, (0, 1))
     assert spec.grad_from_ints(spec.grad_ints(g)) == g
     assert spec.grad_from_ints(spec.grad_ints(spec.GradSpec())) == spec.GradSpec()
+
+
+def test_backend_table_entry() -> None:
+    from torch_backend import TorchBackend
+
+    b = TorchBackend()
+    x = np.random.default_rng(2).standard_normal(300).astype(np.float32) * 100
+    for mode, kw in (("rne", {}), ("sr", {"seed": 4, "stream": 2, "sr_bits": 6}),
+                     ("rtz", {"overflow": "saturate"})):
+        for dt in (np.float32, np.float64, np.float16, ml_dtypes.bfloat16):
+            xd = x.astype(dt)
+            got = b.quantize(xd, "e4m3", mode, **kw)
+            assert got.dtype == xd.dtype
+            assert np.array_equal(got.view(f"u{got.itemsize}"),
+                                  fs.quantize(xd, "e4m3", mode, **kw).view(f"u{got.itemsize}"))
+            assert np.array_equal(b.encode(xd, "e5m2", mode, **kw), fs.encode(xd, "e5m2", mode, **kw))
+    codes = np.arange(256, dtype=np.uint8)
+    assert np.array_equal(b.decode(codes, "e4m3", np.float32).view(np.uint32),
+                          fs.decode(codes, "e4m3", np.float32).view(np.uint32))
+    assert b.name == "torch-cpu"
