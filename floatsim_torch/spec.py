@@ -18,7 +18,7 @@ Layouts (all ints; a list in the schema):
   (a negative first entry, which no Format has).
 * BlockFormat: element (8), scale (8), ``len(block)`` (-1 for ``None``), the
   block entries (0 for a whole axis), the rule's index, the tensor format (8;
-  all -2 without one), ``scale_bound`` as its float64 bit pattern,
+  all -2 without one), ``scale_bound`` as ``(m, e)`` with ``m * 2**e`` exact,
   the element overflow's index (-1: None), the scale overflow's index.
 * axis: ``(0,)`` for None, ``(1, a)`` for an int, ``(2, a1, ..., ak)`` for a tuple.
 
@@ -35,7 +35,7 @@ Example:
 
 from __future__ import annotations
 
-import struct
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -101,12 +101,15 @@ def _format_from_key(key: tuple[int, ...]) -> fs.Format | IntFormat:
     return _SEEN.setdefault(key, f)  # type: ignore[return-value]
 
 
-def _f64_bits(v: float) -> int:
-    return struct.unpack("<q", struct.pack("<d", float(v)))[0]
+def _float_ints(v: float) -> tuple[int, int]:
+    """A finite float as (integer significand, exponent), exactly: v = m * 2**e.
+    (Plain int arithmetic, which Dynamo traces; it loops on struct.pack.)"""
+    m, e = math.frexp(v)
+    return int(m * (1 << 53)), e - 53
 
 
-def _bits_f64(b: int) -> float:
-    return struct.unpack("<d", struct.pack("<q", int(b)))[0]
+def _ints_float(m: int, e: int) -> float:
+    return math.ldexp(m, e)
 
 
 def block_ints(bf: BlockFormat) -> tuple[int, ...]:
@@ -116,7 +119,7 @@ def block_ints(bf: BlockFormat) -> tuple[int, ...]:
     tensor = _NO_TENSOR if bf.tensor_format is None else format_ints(bf.tensor_format)
     eov = -1 if bf.element_overflow is None else _OVERFLOWS.index(bf.element_overflow)
     key = (*format_ints(bf.element), *format_ints(bf.scale), *shape, _RULES.index(bf.rule),
-           *tensor, _f64_bits(bf.scale_bound), eov, _SCALE_OVERFLOWS.index(bf.scale_overflow))
+           *tensor, *_float_ints(bf.scale_bound), eov, _SCALE_OVERFLOWS.index(bf.scale_overflow))
     _SEEN[key] = bf
     return key
 
@@ -135,9 +138,9 @@ def block_from_ints(ints: Sequence[int]) -> BlockFormat:
     rule = _RULES[key[i]]
     tkey = key[i + 1:i + 1 + n]
     tensor = None if tkey == _NO_TENSOR else _format_from_key(tkey)
-    bound, eov, sov = key[i + 1 + n:i + 4 + n]
+    bm, be, eov, sov = key[i + 1 + n:i + 5 + n]
     bf = BlockFormat(element=element, scale=scale, block=block, rule=rule, tensor_format=tensor,
-                     scale_bound=_bits_f64(bound),
+                     scale_bound=_ints_float(bm, be),
                      element_overflow=None if eov == -1 else _OVERFLOWS[eov],
                      scale_overflow=_SCALE_OVERFLOWS[sov])
     return _SEEN.setdefault(key, bf)  # type: ignore[return-value]

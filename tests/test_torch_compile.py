@@ -136,3 +136,28 @@ def test_autocast() -> None:
     assert_same_bits(z, fs.blocks.quantize(core_array(h), "mxfp8"))
     (y.float().sum() + z.float().sum()).backward()
     assert lin.weight.grad is not None and torch.isfinite(lin.weight.grad).all()
+
+
+def test_dynamic_shapes_out_and_tensor_scale() -> None:
+    """Symbolic shapes reach the fake implementations (scale shapes, packed
+    sizes); out= is functionalised; a tensor scale is a graph input."""
+    torch._dynamo.reset()
+
+    @torch.compile(fullgraph=True, dynamic=True, backend="aot_eager")
+    def f(x: torch.Tensor, out: torch.Tensor, t: torch.Tensor) -> tuple:
+        ft.quantize(x, "e4m3", out=out)
+        e = ft.blocks.encode(x, "nvfp4", tensor_scale=t)
+        packed = ft.pack(e.elements, "e2m1")
+        return out * 2, e.scales, ft.blocks.decode(e, "nvfp4"), ft.unpack(packed, "e2m1", x.numel())
+
+    for shape in ((4, 40), (6, 33)):
+        x = _x(*shape)
+        out = torch.empty(shape)
+        o2, s, d, u = f(x, out, torch.tensor(0.01))
+        xn = x.numpy()
+        assert_same_bits(out, fs.quantize(xn, "e4m3"))
+        assert_same_bits(o2, fs.quantize(xn, "e4m3") * 2)
+        elems, scales, _t = fs.blocks.encode(xn, "nvfp4", tensor_scale=0.01)
+        assert_same_bits(s, scales)
+        assert_same_bits(d, fs.blocks.quantize(xn, "nvfp4", tensor_scale=0.01))
+        assert_same_bits(u, elems.reshape(-1))
