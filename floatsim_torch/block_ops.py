@@ -147,7 +147,7 @@ def quantize_into(x: torch.Tensor, bf: BlockFormat, kw: dict[str, Any], out: tor
     elif x.device.type == "cpu":
         fs.blocks.quantize(views.host_view(x), bf, out=views.host_view(out), **kw)
     else:
-        fs.blocks.quantize(x.detach().contiguous(), bf, out=out, **kw)
+        fs.blocks.quantize(x.contiguous(), bf, out=out, **kw)
 
 
 def quantize_new(x: torch.Tensor, bf: BlockFormat, kw: dict[str, Any],
@@ -160,7 +160,7 @@ def quantize_new(x: torch.Tensor, bf: BlockFormat, kw: dict[str, Any],
         return ops.to_dtype(quantize_new(xf, bf, kw, torch.float64), dt)
     if x.device.type == "cuda":  # out_dtype=None where it is x's: the core's per-call path
         odt = None if dt == x.dtype else views.numpy_dtype(dt)
-        return fs.blocks.quantize(x.detach().contiguous(), bf, out_dtype=odt, **kw)
+        return fs.blocks.quantize(x.contiguous(), bf, out_dtype=odt, **kw)
     out = torch.empty(x.shape, dtype=dt, device=x.device)
     fs.blocks.quantize(views.host_view(x), bf, out=views.host_view(out), **kw)
     return out
@@ -223,7 +223,7 @@ def encode_kernel(x: torch.Tensor, bfmt: list[int], rounding: int, axis: list[in
     if _detour(x.dtype):
         x = x.float()  # exact; the core reads bfloat16 as float32
     if x.device.type == "cuda":
-        res = list(fs.blocks.encode(x.detach().contiguous(), bf, **kw))
+        res = list(fs.blocks.encode(x.contiguous(), bf, **kw))
     else:
         res = list(fs.blocks.encode(views.host_view(x), bf, **kw))
         res[:2] = [_from_host(r) for r in res[:2]]

@@ -69,9 +69,8 @@ def memo(fn: Callable[..., Any]) -> Callable[..., Any]:
         if torch.compiler.is_compiling():
             return fn(*args)
         try:
-            hash(args)
-        except TypeError:  # an unhashable argument: fn says what is wrong with it, if anything
+            return cached(*args)
+        except TypeError:  # an unhashable argument (or fn's own TypeError, raised again)
             return fn(*args)
-        return cached(*args)
 
     return wrapper

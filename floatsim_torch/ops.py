@@ -123,7 +123,7 @@ def quantize_into(x: torch.Tensor, fmt: fs.Format, kw: dict[str, Any],
         fs.quantize(views.host_view(x), fmt, out=views.host_view(out),
                     random_bits=_rbits_view(random_bits), **kw)
         return
-    xc = x.detach().contiguous()  # CUDA: strided inputs made dense by torch's allocator
+    xc = x.contiguous()  # CUDA: strided inputs made dense by torch (its allocator, capturable)
     if _detour(x.dtype, out.dtype):
         y = fs.quantize(xc.float(), fmt, out_dtype=np.float32, random_bits=random_bits, **kw)
         if out.dtype == torch.bfloat16:
@@ -146,7 +146,7 @@ def quantize_new(x: torch.Tensor, fmt: fs.Format, kw: dict[str, Any],
     if x.device.type == "cuda" and not _detour(x.dtype, dt):
         # out_dtype=None where it is x's: the core's per-call path takes only that
         odt = None if dt == x.dtype else views.numpy_dtype(dt)
-        return fs.quantize(x.detach().contiguous(), fmt, out_dtype=odt, random_bits=random_bits,
+        return fs.quantize(x.contiguous(), fmt, out_dtype=odt, random_bits=random_bits,
                            **kw)
     out = torch.empty_like(x, dtype=dt, memory_format=torch.contiguous_format)
     quantize_into(x, fmt, kw, random_bits, out)
@@ -206,7 +206,7 @@ def encode_into(x: torch.Tensor, fmt: fs.Format, kw: dict[str, Any],
         fs.encode(views.host_view(x), fmt, out=views.host_view(out),
                   random_bits=_rbits_view(random_bits), **kw)
         return
-    xc = x.detach().contiguous()
+    xc = x.contiguous()
     if out.is_contiguous():
         fs.encode(xc, fmt, out=out, random_bits=random_bits, **kw)
     else:
@@ -224,7 +224,7 @@ def encode_kernel(x: torch.Tensor, fmt: list[int], rounding: int, overflow: int,
     f, kw = cast_kwargs(fmt, rounding, overflow, subnormals, daz, seed, stream, sr_bits)
     views.check_device(x, "x")
     if x.device.type == "cuda" and not _detour(x.dtype):
-        return fs.encode(x.detach().contiguous(), f, random_bits=random_bits, **kw)
+        return fs.encode(x.contiguous(), f, random_bits=random_bits, **kw)
     out = torch.empty_like(x, dtype=_code_dtype(f), memory_format=torch.contiguous_format)
     encode_into(x, f, kw, random_bits, out)
     return out
@@ -264,7 +264,7 @@ def decode_new(codes: torch.Tensor, fmt: fs.Format, dtype: torch.dtype) -> torch
         _check_bf16_detour(fmt)
         return views.bf16_exact(decode_new(codes, fmt, torch.float32))
     if codes.device.type == "cuda":
-        return fs.decode(codes.detach().contiguous(), fmt, views.numpy_dtype(dtype))
+        return fs.decode(codes.contiguous(), fmt, views.numpy_dtype(dtype))
     y = fs.decode(views.host_view(codes), fmt, views.numpy_dtype(dtype))
     if dtype == torch.bfloat16:
         return torch.from_numpy(y.view(np.uint16)).view(torch.bfloat16)
@@ -314,7 +314,7 @@ def pack_kernel(codes: torch.Tensor, bits: int) -> torch.Tensor:
     """``fs.pack`` of codes (flattened in C order) into uint8 bytes."""
     views.check_device(codes, "codes")
     if codes.device.type == "cuda":
-        return fs.pack(codes.detach().contiguous(), int(bits))
+        return fs.pack(codes.contiguous(), int(bits))
     return torch.from_numpy(np.require(fs.pack(views.host_view(codes), int(bits)), requirements="C"))
 
 
@@ -330,7 +330,7 @@ def unpack_kernel(packed: torch.Tensor, bits: int, count: int) -> torch.Tensor:
     """``fs.unpack``: ``count`` codes (uint8) from bytes written by ``pack``."""
     views.check_device(packed, "packed")
     if packed.device.type == "cuda":
-        return fs.unpack(packed.detach().contiguous(), int(bits), int(count))
+        return fs.unpack(packed.contiguous(), int(bits), int(count))
     codes = fs.unpack(views.host_view(packed), int(bits), int(count))
     return torch.from_numpy(np.require(codes, requirements="C"))
 
