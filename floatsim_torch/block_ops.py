@@ -38,6 +38,7 @@ import floatsim as fs
 from floatsim.blocks import BlockFormat, IntFormat, ScaleRule
 
 from . import autograd, ops, views
+from .dispatch import memo
 from .spec import axis_from_ints, block_from_ints
 
 __all__ = ["decode_torch", "element_code_dtype", "expand_scales", "scale_shape"]
@@ -125,11 +126,20 @@ def _tscale(t: torch.Tensor | None) -> float | None:
     return None if t is None else float(t.reshape(()).item())
 
 
-def _call_kw(rounding: int, axis: list[int], seed: int | None, stream: int, sr_bits: int,
-             amax: torch.Tensor | None, tensor_scale: torch.Tensor | None) -> dict[str, Any]:
-    return dict(rounding=fs.Rounding(rounding), axis=axis_from_ints(axis),
-                seed=ops.seed_from_int(seed), stream=int(stream), sr_bits=int(sr_bits) or None,
-                amax=_host(amax), tensor_scale=_tscale(tensor_scale))
+@memo
+def _static(bfmt: tuple[int, ...], rounding: int, axis: tuple[int, ...],
+            sr_bits: int) -> tuple[BlockFormat, dict[str, Any]]:
+    return block_from_ints(bfmt), dict(rounding=fs.Rounding(rounding), axis=axis_from_ints(axis),
+                                       sr_bits=int(sr_bits) or None)
+
+
+def _call_kw(bfmt: list[int], rounding: int, axis: list[int], seed: int | None, stream: int,
+             sr_bits: int, amax: torch.Tensor | None,
+             tensor_scale: torch.Tensor | None) -> tuple[BlockFormat, dict[str, Any]]:
+    """The BlockFormat and the core's keyword arguments from the ops' primitive ones."""
+    bf, kw = _static(tuple(bfmt), rounding, tuple(axis), sr_bits)
+    return bf, {**kw, "seed": ops.seed_from_int(seed), "stream": int(stream), "amax": _host(amax),
+                "tensor_scale": _tscale(tensor_scale)}
 
 
 def _detour(*dtypes: torch.dtype) -> bool:
@@ -171,8 +181,8 @@ def quantize_kernel(x: torch.Tensor, bfmt: list[int], rounding: int, axis: list[
              tensor_scale: torch.Tensor | None, out_dtype: torch.dtype | None, grad: list[int],
              grad_seed: int | None, grad_stream: int) -> torch.Tensor:
     """``fs.blocks.quantize`` of a tensor; ``grad*`` tell the backward what to do."""
-    kw = _call_kw(rounding, axis, seed, stream, sr_bits, amax, tensor_scale)
-    return quantize_new(x, block_from_ints(bfmt), kw, out_dtype)
+    bf, kw = _call_kw(bfmt, rounding, axis, seed, stream, sr_bits, amax, tensor_scale)
+    return quantize_new(x, bf, kw, out_dtype)
 
 
 quantize = torch.library.custom_op("floatsim::block_quantize", quantize_kernel, mutates_args=())
@@ -189,8 +199,8 @@ def quantize_out_kernel(x: torch.Tensor, bfmt: list[int], rounding: int, axis: l
                  seed: int | None, stream: int, sr_bits: int, amax: torch.Tensor | None,
                  tensor_scale: torch.Tensor | None, out: torch.Tensor) -> None:
     """``fs.blocks.quantize(..., out=out)`` of a tensor."""
-    kw = _call_kw(rounding, axis, seed, stream, sr_bits, amax, tensor_scale)
-    quantize_into(x, block_from_ints(bfmt), kw, out)
+    bf, kw = _call_kw(bfmt, rounding, axis, seed, stream, sr_bits, amax, tensor_scale)
+    quantize_into(x, bf, kw, out)
 
 
 quantize_out = torch.library.custom_op("floatsim::block_quantize_out", quantize_out_kernel, mutates_args=("out",))
@@ -217,8 +227,7 @@ def encode_kernel(x: torch.Tensor, bfmt: list[int], rounding: int, axis: list[in
            tensor_scale: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
                                                        torch.Tensor]:
     """``fs.blocks.encode`` of a tensor: (elements, scales, tensor scale, zero points)."""
-    bf = block_from_ints(bfmt)
-    kw = _call_kw(rounding, axis, seed, stream, sr_bits, amax, tensor_scale)
+    bf, kw = _call_kw(bfmt, rounding, axis, seed, stream, sr_bits, amax, tensor_scale)
     views.check_device(x, "x")
     if _detour(x.dtype):
         x = x.float()  # exact; the core reads bfloat16 as float32

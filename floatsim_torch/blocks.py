@@ -35,7 +35,7 @@ from floatsim.blocks import BlockFormat, ScaleRule
 
 from . import autograd, block_ops, views
 from .cast import _codes, _no_grad_out, _seed, _sr_bits, _stream
-from .dispatch import FUNCTION, KERNEL, OP, route
+from .dispatch import FUNCTION, KERNEL, OP, memo, route
 from .spec import axis_ints, block_ints
 
 __all__ = ["BlockEncoding", "decode", "encode", "quantize"]
@@ -84,15 +84,27 @@ def block_args(x: Any, bfmt: Any, rounding: Any, axis: Any, seed: Any, stream: A
     """Validate the arguments shared by quantize and encode; return them as
     the block ops take them, and the BlockFormat."""
     x = views.check_float(x, "x")
+    bf, bints, r, axints, sr = _static(bfmt, rounding, axis, sr_bits)
+    _check_axes(tuple(x.shape), bf, axis)
+    args = (x, bints, r, axints, _seed(seed), _stream(stream), sr,
+            _scalar_tensor(amax, "amax", x), _scalar_tensor(tensor_scale, "tensor_scale", x))
+    return args, bf
+
+
+@memo
+def _static(bfmt: Any, rounding: Any, axis: Any,
+            sr_bits: Any) -> tuple[BlockFormat, list[int], int, list[int], int]:
+    """The call-independent arguments checked and converted (cached)."""
     bf = _block_format(bfmt)
     r = fs.Rounding.parse(rounding)
     if axis is not None and not isinstance(axis, (int, tuple)) or isinstance(axis, bool):
         raise TypeError(f"axis={axis!r} must be an int, a tuple of ints or None")
-    block_ops.scale_shape(x.shape, bf, axis)  # checks the axes against x
-    args = (x, list(block_ints(bf)), r.value, list(axis_ints(axis)), _seed(seed), _stream(stream),
-            _sr_bits(sr_bits), _scalar_tensor(amax, "amax", x),
-            _scalar_tensor(tensor_scale, "tensor_scale", x))
-    return args, bf
+    return bf, list(block_ints(bf)), r.value, list(axis_ints(axis)), _sr_bits(sr_bits)
+
+
+@memo
+def _check_axes(shape: tuple, bf: BlockFormat, axis: Any) -> None:
+    block_ops.scale_shape(shape, bf, axis)  # raises, as the core would, for axes x lacks
 
 
 def quantize(
