@@ -118,7 +118,7 @@ def element_code_dtype(bf: BlockFormat) -> torch.dtype:
 def _host(t: torch.Tensor | None) -> np.ndarray | None:
     if t is None:
         return None
-    return views.host_view(t) if t.device.type == "cpu" else t
+    return views.host_view(t) if t.is_cpu else t
 
 
 def _tscale(t: torch.Tensor | None) -> float | None:
@@ -154,7 +154,7 @@ def quantize_into(x: torch.Tensor, bf: BlockFormat, kw: dict[str, Any], out: tor
     views.check_device(x, "x")
     if _detour(x.dtype, out.dtype) or not out.is_contiguous():
         out.copy_(quantize_new(x, bf, kw, out.dtype))
-    elif x.device.type == "cpu":
+    elif x.is_cpu:
         fs.blocks.quantize(views.host_view(x), bf, out=views.host_view(out), **kw)
     else:
         fs.blocks.quantize(x.contiguous(), bf, out=out, **kw)
@@ -168,7 +168,7 @@ def quantize_new(x: torch.Tensor, bf: BlockFormat, kw: dict[str, Any],
     if _detour(x.dtype, dt):  # through float64: the result is rounded once into dt
         xf = x.float() if x.dtype == torch.bfloat16 else x
         return ops.to_dtype(quantize_new(xf, bf, kw, torch.float64), dt)
-    if x.device.type == "cuda":  # out_dtype=None where it is x's: the core's per-call path
+    if x.is_cuda:  # out_dtype=None where it is x's: the core's per-call path
         odt = None if dt == x.dtype else views.numpy_dtype(dt)
         return fs.blocks.quantize(x.contiguous(), bf, out_dtype=odt, **kw)
     out = torch.empty(x.shape, dtype=dt, device=x.device)
@@ -231,7 +231,7 @@ def encode_kernel(x: torch.Tensor, bfmt: list[int], rounding: int, axis: list[in
     views.check_device(x, "x")
     if _detour(x.dtype):
         x = x.float()  # exact; the core reads bfloat16 as float32
-    if x.device.type == "cuda":
+    if x.is_cuda:
         res = list(fs.blocks.encode(x.contiguous(), bf, **kw))
     else:
         res = list(fs.blocks.encode(views.host_view(x), bf, **kw))
@@ -296,7 +296,7 @@ def decode_kernel(elements: torch.Tensor, scales: torch.Tensor, bfmt: list[int],
     bf = block_from_ints(bfmt)
     ax = axis_from_ints(axis)
     views.check_device(elements, "elements")
-    if elements.device.type == "cuda":
+    if elements.is_cuda:
         return decode_torch(elements, scales, bf, ax, tensor_scale, zero_points, dtype)
     kdt = torch.float64 if _detour(dtype) else dtype
     y = fs.blocks.decode(views.host_view(elements), views.host_view(scales), bf, axis=ax,

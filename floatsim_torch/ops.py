@@ -104,7 +104,7 @@ def quantize_into(x: torch.Tensor, fmt: fs.Format, kw: dict[str, Any],
     """Write ``fs.quantize(x, fmt, **kw)`` into ``out`` (a tensor on x's device,
     x's shape, any float dtype that holds the format, any strides)."""
     views.check_device(x, "x")
-    if x.device.type == "cpu":
+    if x.is_cpu:
         if _detour(x.dtype, out.dtype):
             xf = x.float() if x.dtype == torch.bfloat16 else x
             if out.dtype == torch.bfloat16:
@@ -143,7 +143,7 @@ def quantize_new(x: torch.Tensor, fmt: fs.Format, kw: dict[str, Any],
     (default x's dtype)."""
     dt = x.dtype if out_dtype is None else out_dtype
     views.check_device(x, "x")
-    if x.device.type == "cuda" and not _detour(x.dtype, dt):
+    if x.is_cuda and not _detour(x.dtype, dt):
         # out_dtype=None where it is x's: the core's per-call path takes only that
         odt = None if dt == x.dtype else views.numpy_dtype(dt)
         return fs.quantize(x.contiguous(), fmt, out_dtype=odt, random_bits=random_bits,
@@ -197,7 +197,7 @@ def encode_into(x: torch.Tensor, fmt: fs.Format, kw: dict[str, Any],
     views.check_device(x, "x")
     if _detour(x.dtype):
         x = x.float()  # exact, and the core reads bfloat16 as float32 too
-    if x.device.type == "cpu":
+    if x.is_cpu:
         if not out.is_contiguous():
             tmp = torch.empty(x.shape, dtype=out.dtype, device=x.device)
             encode_into(x, fmt, kw, random_bits, tmp)
@@ -223,7 +223,7 @@ def encode_kernel(x: torch.Tensor, fmt: list[int], rounding: int, overflow: int,
     """``fs.encode`` of a tensor: codes as uint8 / uint16 / uint32 / uint64."""
     f, kw = cast_kwargs(fmt, rounding, overflow, subnormals, daz, seed, stream, sr_bits)
     views.check_device(x, "x")
-    if x.device.type == "cuda" and not _detour(x.dtype):
+    if x.is_cuda and not _detour(x.dtype):
         return fs.encode(x.contiguous(), f, random_bits=random_bits, **kw)
     out = torch.empty_like(x, dtype=_code_dtype(f), memory_format=torch.contiguous_format)
     encode_into(x, f, kw, random_bits, out)
@@ -263,7 +263,7 @@ def decode_new(codes: torch.Tensor, fmt: fs.Format, dtype: torch.dtype) -> torch
     if _detour(dtype):
         _check_bf16_detour(fmt)
         return views.bf16_exact(decode_new(codes, fmt, torch.float32))
-    if codes.device.type == "cuda":
+    if codes.is_cuda:
         return fs.decode(codes.contiguous(), fmt, views.numpy_dtype(dtype))
     y = fs.decode(views.host_view(codes), fmt, views.numpy_dtype(dtype))
     if dtype == torch.bfloat16:
@@ -313,7 +313,7 @@ _SPEC_OF = {torch.float16: _dtype_spec("float16"), torch.bfloat16: _dtype_spec("
 def pack_kernel(codes: torch.Tensor, bits: int) -> torch.Tensor:
     """``fs.pack`` of codes (flattened in C order) into uint8 bytes."""
     views.check_device(codes, "codes")
-    if codes.device.type == "cuda":
+    if codes.is_cuda:
         return fs.pack(codes.contiguous(), int(bits))
     return torch.from_numpy(np.require(fs.pack(views.host_view(codes), int(bits)), requirements="C"))
 
@@ -329,7 +329,7 @@ def _(codes, bits):
 def unpack_kernel(packed: torch.Tensor, bits: int, count: int) -> torch.Tensor:
     """``fs.unpack``: ``count`` codes (uint8) from bytes written by ``pack``."""
     views.check_device(packed, "packed")
-    if packed.device.type == "cuda":
+    if packed.is_cuda:
         return fs.unpack(packed.contiguous(), int(bits), int(count))
     codes = fs.unpack(views.host_view(packed), int(bits), int(count))
     return torch.from_numpy(np.require(codes, requirements="C"))
