@@ -142,9 +142,6 @@ def _call_kw(bfmt: list[int], rounding: int, axis: list[int], seed: int | None, 
                 "tensor_scale": _tscale(tensor_scale)}
 
 
-def _detour(*dtypes: torch.dtype) -> bool:
-    return views.BF16_NUMPY is None and torch.bfloat16 in dtypes
-
 
 # ---- quantize --------------------------------------------------------------------------
 
@@ -152,7 +149,7 @@ def _detour(*dtypes: torch.dtype) -> bool:
 def quantize_into(x: torch.Tensor, bf: BlockFormat, kw: dict[str, Any], out: torch.Tensor) -> None:
     """Write ``fs.blocks.quantize(x, bf, **kw)`` into ``out`` (x's device and shape)."""
     views.check_device(x, "x")
-    if _detour(x.dtype, out.dtype) or not out.is_contiguous():
+    if views.bf16_detour(x.dtype, out.dtype) or not out.is_contiguous():
         out.copy_(quantize_new(x, bf, kw, out.dtype))
     elif x.is_cpu:
         fs.blocks.quantize(views.host_view(x), bf, out=views.host_view(out), **kw)
@@ -165,7 +162,7 @@ def quantize_new(x: torch.Tensor, bf: BlockFormat, kw: dict[str, Any],
     """``fs.blocks.quantize(x, bf, **kw)`` as a new contiguous tensor."""
     views.check_device(x, "x")
     dt = x.dtype if out_dtype is None else out_dtype
-    if _detour(x.dtype, dt):  # through float64: the result is rounded once into dt
+    if views.bf16_detour(x.dtype, dt):  # through float64: the result is rounded once into dt
         xf = x.float() if x.dtype == torch.bfloat16 else x
         return ops.to_dtype(quantize_new(xf, bf, kw, torch.float64), dt)
     if x.is_cuda:  # out_dtype=None where it is x's: the core's per-call path
@@ -229,7 +226,7 @@ def encode_kernel(x: torch.Tensor, bfmt: list[int], rounding: int, axis: list[in
     """``fs.blocks.encode`` of a tensor: (elements, scales, tensor scale, zero points)."""
     bf, kw = _call_kw(bfmt, rounding, axis, seed, stream, sr_bits, amax, tensor_scale)
     views.check_device(x, "x")
-    if _detour(x.dtype):
+    if views.bf16_detour(x.dtype):
         x = x.float()  # exact; the core reads bfloat16 as float32
     if x.is_cuda:
         res = list(fs.blocks.encode(x.contiguous(), bf, **kw))
@@ -298,7 +295,7 @@ def decode_kernel(elements: torch.Tensor, scales: torch.Tensor, bfmt: list[int],
     views.check_device(elements, "elements")
     if elements.is_cuda:
         return decode_torch(elements, scales, bf, ax, tensor_scale, zero_points, dtype)
-    kdt = torch.float64 if _detour(dtype) else dtype
+    kdt = torch.float64 if views.bf16_detour(dtype) else dtype
     y = fs.blocks.decode(views.host_view(elements), views.host_view(scales), bf, axis=ax,
                          tensor_scale=_tscale(tensor_scale), zero_points=_host(zero_points),
                          dtype=views.numpy_dtype(kdt))

@@ -87,10 +87,6 @@ def _check_bf16_detour(fmt: fs.Format) -> None:
         )
 
 
-def _detour(*dtypes: torch.dtype) -> bool:
-    """Whether bfloat16 must take the float32 detour (no ml_dtypes)."""
-    return views.BF16_NUMPY is None and torch.bfloat16 in dtypes
-
 
 def _rbits_view(random_bits: torch.Tensor | None) -> np.ndarray | None:
     return None if random_bits is None else views.host_view(random_bits)
@@ -105,7 +101,7 @@ def quantize_into(x: torch.Tensor, fmt: fs.Format, kw: dict[str, Any],
     x's shape, any float dtype that holds the format, any strides)."""
     views.check_device(x, "x")
     if x.is_cpu:
-        if _detour(x.dtype, out.dtype):
+        if views.bf16_detour(x.dtype, out.dtype):
             xf = x.float() if x.dtype == torch.bfloat16 else x
             if out.dtype == torch.bfloat16:
                 _check_bf16_detour(fmt)
@@ -124,7 +120,7 @@ def quantize_into(x: torch.Tensor, fmt: fs.Format, kw: dict[str, Any],
                     random_bits=_rbits_view(random_bits), **kw)
         return
     xc = x.contiguous()  # CUDA: strided inputs made dense by torch (its allocator, capturable)
-    if _detour(x.dtype, out.dtype):
+    if views.bf16_detour(x.dtype, out.dtype):
         y = fs.quantize(xc.float(), fmt, out_dtype=np.float32, random_bits=random_bits, **kw)
         if out.dtype == torch.bfloat16:
             _check_bf16_detour(fmt)
@@ -143,7 +139,7 @@ def quantize_new(x: torch.Tensor, fmt: fs.Format, kw: dict[str, Any],
     (default x's dtype)."""
     dt = x.dtype if out_dtype is None else out_dtype
     views.check_device(x, "x")
-    if x.is_cuda and not _detour(x.dtype, dt):
+    if x.is_cuda and not views.bf16_detour(x.dtype, dt):
         # out_dtype=None where it is x's: the core's per-call path takes only that
         odt = None if dt == x.dtype else views.numpy_dtype(dt)
         return fs.quantize(x.contiguous(), fmt, out_dtype=odt, random_bits=random_bits,
@@ -195,7 +191,7 @@ def encode_into(x: torch.Tensor, fmt: fs.Format, kw: dict[str, Any],
                 random_bits: torch.Tensor | None, out: torch.Tensor) -> None:
     """Write ``fs.encode(x, fmt, **kw)`` into ``out`` (codes of the core's dtype)."""
     views.check_device(x, "x")
-    if _detour(x.dtype):
+    if views.bf16_detour(x.dtype):
         x = x.float()  # exact, and the core reads bfloat16 as float32 too
     if x.is_cpu:
         if not out.is_contiguous():
@@ -223,7 +219,7 @@ def encode_kernel(x: torch.Tensor, fmt: list[int], rounding: int, overflow: int,
     """``fs.encode`` of a tensor: codes as uint8 / uint16 / uint32 / uint64."""
     f, kw = cast_kwargs(fmt, rounding, overflow, subnormals, daz, seed, stream, sr_bits)
     views.check_device(x, "x")
-    if x.is_cuda and not _detour(x.dtype):
+    if x.is_cuda and not views.bf16_detour(x.dtype):
         return fs.encode(x.contiguous(), f, random_bits=random_bits, **kw)
     out = torch.empty_like(x, dtype=_code_dtype(f), memory_format=torch.contiguous_format)
     encode_into(x, f, kw, random_bits, out)
@@ -260,7 +256,7 @@ def _(x, fmt, rounding, overflow, subnormals, daz, seed, stream, random_bits, sr
 def decode_new(codes: torch.Tensor, fmt: fs.Format, dtype: torch.dtype) -> torch.Tensor:
     """``fs.decode(codes, fmt, dtype)`` as a new contiguous tensor."""
     views.check_device(codes, "codes")
-    if _detour(dtype):
+    if views.bf16_detour(dtype):
         _check_bf16_detour(fmt)
         return views.bf16_exact(decode_new(codes, fmt, torch.float32))
     if codes.is_cuda:

@@ -29,6 +29,7 @@ __all__ = [
     "BF16_NUMPY",
     "FLOAT_DTYPES",
     "KERNEL_DEVICES",
+    "bf16_detour",
     "bf16_exact",
     "check_device",
     "check_float",
@@ -82,6 +83,12 @@ def numpy_dtype(dtype: torch.dtype) -> np.dtype:
 def code_torch_dtype(np_dtype: np.dtype) -> torch.dtype:
     """The torch dtype of the core's unsigned code dtype (uint8 .. uint64)."""
     return _CODES[np.dtype(np_dtype).itemsize]
+
+
+def bf16_detour(*dtypes: torch.dtype) -> bool:
+    """Whether a call with these dtypes takes the float32 detour (bfloat16
+    among them and no ml_dtypes)."""
+    return BF16_NUMPY is None and torch.bfloat16 in dtypes
 
 
 def bf16_exact(t: torch.Tensor) -> torch.Tensor:
