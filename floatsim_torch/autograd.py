@@ -43,7 +43,17 @@ import floatsim as fs
 from floatsim.blocks import BlockFormat, IntFormat, ScaleRule
 
 from . import ops
-from .spec import GradSpec, grad_from_ints, grad_ints
+from .spec import (
+    GradSpec,
+    axis_from_ints,
+    axis_ints,
+    block_from_ints,
+    block_ints,
+    format_from_ints,
+    format_ints,
+    grad_from_ints,
+    grad_ints,
+)
 
 __all__ = [
     "DOUBLE_BACKWARD",
@@ -110,26 +120,14 @@ def grad_args(ste: str, grad_format: Any, grad_block: Any, grad_axis: Any, grad_
             grad_seed = seed
             if grad_stream is None:
                 grad_stream = stream ^ _TOP_BIT
-        _check_seed(grad_seed, "grad_seed")
+        ops.check_seed(grad_seed, "grad_seed")
     elif grad_seed is not None or grad_sr_bits is not None:
         raise ValueError("grad_seed= and grad_sr_bits= apply to grad_rounding='stochastic' only")
     grad_stream = 0 if grad_stream is None else grad_stream
-    _check_stream(grad_stream, "grad_stream")
-    if grad_sr_bits is not None and not (isinstance(grad_sr_bits, int) and 1 <= grad_sr_bits <= 32):
-        raise ValueError(f"grad_sr_bits={grad_sr_bits!r} is out of range; allowed: 1..32 or None")
-    spec = GradSpec(ste == "clipped", fmt, rounding, int(grad_sr_bits or 0),
+    ops.check_stream(grad_stream, "grad_stream")
+    spec = GradSpec(ste == "clipped", fmt, rounding, ops.check_sr_bits(grad_sr_bits, "grad_sr_bits"),
                     default_axis if grad_axis is None else grad_axis)
     return list(grad_ints(spec)), ops.seed_int(grad_seed), int(grad_stream)
-
-
-def _check_seed(seed: Any, what: str) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < ops.SEED_MOD:
-        raise ValueError(f"{what}={seed!r} must be an int in 0..2**64-1")
-
-
-def _check_stream(stream: Any, what: str) -> None:
-    if isinstance(stream, bool) or not isinstance(stream, int) or not 0 <= stream < 1 << 32:
-        raise ValueError(f"{what}={stream!r} must be an int in 0..2**32-1")
 
 
 # ---- the backward ----------------------------------------------------------------------
@@ -145,14 +143,11 @@ def _round_grad(g: torch.Tensor, spec: GradSpec, seed: int | None, stream: int) 
         return g
     sr = spec.rounding is _ROUND.STOCHASTIC
     if isinstance(spec.fmt, BlockFormat):
-        from . import block_ops
-        from .spec import axis_ints, block_ints
+        from . import block_ops  # it imports this module
 
         return block_ops.quantize(g, list(block_ints(spec.fmt)), spec.rounding.value,
                                   list(axis_ints(spec.axis)), seed if sr else None, stream,
                                   spec.sr_bits, None, None, None, [0, 0], None, 0)
-    from .spec import format_ints
-
     return ops.quantize(g, list(format_ints(spec.fmt)), spec.rounding.value, -1, -1, False,
                         seed if sr else None, stream if sr else 0, None, spec.sr_bits, None,
                         [0, 0], None, 0)
@@ -188,8 +183,6 @@ def _setup_element(ctx: Any, inputs: tuple, output: torch.Tensor) -> None:
     ctx.x_dtype = x.dtype
     ctx.bounds = None
     if ctx.spec.clipped:
-        from .spec import format_from_ints
-
         ctx.bounds = range_bounds(format_from_ints(fmt))
         held = fs.format(str(x.dtype).removeprefix("torch."))
         ctx.compare64 = not all(held.is_representable(v) for v in ctx.bounds)
@@ -229,8 +222,7 @@ class QuantizeFunction(torch.autograd.Function):
 def block_bounds(x: torch.Tensor, bf: BlockFormat, encoded: tuple) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-element ``(lo, hi)`` float64 ranges of ``x``'s blocks from the
     forward's ``blocks.encode`` results (elements, scales, tensor_scale, zero_points)."""
-    from .block_ops import expand_scales
-    from .spec import format_ints
+    from .block_ops import expand_scales  # it imports this module
 
     _elems, scales, tscale, zps, axis = encoded
     sv = ops.decode(scales, list(format_ints(bf.scale)), torch.float64)
@@ -263,8 +255,7 @@ def _setup_block(ctx: Any, inputs: tuple, output: torch.Tensor) -> None:
 def _backward_block(ctx: Any, g: torch.Tensor) -> tuple:
     mask = None
     if ctx.encode_args is not None:
-        from . import block_ops
-        from .spec import axis_from_ints, block_from_ints
+        from . import block_ops  # it imports this module
 
         x, amax, tscale = ctx.saved_tensors
         bfmt, rounding, axis, seed, stream, sr_bits = ctx.encode_args

@@ -33,8 +33,7 @@ import torch
 import floatsim as fs
 from floatsim.blocks import BlockFormat, ScaleRule
 
-from . import autograd, block_ops, views
-from .cast import _codes, _no_grad_out, _seed, _sr_bits, _stream
+from . import autograd, block_ops, ops, views
 from .dispatch import FUNCTION, KERNEL, OP, memo, route
 from .spec import axis_ints, block_ints
 
@@ -86,7 +85,7 @@ def block_args(x: Any, bfmt: Any, rounding: Any, axis: Any, seed: Any, stream: A
     x = views.check_float(x, "x")
     bf, bints, r, axints, sr = _static(bfmt, rounding, axis, sr_bits)
     _check_axes(tuple(x.shape), bf, axis)
-    args = (x, bints, r, axints, _seed(seed), _stream(stream), sr,
+    args = (x, bints, r, axints, ops.check_seed(seed), ops.check_stream(stream), sr,
             _scalar_tensor(amax, "amax", x), _scalar_tensor(tensor_scale, "tensor_scale", x))
     return args, bf
 
@@ -99,7 +98,7 @@ def _static(bfmt: Any, rounding: Any, axis: Any,
     r = fs.Rounding.parse(rounding)
     if axis is not None and not isinstance(axis, (int, tuple)) or isinstance(axis, bool):
         raise TypeError(f"axis={axis!r} must be an int, a tuple of ints or None")
-    return bf, list(block_ints(bf)), r.value, list(axis_ints(axis)), _sr_bits(sr_bits)
+    return bf, list(block_ints(bf)), r.value, list(axis_ints(axis)), ops.check_sr_bits(sr_bits)
 
 
 @memo
@@ -154,7 +153,7 @@ def quantize(
     if out is not None:
         out = views.check_out(out, x, tuple(x.shape), odt)
         views.float_dtype(out.dtype, "out.dtype")
-        _no_grad_out(x)
+        views.check_no_grad_out(x)
         if route(*tensors, out) != OP:
             block_ops.quantize_out_kernel(*args, out)
         else:
@@ -238,8 +237,8 @@ def decode(
     bf = _block_format(bfmt)
     elements, scales, tensor_scale, zero_points = _parts(encoded, bf, scales, tensor_scale,
                                                          zero_points)
-    elements = _codes(elements, "elements")
-    scales = _codes(scales, "scales")
+    elements = views.check_codes(elements, "elements")
+    scales = views.check_codes(scales, "scales")
     if scales.device != elements.device:
         raise ValueError(f"scales is on {scales.device} but elements is on {elements.device}")
     want = block_ops.scale_shape(elements.shape, bf, axis)
@@ -255,7 +254,7 @@ def decode(
     if bf.rule is ScaleRule.MINMAX:
         if zero_points is None:
             raise ValueError("rule='minmax' blocks need zero_points= (encode's fourth result)")
-        zero_points = _codes(zero_points, "zero_points")
+        zero_points = views.check_codes(zero_points, "zero_points")
     elif zero_points is not None:
         raise ValueError("zero_points= applies to rule='minmax' formats only")
     t = _scalar_tensor(tensor_scale, "tensor_scale", elements)

@@ -51,28 +51,6 @@ def element_format(fmt: Any, what: str = "fmt") -> fs.Format:
     return fs.format(fmt)
 
 
-def _seed(seed: Any) -> int | None:
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < ops.SEED_MOD:
-        raise ValueError(f"seed={seed!r} must be an int in 0..2**64-1")
-    return ops.seed_int(seed)
-
-
-def _stream(stream: Any) -> int:
-    if isinstance(stream, bool) or not isinstance(stream, int) or not 0 <= stream < 1 << 32:
-        raise ValueError(f"stream={stream!r} must be an int in 0..2**32-1")
-    return stream
-
-
-def _sr_bits(sr_bits: Any) -> int:
-    if sr_bits is None:
-        return 0
-    if isinstance(sr_bits, bool) or not isinstance(sr_bits, int) or not 1 <= sr_bits <= 32:
-        raise ValueError(f"sr_bits={sr_bits!r} is out of range; allowed: 1..32 or None")
-    return sr_bits
-
-
 def _random_bits(rb: Any, x: torch.Tensor) -> torch.Tensor | None:
     if rb is None:
         return None
@@ -99,7 +77,7 @@ def _static(fmt: Any, rounding: Any, overflow: Any, subnormals: Any, daz: Any,
     if not isinstance(daz, bool):
         raise TypeError(f"daz={daz!r} must be True or False")
     sub = -1 if subnormals is None else int(subnormals)
-    return f, list(format_ints(f)), r.value, ov, sub, daz, _sr_bits(sr_bits)
+    return f, list(format_ints(f)), r.value, ov, sub, daz, ops.check_sr_bits(sr_bits)
 
 
 def cast_args(x: Any, fmt: Any, rounding: Any, overflow: Any, subnormals: Any, daz: Any,
@@ -108,7 +86,7 @@ def cast_args(x: Any, fmt: Any, rounding: Any, overflow: Any, subnormals: Any, d
     the ops take them (x, fmt ints, rounding, ..., sr_bits) and the Format."""
     x = views.check_float(x, "x")
     f, fints, r, ov, sub, daz, sr = _static(fmt, rounding, overflow, subnormals, daz, sr_bits)
-    args = (x, fints, r, ov, sub, daz, _seed(seed), _stream(stream), _random_bits(random_bits, x),
+    args = (x, fints, r, ov, sub, daz, ops.check_seed(seed), ops.check_stream(stream), _random_bits(random_bits, x),
             sr)
     return args, f
 
@@ -174,7 +152,7 @@ def quantize(
     if out is not None:
         out = views.check_out(out, x, tuple(x.shape), odt)
         views.float_dtype(out.dtype, "out.dtype")
-        _no_grad_out(x)
+        views.check_no_grad_out(x)
         if route(x, rb, out) != OP:
             ops.quantize_out_kernel(*args, out)
         else:
@@ -187,14 +165,6 @@ def quantize(
     if how == FUNCTION:
         return autograd.QuantizeFunction.apply(*full)
     return ops.quantize(*full)
-
-
-def _no_grad_out(x: torch.Tensor) -> None:
-    if torch.is_grad_enabled() and x.requires_grad:
-        raise ValueError(
-            "out= does not support autograd (x requires grad); call without out=, or under "
-            "torch.no_grad()"
-        )
 
 
 def encode(
@@ -250,22 +220,13 @@ def decode(codes: torch.Tensor, fmt: fs.Format | str,
         >>> ft.decode(torch.arange(8, dtype=torch.uint8), "e2m1").tolist()
         [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0]
     """
-    codes = _codes(codes, "codes")
+    codes = views.check_codes(codes, "codes")
     f = element_format(fmt)
     dt = views.float_dtype(dtype, "dtype")
     args = (codes, list(format_ints(f)), dt)
     if route(codes) != OP:
         return ops.decode_kernel(*args)
     return ops.decode(*args)
-
-
-def _codes(codes: Any, what: str) -> torch.Tensor:
-    codes = views.check_tensor(codes, what)
-    if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
-        raise TypeError(f"{what} has dtype {codes.dtype}; it must hold integer codes "
-                        "(uint8, uint16, ..., int64)")
-    views.check_device(codes, what)
-    return codes
 
 
 def _bits(fmt: Any) -> int:
@@ -288,7 +249,7 @@ def pack(codes: torch.Tensor, fmt: fs.Format | str | int) -> torch.Tensor:
         >>> ft.pack(torch.tensor([1, 2, 3], dtype=torch.uint8), "e2m1").tolist()
         [33, 3]
     """
-    codes = _codes(codes, "codes")
+    codes = views.check_codes(codes, "codes")
     args = (codes, _bits(fmt))
     return ops.pack_kernel(*args) if route(codes) != OP else ops.pack(*args)
 

@@ -39,7 +39,16 @@ from . import views
 from .dispatch import memo
 from .spec import format_from_ints, overflow_from_int
 
-__all__ = ["SEED_MOD", "cast_kwargs", "seed_int", "seed_from_int", "to_dtype"]
+__all__ = [
+    "SEED_MOD",
+    "cast_kwargs",
+    "check_seed",
+    "check_sr_bits",
+    "check_stream",
+    "seed_from_int",
+    "seed_int",
+    "to_dtype",
+]
 
 #: Seeds are 64-bit; the schema's ints are signed, so seeds >= 2**63 travel wrapped.
 SEED_MOD = 1 << 64
@@ -55,6 +64,31 @@ def seed_int(seed: int | None) -> int | None:
 def seed_from_int(seed: int | None) -> int | None:
     """The inverse of :func:`seed_int`."""
     return None if seed is None else int(seed) % SEED_MOD
+
+
+def check_seed(seed: Any, what: str = "seed") -> int | None:
+    """``seed`` (None or an int in 0..2**64-1) as the schema's int."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_MOD:
+        raise ValueError(f"{what}={seed!r} must be an int in 0..2**64-1")
+    return seed_int(seed)
+
+
+def check_sr_bits(sr_bits: Any, what: str = "sr_bits") -> int:
+    """``sr_bits`` (None or 1..32) as the schema's int (0: exact stochastic rounding)."""
+    if sr_bits is None:
+        return 0
+    if isinstance(sr_bits, bool) or not isinstance(sr_bits, int) or not 1 <= sr_bits <= 32:
+        raise ValueError(f"{what}={sr_bits!r} is out of range; allowed: 1..32 or None")
+    return sr_bits
+
+
+def check_stream(stream: Any, what: str = "stream") -> int:
+    """``stream``, an int in 0..2**32-1 (a Philox stream id)."""
+    if isinstance(stream, bool) or not isinstance(stream, int) or not 0 <= stream < 1 << 32:
+        raise ValueError(f"{what}={stream!r} must be an int in 0..2**32-1")
+    return stream
 
 
 @memo

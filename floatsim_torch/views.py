@@ -31,8 +31,10 @@ __all__ = [
     "KERNEL_DEVICES",
     "bf16_detour",
     "bf16_exact",
+    "check_codes",
     "check_device",
     "check_float",
+    "check_no_grad_out",
     "check_out",
     "check_tensor",
     "code_torch_dtype",
@@ -147,6 +149,25 @@ def check_float(t: Any, what: str = "x") -> torch.Tensor:
         )
     check_device(t, what)
     return t
+
+
+def check_codes(codes: Any, what: str) -> torch.Tensor:
+    """``codes`` if it is a dense integer tensor on a kernel device, else a clear error."""
+    codes = check_tensor(codes, what)
+    if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
+        raise TypeError(f"{what} has dtype {codes.dtype}; it must hold integer codes "
+                        "(uint8, uint16, ..., int64)")
+    check_device(codes, what)
+    return codes
+
+
+def check_no_grad_out(x: torch.Tensor) -> None:
+    """ValueError where ``out=`` is asked of a call that would record a gradient."""
+    if torch.is_grad_enabled() and x.requires_grad:
+        raise ValueError(
+            "out= does not support autograd (x requires grad); call without out=, or under "
+            "torch.no_grad()"
+        )
 
 
 def float_dtype(dtype: Any, what: str = "out_dtype") -> torch.dtype:
