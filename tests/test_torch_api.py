@@ -56,11 +56,11 @@ def test_formats_in_the_wrong_place() -> None:
 
 
 def test_bad_scalar_arguments() -> None:
-    with pytest.raises(ValueError, match="rounding='nearest' .*|rounding='bogus' is not a rounding mode"):
+    with pytest.raises(ValueError, match="rounding='bogus' is not a rounding mode; allowed: nearest_even"):
         ft.quantize(X, "e4m3", "bogus")
     with pytest.raises(ValueError, match=r"seed=-1 must be an int in 0..2\*\*64-1"):
         ft.quantize(X, "e4m3", "sr", seed=-1)
-    with pytest.raises(ValueError, match=r"stream=2\*\*32|stream=4294967296 must be an int in 0..2\*\*32-1"):
+    with pytest.raises(ValueError, match=r"stream=4294967296 must be an int in 0..2\*\*32-1"):
         ft.quantize(X, "e4m3", "sr", seed=1, stream=2**32)
     with pytest.raises(ValueError, match=r"sr_bits=40 is out of range; allowed: 1..32 or None"):
         ft.quantize(X, "e4m3", "sr", seed=1, sr_bits=40)
