@@ -1,25 +1,30 @@
-"""floatsim_torch: the PyTorch adapter of floatsim (a skeleton for now).
+"""floatsim_torch: floatsim's casts as PyTorch operators.
 
-Later issues fill it with ``quantize`` / ``encode`` / ``decode`` / ``blocks``
-for torch tensors (ops registered with torch.library, autograd, ``emulate``,
-recipes). Importing this package never imports torch; using any name from it
-does, and without torch it raises an ImportError that says how to install it.
+``quantize`` / ``encode`` / ``decode`` / ``pack`` / ``unpack`` and
+``blocks.quantize`` / ``encode`` / ``decode`` take CPU and CUDA tensors and
+give tensors, bit for bit what :mod:`floatsim` gives on the same values.
+They are ``torch.library`` custom operators (namespace ``floatsim``) with
+fake implementations and autograd, so they work under ``torch.compile``
+(``fullgraph=True``), autocast and CUDA graphs; :class:`RandomStream` hands
+out stochastic-rounding streams for a training loop.  See docs/torch.md.
+
+Example:
+    >>> import torch, floatsim_torch as ft
+    >>> ft.quantize(torch.tensor([0.3, 1000.0]), "e5m2").tolist()
+    [0.3125, 1024.0]
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+try:
+    import torch  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised only without torch
+    raise ImportError(
+        "floatsim_torch needs torch: pip install 'floatsim[torch]'"
+    ) from exc
 
-_INSTALL_HINT = "floatsim_torch needs torch: pip install 'floatsim[torch]'"
+from . import blocks
+from .cast import decode, encode, pack, quantize, unpack
+from .streams import RandomStream
 
-
-def __getattr__(name: str) -> object:
-    if name.startswith("__"):  # keep introspection (copy, pickle, pytest) working
-        raise AttributeError(name)
-    try:
-        import torch  # noqa: F401
-    except ImportError as exc:
-        raise ImportError(f"{_INSTALL_HINT} (needed for floatsim_torch.{name})") from exc
-    raise AttributeError(
-        f"floatsim_torch.{name} does not exist yet: the torch adapter is filled by a later issue"
-    )
+__all__ = ["RandomStream", "blocks", "decode", "encode", "pack", "quantize", "unpack"]

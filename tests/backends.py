@@ -313,8 +313,9 @@ class Header(Backend):
 
 @dataclass
 class Adapter(Backend):
-    """An adapter's own backend class (tests/torch_backend.py, tests/jax_backend.py):
-    per-call ``quantize``, ``encode``, ``decode`` on numpy arrays."""
+    """An adapter's own backend (tests/torch_backend.py, tests/jax_backend.py): a
+    ``BACKEND`` object or a ``*Backend`` class with per-call ``quantize``,
+    ``encode``, ``decode`` on numpy arrays (and optionally ``supports(case)``)."""
 
     module: str
     impl: Any = field(default=None, repr=False)
@@ -330,9 +331,14 @@ class Adapter(Backend):
         return None
 
     def _impl(self) -> Any:
+        """The module's ``BACKEND`` object, or an instance of its ``*Backend`` class."""
         if self.impl is None:
             mod = __import__(self.module)
-            self.impl = mod.BACKEND
+            impl = getattr(mod, "BACKEND", None)
+            if impl is None:
+                cls = next(v for k, v in vars(mod).items() if k.endswith("Backend") and isinstance(v, type))
+                impl = cls()
+            self.impl = impl
         return self.impl
 
     def supports(self, case: Case) -> bool:
