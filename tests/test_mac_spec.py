@@ -81,8 +81,8 @@ def test_bad_specs_are_refused(kwargs: dict, match: str | None) -> None:
 
 
 def test_fixed_point_validation() -> None:
-    with pytest.raises(ValueError, match=r"FixedPoint bits=61 is out of range; allowed: 2..60"):
-        FixedPoint(bits=61)
+    with pytest.raises(ValueError, match=r"FixedPoint bits=60 is out of range; allowed: 2..59"):
+        FixedPoint(bits=60)
     with pytest.raises(ValueError, match=r"FixedPoint overflow='clamp' is not valid"):
         FixedPoint(bits=8, overflow="clamp")
     assert FixedPoint(bits=8, frac_bits=2).max == 31.75

@@ -15,8 +15,8 @@ Example:
     >>> from fractions import Fraction
     >>> import floatsim.mac as mac
     >>> from floatsim.mac import reference as ref
-    >>> ref.fma(3.0, 5.0, 1 / 64, "e4m3", "nearest_even")   # 15.015625 -> 16, once
-    Fraction(16, 1)
+    >>> ref.fma(1.125, 1.125, -1.25, "e4m3")   # one rounding: 2**-6 (two would give 0)
+    Fraction(1, 64)
     >>> ref.dot([1.0, 2.0**-20], [1.0, 1.0], mac.spec("hopper_fp8"))  # cut below 2**-13
     Fraction(1, 1)
     >>> ref.dot([1.0, 2.0**-20], [1.0, 1.0], mac.spec("fp32"))

@@ -49,7 +49,7 @@ SUM_BITS = 59
 #: Largest group of products aligned together.
 MAX_GROUP = 4096
 #: Widest fixed-point accumulator.
-MAX_FIXED_BITS = 60
+MAX_FIXED_BITS = 59
 _F32 = _format("float32")
 
 
@@ -83,8 +83,8 @@ class FixedPoint:
     product makes the dot product NaN.
 
     Example:
-        >>> FixedPoint(bits=32, frac_bits=12).max
-        524287.999755859375
+        >>> FixedPoint(bits=8, frac_bits=2).max
+        31.75
     """
 
     bits: int
