@@ -284,3 +284,25 @@ def test_import_does_not_load_gpu_libraries() -> None:
         "import numpy as np, floatsim.mac as mac\n"
         "mac.matmul(np.ones((2, 2), np.float32), np.ones((2, 2), np.float32), 'hopper_fp8')\n"
     )
+
+
+def test_float32_rounding_route_equals_the_core_cast() -> None:
+    """The models round into float32 (nearest even) by the float64 -> float32
+    conversion, elsewhere by the core's cast: the two must agree on every
+    binade, the subnormals, ties and the overflow threshold (``fma(0, 0, c)``
+    is the route's rounding of c)."""
+    rng = np.random.default_rng(8)
+    n = 4000
+    x = (1 + rng.random(n)) * np.exp2(rng.integers(-160, 127, n)) * rng.choice([-1, 1], n)
+    v = fs.quantize(x.astype(np.float32), "float32").astype(np.float64)
+    ulp = np.spacing(np.abs(v).astype(np.float32)).astype(np.float64)
+    ties = v + np.sign(v) * ulp / 2  # exactly halfway: ties to even
+    near = ties + np.sign(v) * ulp * 2.0**-20
+    top = float(np.finfo(np.float32).max)
+    edge = np.array([top + 2.0**103, top + 2.0**103 - 2.0**60, 2.0**-150, 2.0**-150 + 2.0**-200,
+                     3 * 2.0**-151, -(2.0**-150)])
+    xs = np.concatenate([x, ties, near, edge])
+    with np.errstate(over="ignore"):
+        got = mac.fma(np.zeros_like(xs), 0.0, xs, "float32")
+        want = fs.quantize(xs, "float32")
+    assert np.array_equal(got.view(np.int64), want.view(np.int64))

@@ -33,7 +33,8 @@ def gemm(A, Bt, M, N, K, sexp, sblk, cfg, pp, pa, po, pf, G, out):  # noqa: ANN0
     Bt (N x K, B transposed), all flat float32; SR element index ``i*N + j``."""
     tm = (M + TILE - 1) // TILE
     tn = (N + TILE - 1) // TILE
-    for t in numba.prange(tm * tn):
+    for tt in numba.prange(tm * tn):
+        t = np.int64(tt)
         i0 = (t // tn) * TILE
         j0 = (t % tn) * TILE
         buf = np.empty(G, np.float64)
@@ -47,7 +48,8 @@ def gemm(A, Bt, M, N, K, sexp, sblk, cfg, pp, pa, po, pf, G, out):  # noqa: ANN0
 @numba.njit(parallel=True, cache=True, nogil=True)
 def dots(A, B, R, K, sexp, sblk, cfg, pp, pa, po, pf, G, out):  # noqa: ANN001, ANN201, PLR0913
     """``out[r]`` = the model's dot of rows r of A and B (R x K, flat float32)."""
-    for r in numba.prange(R):
+    for i in numba.prange(R):
+        r = np.int64(i)  # the prange index may be unsigned: one signature of dot_model
         buf = np.empty(G, np.float64)
         out[r] = np.float32(dot_model(A, r * K, B, r * K, K, sexp, sblk, cfg, pp, pa, po, pf, r, buf))
 

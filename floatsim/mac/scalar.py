@@ -33,7 +33,17 @@ import numba
 import numpy as np
 
 from ..kernels._jit import f64_bits, f64_from_bits
-from ..kernels.params import P_ROUNDING
+from ..kernels.params import (
+    P_BIAS,
+    P_DAZ,
+    P_INF_MAG,
+    P_MAG_BITS,
+    P_MBITS,
+    P_OVERFLOW,
+    P_ROUNDING,
+    P_SIGNED,
+    P_SUBNORMALS,
+)
 from ..kernels.philox import random_word32
 from ..kernels.scalar import decode_code, encode_bits
 from .abi import (
@@ -57,7 +67,7 @@ from .abi import (
 )
 
 __all__ = [
-    "bitlen", "shift_round", "ro_f64", "add_ro", "parts", "round_fmt", "rsum", "rsum_g",
+    "bitlen", "shift_round", "ro_f64", "ro_sum", "add_ro", "parts", "round_fmt", "rsum", "rsum_g",
     "special", "product", "scan", "term", "acc_step", "promote", "finish", "fma_model",
     "dot_model", "NO_EXP", "NAN_SCALE",
 ]
@@ -76,11 +86,14 @@ F_NAN, F_PINF, F_NINF = 1, 2, 4
 
 #: The models' decorator: compiled once each and called, not inlined at
 #: Numba-IR level (the core's ``scalar_jit`` inlines; inlining the cast into
-#: every call site of a dot product took minutes to compile).
+#: every call site of a dot product took minutes to compile) ...
 mac_jit = numba.njit(cache=True, nogil=True)
+#: ... but for the small helpers of the per-product loop, where a call costs
+#: more than the work.
+small_jit = numba.njit(cache=True, nogil=True, inline="always")
 
 
-@mac_jit
+@small_jit
 def bitlen(u):  # noqa: ANN001, ANN201
     """The bit length of ``0 <= u < 2**63``."""
     if u == 0:
@@ -91,7 +104,7 @@ def bitlen(u):  # noqa: ANN001, ANN201
     return e + 1
 
 
-@mac_jit
+@small_jit
 def shift_round(m, sh, mode, k, r):  # noqa: ANN001, ANN201
     """``m / 2**sh`` rounded to an integer (``sh <= 0``: the exact ``m << -sh``,
     which the caller keeps below 2**62); ``mode`` a Rounding code applied to the
@@ -132,7 +145,7 @@ def shift_round(m, sh, mode, k, r):  # noqa: ANN001, ANN201
     return -q if neg else q
 
 
-@mac_jit
+@small_jit
 def ro_f64(m, x):  # noqa: ANN001, ANN201
     """``m * 2**x`` (``|m| < 2**63``) rounded to odd into a float64; the
     callers keep it inside float64's normal range."""
@@ -196,7 +209,7 @@ def add_ro(m1, x1, m2, x2):  # noqa: ANN001, ANN201
     return ro_f64(s, x)
 
 
-@mac_jit
+@small_jit
 def parts(v):  # noqa: ANN001, ANN201
     """A finite float64 as ``(m, x)`` with ``v == m * 2**x`` (``|m| < 2**53``)."""
     u = f64_bits(v)
@@ -210,16 +223,49 @@ def parts(v):  # noqa: ANN001, ANN201
     return (-m if u < 0 else m), x
 
 
-@mac_jit
+@small_jit
 def _finite(v):  # noqa: ANN001, ANN201
     return ((f64_bits(v) >> 52) & _EXP) != _EXP
 
 
+@small_jit
+def _is_f32_rne(p):  # noqa: ANN001, ANN201
+    """Whether ``p`` is float32 itself (IEEE, inf on overflow, subnormals) with
+    nearest-even rounding: the hardware's float64 -> float32 conversion."""
+    return (p[P_MBITS] == 23 and p[P_MAG_BITS] == 31 and p[P_BIAS] == 127 and p[P_SIGNED] != 0
+            and p[P_ROUNDING] == RNE and p[P_SUBNORMALS] != 0 and p[P_OVERFLOW] == 1
+            and p[P_INF_MAG] == 0x7F800000 and p[P_DAZ] == 0)
+
+
 @mac_jit
+def _round_cast(v, p, r):  # noqa: ANN001, ANN201
+    return decode_code(encode_bits(f64_bits(v), p, np.int64(0), r), p)
+
+
+@small_jit
 def round_fmt(v, p, r):  # noqa: ANN001, ANN201
     """The float64 ``v`` rounded to the format of ``p`` (the core's cast),
-    as a float64 (NaN where the result is NaN)."""
-    return decode_code(encode_bits(f64_bits(v), p, np.int64(0), r), p)
+    as a float64 (NaN where the result is NaN).  Into float32 with nearest
+    even: the conversion instruction, which rounds the same way (tests/
+    test_mac.py compares the two routes over every binade)."""
+    if _is_f32_rne(p):
+        return np.float64(np.float32(v))
+    return _round_cast(v, p, r)
+
+
+@small_jit
+def ro_sum(a, b):  # noqa: ANN001, ANN201
+    """``a + b`` (finite float64s) rounded to odd into a float64: the
+    nearest-even sum ``s`` and its exact error ``e`` (Knuth's TwoSum, exact
+    without overflow), then ``s`` moved to the odd neighbour on ``e``'s side
+    when the sum is inexact."""
+    s = a + b
+    bb = s - a
+    e = (a - (s - bb)) + (b - bb)
+    if e == 0 or (f64_bits(s) & 1) != 0:
+        return s
+    u = f64_bits(s)
+    return f64_from_bits(u + 1 if (e > 0) == (s > 0) else u - 1)
 
 
 @mac_jit
@@ -239,17 +285,15 @@ def special(v, flags):  # noqa: ANN001, ANN201
     return np.inf if (flags & F_PINF) != 0 else -np.inf
 
 
-@mac_jit
+@small_jit
 def rsum(u, v, p, r):  # noqa: ANN001, ANN201
     """``u + v`` (float64 values) exactly, rounded once to ``p``'s format."""
     if _finite(u) and _finite(v):
-        m1, x1 = parts(u)
-        m2, x2 = parts(v)
-        return round_fmt(add_ro(m1, x1, m2, x2), p, r)
+        return round_fmt(ro_sum(u, v), p, r)
     return round_fmt(special(u, _flags(v)), p, r)
 
 
-@mac_jit
+@small_jit
 def _flags(v):  # noqa: ANN001, ANN201
     u = f64_bits(v)
     if ((u >> 52) & _EXP) != _EXP:
@@ -268,7 +312,7 @@ def rsum_g(u, S, X, p, r):  # noqa: ANN001, ANN201
     return round_fmt(add_ro(m, x, S, X), p, r)
 
 
-@mac_jit
+@small_jit
 def product(x, y, s, cfg, pp):  # noqa: ANN001, ANN201
     """The product of the float32 values ``x`` and ``y`` times ``2**s`` (a
     block scale; ``s >= NAN_SCALE``: NaN), exact, then rounded once to the
@@ -285,7 +329,7 @@ def product(x, y, s, cfg, pp):  # noqa: ANN001, ANN201
     return p
 
 
-@mac_jit
+@small_jit
 def scan(p, E, flags):  # noqa: ANN001, ANN201
     """Pass 1 over a group: the largest exponent of the nonzero finite terms
     and the special flags."""
@@ -299,7 +343,7 @@ def scan(p, E, flags):  # noqa: ANN001, ANN201
     return E, flags
 
 
-@mac_jit
+@small_jit
 def term(p, E, cfg):  # noqa: ANN001, ANN201
     """Pass 2: the finite term ``p`` on the grid ``2**(E - kept_bits)``, by the
     alignment rounding (0 for zeros and specials)."""
@@ -337,9 +381,10 @@ def _fixed_add(A, S, X, cfg, r):  # noqa: ANN001, ANN201
 
 
 @mac_jit
-def acc_step(acc, kc, A, bad, S, E, flags, cfg, pa, r):  # noqa: ANN001, ANN201
-    """One step of the accumulator: add the group (its aligned sum ``S`` on the
-    grid ``2**(E - kept_bits)``, or the special ``flags``); returns the new
+def acc_step(acc, kc, A, bad, S, E, g, flags, cfg, pa, r):  # noqa: ANN001, ANN201, PLR0913
+    """One step of the accumulator: add the group, its aligned sum ``S`` on the
+    grid ``2**(E - kept_bits)`` (``g``, when not NaN, is that value as a float64:
+    a single product) or its special ``flags``; returns the new
     ``(acc, kc, A, bad)`` (float accumulator and Kahan term, fixed register and
     its NaN flag).  With ``align_accumulator`` the caller has already scanned
     and added the accumulator as a term."""
@@ -352,7 +397,7 @@ def acc_step(acc, kc, A, bad, S, E, flags, cfg, pa, r):  # noqa: ANN001, ANN201
         if flags != 0:
             y = rsum(special(0.0, flags), -kc, pa, r)
         else:
-            y = rsum_g(-kc, S, X, pa, r)
+            y = _add_group(-kc, S, X, g, pa, r)
         t = rsum(acc, y, pa, r)
         d = rsum(t, -acc, pa, r)
         return t, rsum(d, -y, pa, r), A, bad
@@ -360,7 +405,16 @@ def acc_step(acc, kc, A, bad, S, E, flags, cfg, pa, r):  # noqa: ANN001, ANN201
         return round_fmt(special(acc, flags), pa, r), kc, A, bad
     if cfg[C_ALIGN_ACC] != 0:
         return round_fmt(ro_f64(S, X), pa, r), kc, A, bad
-    return rsum_g(acc, S, X, pa, r), kc, A, bad
+    return _add_group(acc, S, X, g, pa, r), kc, A, bad
+
+
+@small_jit
+def _add_group(u, S, X, g, p, r):  # noqa: ANN001, ANN201
+    """``u + S * 2**X`` rounded once to ``p``'s format, by TwoSum when ``g``
+    holds that value as a float64 (not NaN)."""
+    if g == g:
+        return rsum(u, g, p, r)
+    return rsum_g(u, S, X, p, r)
 
 
 @mac_jit
@@ -384,7 +438,7 @@ def finish(total, acc, A, bad, cfg, po):  # noqa: ANN001, ANN201
     return round_fmt(acc, po, np.int64(0))
 
 
-@mac_jit
+@small_jit
 def random_step(cfg, elem, nsteps, s):  # noqa: ANN001, ANN201
     """The Philox word of step ``s`` of output element ``elem`` (0 without SR)."""
     if cfg[C_SR] == 0:
@@ -392,7 +446,7 @@ def random_step(cfg, elem, nsteps, s):  # noqa: ANN001, ANN201
     return random_word32(cfg[C_SEED_LO], cfg[C_SEED_HI], elem * nsteps + s, cfg[C_STREAM])
 
 
-@mac_jit
+@small_jit
 def acc_exp(acc, cfg):  # noqa: ANN001, ANN201
     """The exponent the accumulator brings into a group's max (NO_EXP unless
     it is an aligned term)."""
@@ -402,7 +456,7 @@ def acc_exp(acc, cfg):  # noqa: ANN001, ANN201
     return E
 
 
-@mac_jit
+@small_jit
 def acc_term(acc, E, cfg):  # noqa: ANN001, ANN201
     """The accumulator's aligned term (0 unless it is one)."""
     if cfg[C_ALIGN_ACC] == 0:
@@ -417,9 +471,7 @@ def fma_model(x, y, c, p, r):  # noqa: ANN001, ANN201
     q = np.float64(x) * np.float64(y)  # exact
     if not (_finite(q) and _finite(c)):
         return round_fmt(special(q, _flags(c)), p, r)
-    m1, x1 = parts(q)
-    m2, x2 = parts(c)
-    v = add_ro(m1, x1, m2, x2)
+    v = ro_sum(q, c)
     if v == 0:  # an exact zero: IEEE 754's sign rule
         both_neg = q == 0 and c == 0 and f64_bits(q) < 0 and f64_bits(c) < 0
         v = -0.0 if both_neg or p[P_ROUNDING] == RDN else 0.0
@@ -444,19 +496,28 @@ def dot_model(a, a0, b, b0, K, sexp, sblk, cfg, pp, pa, po, pf, elem, buf):  # n
     since = np.int64(0)
     k = np.int64(0)
     s = np.int64(0)
+    exact = G == 1 and cfg[C_KEPT] == 52 and cfg[C_ALIGN_ACC] == 0  # one product a step, kept whole
     while k < K:
         n = min(G, K - k)
-        E = acc_exp(acc, cfg)
-        flags = np.int64(0)
-        for t in range(n):
-            p = product(a[a0 + k + t], b[b0 + k + t], sexp[(k + t) // sblk], cfg, pp)
-            buf[t] = p
-            E, flags = scan(p, E, flags)
-        S = acc_term(acc, E, cfg)
-        for t in range(n):
-            S += term(buf[t], E, cfg)
+        if exact:  # the same step without the passes: the product's own grid
+            p = product(a[a0 + k], b[b0 + k], sexp[k // sblk], cfg, pp)
+            flags = _flags(p)
+            S, E = (np.int64(0), np.int64(NO_EXP)) if flags != 0 else parts(p)
+            E += 52
+            g = p
+        else:
+            E = acc_exp(acc, cfg)
+            flags = np.int64(0)
+            for t in range(n):
+                p = product(a[a0 + k + t], b[b0 + k + t], sexp[(k + t) // sblk], cfg, pp)
+                buf[t] = p
+                E, flags = scan(p, E, flags)
+            S = acc_term(acc, E, cfg)
+            for t in range(n):
+                S += term(buf[t], E, cfg)
+            g = np.nan
         r = random_step(cfg, elem, nsteps, s)
-        acc, kc, A, bad = acc_step(acc, kc, A, bad, S, E, flags, cfg, pa, r)
+        acc, kc, A, bad = acc_step(acc, kc, A, bad, S, E, g, flags, cfg, pa, r)
         k += n
         s += 1
         since += n
