@@ -67,9 +67,9 @@ from .abi import (
 )
 
 __all__ = [
-    "bitlen", "shift_round", "ro_f64", "ro_sum", "add_ro", "parts", "round_fmt", "rsum", "rsum_g",
-    "special", "product", "scan", "term", "acc_step", "promote", "finish", "fma_model",
-    "dot_model", "NO_EXP", "NAN_SCALE",
+    "bitlen", "shift_round", "ro_f64", "ro_sum", "add_ro", "ro_add", "ro_add_g", "parts",
+    "round_fmt", "rsum", "special", "special_flags", "product", "scan", "term", "acc_exp", "acc_term", "random_step",
+    "acc_step", "promote", "finish", "fma_model", "dot_model", "NO_EXP", "NAN_SCALE",
 ]
 
 _FRAC = (1 << 52) - 1
@@ -286,30 +286,38 @@ def special(v, flags):  # noqa: ANN001, ANN201
 
 
 @small_jit
-def rsum(u, v, p, r):  # noqa: ANN001, ANN201
-    """``u + v`` (float64 values) exactly, rounded once to ``p``'s format."""
+def ro_add(u, v):  # noqa: ANN001, ANN201
+    """``u + v`` (float64 values) exactly, rounded to odd into a float64, or
+    IEEE's special sum when either is NaN or infinite."""
     if _finite(u) and _finite(v):
-        return round_fmt(ro_sum(u, v), p, r)
-    return round_fmt(special(u, _flags(v)), p, r)
+        return ro_sum(u, v)
+    return special(u, special_flags(v))
 
 
 @small_jit
-def _flags(v):  # noqa: ANN001, ANN201
+def ro_add_g(u, S, X):  # noqa: ANN001, ANN201
+    """``u + S * 2**X`` (u a float64 value, maybe not finite), rounded to odd."""
+    if not _finite(u):
+        return u
+    m, x = parts(u)
+    return add_ro(m, x, S, X)
+
+
+@small_jit
+def rsum(u, v, p, r):  # noqa: ANN001, ANN201
+    """``u + v`` (float64 values) exactly, rounded once to ``p``'s format."""
+    return round_fmt(ro_add(u, v), p, r)
+
+
+@small_jit
+def special_flags(v):  # noqa: ANN001, ANN201
+    """The special flags (NaN, +inf, -inf) of the float64 ``v`` (0 when finite)."""
     u = f64_bits(v)
     if ((u >> 52) & _EXP) != _EXP:
         return np.int64(0)
     if (u & _FRAC) != 0:
         return np.int64(F_NAN)
     return np.int64(F_NINF) if u < 0 else np.int64(F_PINF)
-
-
-@mac_jit
-def rsum_g(u, S, X, p, r):  # noqa: ANN001, ANN201
-    """``u + S * 2**X`` (u a float64 value, maybe not finite) rounded once to ``p``'s format."""
-    if not _finite(u):
-        return round_fmt(u, p, r)
-    m, x = parts(u)
-    return round_fmt(add_ro(m, x, S, X), p, r)
 
 
 @small_jit
@@ -387,44 +395,63 @@ def acc_step(acc, kc, A, bad, S, E, g, flags, cfg, pa, r):  # noqa: ANN001, ANN2
     a single product) or its special ``flags``; returns the new
     ``(acc, kc, A, bad)`` (float accumulator and Kahan term, fixed register and
     its NaN flag).  With ``align_accumulator`` the caller has already scanned
-    and added the accumulator as a term."""
+    and added the accumulator as a term.  Each sum is exact, rounded to odd,
+    then rounded once into the accumulator (one call site of the cast per
+    branch: the GPU kernel inlines each)."""
     X = E - cfg[C_KEPT]
     if cfg[C_FIXED] != 0:
         if flags != 0:
             return acc, kc, A, True
         return acc, kc, _fixed_add(A, S, X, cfg, r), bad
-    if cfg[C_KAHAN] != 0:
-        if flags != 0:
-            y = rsum(special(0.0, flags), -kc, pa, r)
-        else:
-            y = _add_group(-kc, S, X, g, pa, r)
-        t = rsum(acc, y, pa, r)
-        d = rsum(t, -acc, pa, r)
-        return t, rsum(d, -y, pa, r), A, bad
+    if cfg[C_KAHAN] != 0:  # y = g - c, t = acc + y, d = t - acc, c = d - y
+        y = 0.0
+        t = 0.0
+        d = 0.0
+        for q in range(4):
+            if q == 0:
+                if flags != 0:
+                    v = ro_add(special(0.0, flags), -kc)
+                elif g == g:
+                    v = ro_add(-kc, g)
+                else:
+                    v = ro_add_g(-kc, S, X)
+            elif q == 1:
+                v = ro_add(acc, y)
+            elif q == 2:
+                v = ro_add(t, -acc)
+            else:
+                v = ro_add(d, -y)
+            w = round_fmt(v, pa, r)
+            if q == 0:
+                y = w
+            elif q == 1:
+                t = w
+            elif q == 2:
+                d = w
+            else:
+                kc = w
+        return t, kc, A, bad
     if flags != 0 or not _finite(acc):
-        return round_fmt(special(acc, flags), pa, r), kc, A, bad
-    if cfg[C_ALIGN_ACC] != 0:
-        return round_fmt(ro_f64(S, X), pa, r), kc, A, bad
-    return _add_group(acc, S, X, g, pa, r), kc, A, bad
-
-
-@small_jit
-def _add_group(u, S, X, g, p, r):  # noqa: ANN001, ANN201
-    """``u + S * 2**X`` rounded once to ``p``'s format, by TwoSum when ``g``
-    holds that value as a float64 (not NaN)."""
-    if g == g:
-        return rsum(u, g, p, r)
-    return rsum_g(u, S, X, p, r)
+        v = special(acc, flags)
+    elif cfg[C_ALIGN_ACC] != 0:
+        v = ro_f64(S, X)
+    elif g == g:
+        v = ro_sum(acc, g)
+    else:
+        v = ro_add_g(acc, S, X)
+    return round_fmt(v, pa, r), kc, A, bad
 
 
 @mac_jit
 def promote(total, acc, A, bad, cfg, pf):  # noqa: ANN001, ANN201
     """The FP32 total plus the accumulator's value, rounded to nearest even."""
-    if cfg[C_FIXED] != 0:
-        if bad:
-            return np.nan
-        return rsum_g(total, A, -cfg[C_FIX_FRAC], pf, np.int64(0))
-    return rsum(total, acc, pf, np.int64(0))
+    if cfg[C_FIXED] == 0:
+        v = ro_add(total, acc)
+    elif bad:
+        v = np.nan
+    else:
+        v = ro_add_g(total, A, -cfg[C_FIX_FRAC])
+    return round_fmt(v, pf, np.int64(0))
 
 
 @mac_jit
@@ -432,10 +459,14 @@ def finish(total, acc, A, bad, cfg, po):  # noqa: ANN001, ANN201
     """The result: the total (with promotion) or the accumulator's value,
     rounded to the output format."""
     if cfg[C_PROMOTE] != 0:
-        return round_fmt(total, po, np.int64(0))
-    if cfg[C_FIXED] != 0:
-        return np.nan if bad else round_fmt(ro_f64(A, -cfg[C_FIX_FRAC]), po, np.int64(0))
-    return round_fmt(acc, po, np.int64(0))
+        v = total
+    elif cfg[C_FIXED] == 0:
+        v = acc
+    elif bad:
+        v = np.nan
+    else:
+        v = ro_f64(A, -cfg[C_FIX_FRAC])
+    return round_fmt(v, po, np.int64(0))
 
 
 @small_jit
@@ -470,7 +501,7 @@ def fma_model(x, y, c, p, r):  # noqa: ANN001, ANN201
     format of ``p``, with IEEE 754's special values and zero signs."""
     q = np.float64(x) * np.float64(y)  # exact
     if not (_finite(q) and _finite(c)):
-        return round_fmt(special(q, _flags(c)), p, r)
+        return round_fmt(special(q, special_flags(c)), p, r)
     v = ro_sum(q, c)
     if v == 0:  # an exact zero: IEEE 754's sign rule
         both_neg = q == 0 and c == 0 and f64_bits(q) < 0 and f64_bits(c) < 0
@@ -501,7 +532,7 @@ def dot_model(a, a0, b, b0, K, sexp, sblk, cfg, pp, pa, po, pf, elem, buf):  # n
         n = min(G, K - k)
         if exact:  # the same step without the passes: the product's own grid
             p = product(a[a0 + k], b[b0 + k], sexp[k // sblk], cfg, pp)
-            flags = _flags(p)
+            flags = special_flags(p)
             S, E = (np.int64(0), np.int64(NO_EXP)) if flags != 0 else parts(p)
             E += 52
             g = p
