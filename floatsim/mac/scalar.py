@@ -113,6 +113,9 @@ def shift_round(m, sh, mode, k, r):  # noqa: ANN001, ANN201
         return m << min(-sh, 62)
     neg = m < 0
     a = -m if neg else m
+    if mode == RTZ:  # truncation, the common alignment: no remainder needed
+        q = a >> sh if sh < 63 else np.int64(0)
+        return -q if neg else q
     if sh >= 63:  # a < 2**62 < half: everything is below half
         lo = np.int64(0)
         rem = a
@@ -528,10 +531,12 @@ def dot_model(a, a0, b, b0, K, sexp, sblk, cfg, pp, pa, po, pf, elem, buf):  # n
     k = np.int64(0)
     s = np.int64(0)
     exact = G == 1 and cfg[C_KEPT] == 52 and cfg[C_ALIGN_ACC] == 0  # one product a step, kept whole
+    zero = np.int64(0)
+    scaled = sexp.size > 1 or sexp[0] != 0  # block scales (mx_dot); else no division per product
     while k < K:
         n = min(G, K - k)
         if exact:  # the same step without the passes: the product's own grid
-            p = product(a[a0 + k], b[b0 + k], sexp[k // sblk], cfg, pp)
+            p = product(a[a0 + k], b[b0 + k], sexp[k // sblk] if scaled else zero, cfg, pp)
             flags = special_flags(p)
             S, E = (np.int64(0), np.int64(NO_EXP)) if flags != 0 else parts(p)
             E += 52
@@ -540,7 +545,8 @@ def dot_model(a, a0, b, b0, K, sexp, sblk, cfg, pp, pa, po, pf, elem, buf):  # n
             E = acc_exp(acc, cfg)
             flags = np.int64(0)
             for t in range(n):
-                p = product(a[a0 + k + t], b[b0 + k + t], sexp[(k + t) // sblk], cfg, pp)
+                p = product(a[a0 + k + t], b[b0 + k + t], sexp[(k + t) // sblk] if scaled else zero,
+                            cfg, pp)
                 buf[t] = p
                 E, flags = scan(p, E, flags)
             S = acc_term(acc, E, cfg)
