@@ -89,6 +89,12 @@ def api() -> None:
     except TypeError as e:
         if "takes float32 device arrays" not in str(e):
             FAILURES.append(f"dtype message: {e}")
+    try:
+        mac.matmul(A, np.ones((3, 2), np.float32), "fp32")
+        FAILURES.append("a GPU and a host operand not refused")
+    except ValueError as e:
+        if "only a is a GPU array" not in str(e):
+            FAILURES.append(f"mixed message: {e}")
     z = mac.matmul(cuda.to_device(np.ones((0, 3), np.float32)), cuda.to_device(np.ones((3, 2), np.float32)))
     if z.shape != (0, 2):
         FAILURES.append(f"empty result shape {z.shape}")

@@ -235,19 +235,23 @@ def matmul(a: Any, b: Any, spec: AccumulatorSpec, *, cuda_stream: Any = None) ->
     M, K = A.shape
     N = B.shape[1]
     stream = _stream(cuda_stream, kind, a)
-    C = cuda.device_array((M, N), dtype=np.float32, stream=stream)
+    out: Any = None
+    if kind == "torch":  # the result in torch's caching allocator
+        import torch
+
+        out = torch.empty((M, N), dtype=torch.float32, device=a.device)
+        C = cuda.as_cuda_array(out)
+    elif kind == "cupy":
+        import cupy
+
+        out = cupy.empty((M, N), dtype=np.float32)
+        C = cuda.as_cuda_array(out)
+    else:
+        C = cuda.device_array((M, N), dtype=np.float32, stream=stream)
     if M and N:
         tm, tn, tk = TILE["m"], TILE["n"], TILE["k"]
         dev = 0 if config.ENABLE_CUDASIM else cuda.get_current_device().id
         vecs = _device_vectors(spec, dev)
         grid = ((N + tn - 1) // tn, (M + tm - 1) // tm)
         gemm_kernel(tm, tn, tk)[grid, (tn, tm), stream](A, B, C, M, N, K, *vecs)
-    if kind == "torch":
-        import torch
-
-        return torch.as_tensor(C, device=a.device)
-    if kind == "cupy":
-        import cupy
-
-        return cupy.asarray(C)
-    return C
+    return C if out is None else out

@@ -97,7 +97,12 @@ def matmul(a: Any, b: Any, spec: AccumulatorSpec | str = "fp32", *, cuda_stream:
         (1.0, 1.00390625)
     """
     spec = _spec(spec)
-    if is_device_array(a) or is_device_array(b):
+    on_gpu = is_device_array(a), is_device_array(b)
+    if any(on_gpu):
+        if not all(on_gpu):
+            where = "a" if on_gpu[0] else "b"
+            raise ValueError(f"only {where} is a GPU array; pass both operands on the GPU or both "
+                             "on the host")
         from ..gpu import mac as gpu_mac
 
         return gpu_mac.matmul(a, b, spec, cuda_stream=cuda_stream)
