@@ -35,6 +35,7 @@ Example (no GPU needed; builds nothing):
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,8 @@ from ..mac.scalar import (
 from ..mac.spec import AccumulatorSpec
 
 __all__ = ["matmul", "gemm_kernel", "TILE", "ptx_signatures"]
+
+_log = logging.getLogger("floatsim.mac")
 
 #: Output tile (threads per block: m x n) and products per shared-memory window.
 TILE = {"m": 16, "n": 16, "k": 32}
@@ -253,5 +256,8 @@ def matmul(a: Any, b: Any, spec: AccumulatorSpec, *, cuda_stream: Any = None) ->
         dev = 0 if config.ENABLE_CUDASIM else cuda.get_current_device().id
         vecs = _device_vectors(spec, dev)
         grid = ((N + tn - 1) // tn, (M + tm - 1) // tm)
-        gemm_kernel(tm, tn, tk)[grid, (tn, tm), stream](A, B, C, M, N, K, *vecs)
+        kernel = gemm_kernel(tm, tn, tk)
+        if not getattr(kernel, "overloads", True):
+            _log.info("floatsim.mac: first launch of the GPU GEMM: compiling it (20-60 s)")
+        kernel[grid, (tn, tm), stream](A, B, C, M, N, K, *vecs)
     return C if out is None else out
