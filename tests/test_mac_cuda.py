@@ -16,10 +16,10 @@ import pytest
 from cuda_support import build_ptx, ptx_params, run_simulator
 
 
-@pytest.mark.parametrize("group", ["windows", "large", "api"])
-def test_simulator_matches_cpu(group: str) -> None:
+@pytest.mark.parametrize("groups", [("windows", "api"), ("large",)], ids=["windows+api", "large"])
+def test_simulator_matches_cpu(groups: tuple[str, ...]) -> None:
     pytest.importorskip("numba.cuda", reason="numba-cuda is not installed")
-    run_simulator("cuda_sim_mac.py", group)
+    run_simulator("cuda_sim_mac.py", *groups)
 
 
 def _signatures() -> list:
