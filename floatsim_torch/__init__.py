@@ -23,8 +23,10 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
         "floatsim_torch needs torch: pip install 'floatsim[torch]'"
     ) from exc
 
-from . import blocks
+from . import blocks, mac
 from .cast import decode, encode, pack, quantize, unpack
+from .mac import matmul
 from .streams import RandomStream
 
-__all__ = ["RandomStream", "blocks", "decode", "encode", "pack", "quantize", "unpack"]
+__all__ = ["RandomStream", "blocks", "decode", "encode", "mac", "matmul", "pack", "quantize",
+           "unpack"]

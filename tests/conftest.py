@@ -9,6 +9,7 @@ collect_ignore = [
     "backend_worker.py",
     "cuda_sim_check.py", "cuda_sim_blocks.py", "cuda_sim_pack.py", "gpu_check.py", "gpu_blocks_check.py",
     "gpu_torch_check.py",
+    "cuda_sim_mac.py", "gpu_mac_check.py",
 ]
 # Helpers of the torch adapter's tests import torch: without it, leave them out
 # of --doctest-modules collection (the test files themselves importorskip torch).

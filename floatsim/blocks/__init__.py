@@ -22,7 +22,7 @@ Example:
 """
 
 from ..rounding import ScaleRule
-from .api import BlockCodes, block_amax, decode, encode, quantize
+from .api import BlockCodes, block_amax, decode, encode, quantize, scale_shape
 from .format import BlockFormat, IntFormat, bfp, format, int_block, names, scaled
 from .scaling import AmaxHistory, DelayedScaling
 
@@ -41,5 +41,6 @@ __all__ = [
     "int_block",
     "names",
     "quantize",
+    "scale_shape",
     "scaled",
 ]

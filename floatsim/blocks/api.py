@@ -33,7 +33,7 @@ from .format import format as _bformat
 from .layout import AxisArg, Layout
 from .plan import BlockPlan, elem_code_dtype
 
-__all__ = ["BlockCodes", "block_amax", "decode", "encode", "quantize"]
+__all__ = ["BlockCodes", "block_amax", "decode", "encode", "quantize", "scale_shape"]
 
 _DUMMY_I64 = np.zeros((1, 1), dtype=np.int64)
 _DUMMY_F64 = np.zeros((1, 1), dtype=np.float64)
@@ -338,6 +338,20 @@ def decode(
         raise ValueError(f"tensor_scale= applies to two-level formats only; {bf} has none")
     with np.errstate(over="ignore"):
         return _as_dtype(v, dt).reshape(e.shape)
+
+
+def scale_shape(shape: tuple[int, ...], bfmt: BlockFormat | str, *, axis: AxisArg = -1) -> tuple[int, ...]:
+    """The shape of the scales :func:`encode` gives for an array of ``shape``:
+    each block axis shortened to its number of blocks (a partial last block
+    counts), the others kept.  Errors as :func:`quantize` raises them.
+
+    Example:
+        >>> import floatsim as fs
+        >>> fs.blocks.scale_shape((4, 100), "mxfp8"), fs.blocks.scale_shape((64, 48), "nvfp4", axis=0)
+        ((4, 4), (4, 48))
+    """
+    shape = tuple(int(n) for n in shape)
+    return Layout(shape if shape else (1,), _bformat(bfmt).block, axis).scale_shape
 
 
 def block_amax(x: Any, bfmt: BlockFormat | str, *, axis: AxisArg = -1) -> np.ndarray:

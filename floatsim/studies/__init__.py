@@ -1,0 +1,7 @@
+"""Runnable studies: small, reproducible experiments whose results are in
+docs/studies.md.
+
+* :mod:`floatsim.studies.accumulation`: the error of a long dot product
+  against the exact sum as the bits an arithmetic unit keeps after aligning
+  its products go from 8 to 28 (``python -m floatsim.studies.accumulation``).
+"""
