@@ -43,19 +43,21 @@ from floatsim.kernels.fast32 import fits_fast32
 from floatsim.kernels.params import make_params
 
 from . import fast32 as F
+from . import ste
 from .bits import FLOATS, daz_bits, float_kind, from_bits32, to_bits32, to_bits64, uint_of
 from .general import compose_bits, decode_parts, encode_bits, require_x64
 from .philox import words32, words64
 
-__all__ = ["quantize", "encode", "decode", "code_dtype", "seed_words", "static_format",
-           "Cast"]
+__all__ = ["quantize", "encode", "decode", "code_dtype", "seed_words", "static_format", "static",
+           "stream_word", "float_input", "random_words", "Cast"]
 
 Array = Any
 _ALLOWED = "float64 (with jax_enable_x64), float32, float16, bfloat16"
 _SR = Rounding.STOCHASTIC.value
 
 
-def _static(value: Any, what: str) -> Any:
+def static(value: Any, what: str) -> Any:
+    """``value``, refusing a tracer where a static value is needed."""
     if isinstance(value, jax.core.Tracer):
         raise TypeError(
             f"{what} must be a static Python value, got a traced array ({value!r}); pass it as "
@@ -66,7 +68,7 @@ def _static(value: Any, what: str) -> Any:
 
 def static_format(fmt: Any, what: str = "fmt") -> Format:
     """``fmt`` as a Format (a Format or a registered name), refusing tracers."""
-    return fs.format(_static(fmt, what))
+    return fs.format(static(fmt, what))
 
 
 def code_dtype(fmt: Format | str) -> np.dtype:
@@ -82,7 +84,8 @@ def code_dtype(fmt: Format | str) -> np.dtype:
     return dt
 
 
-def _float_input(x: Any, what: str = "x") -> Array:
+def float_input(x: Any, what: str = "x") -> Array:
+    """``x`` as a jax float array of a dtype the casts take, else TypeError."""
     if isinstance(x, (float, int, list, tuple)) and not isinstance(x, bool):
         x = jnp.asarray(x, jnp.float32 if not isinstance(x, int) else None)
     if not hasattr(x, "dtype"):
@@ -103,7 +106,7 @@ def _holds(dt: np.dtype, fmt: Format) -> bool:
 
 
 def _out_dtype(dtype: Any, fmt: Format) -> np.dtype:
-    dt = float_kind(_static(dtype, "out_dtype"))
+    dt = float_kind(static(dtype, "out_dtype"))
     if dt is None:
         raise TypeError(f"out_dtype={dtype!r} is not supported; allowed: {_ALLOWED}")
     if not _holds(dt, fmt):
@@ -154,7 +157,8 @@ def seed_words(seed: Any) -> tuple[Array, Array]:
     return lo, hi
 
 
-def _stream_word(stream: Any) -> Array:
+def stream_word(stream: Any) -> Array:
+    """The Philox stream id as a uint32 scalar (int or traced integer)."""
     if isinstance(stream, (bool, np.bool_)) or not isinstance(stream, (int, np.integer)):
         s = jnp.asarray(stream)
         if not jnp.issubdtype(s.dtype, jnp.integer) or s.shape != ():
@@ -185,16 +189,16 @@ class Cast:
              overflow: Any = None, subnormals: Any = None, daz: Any = False, seed: Any = None,
              random_bits: Any = None, sr_bits: Any = None, out_dtype: np.dtype | None = None) -> Cast:
         f = static_format(fmt)
-        rnd = Rounding.parse(_static(rounding, "rounding"))
-        ov = None if _static(overflow, "overflow") is None else f.check_overflow(overflow)
-        subnormals = _static(subnormals, "subnormals")
+        rnd = Rounding.parse(static(rounding, "rounding"))
+        ov = None if static(overflow, "overflow") is None else f.check_overflow(overflow)
+        subnormals = static(subnormals, "subnormals")
         if subnormals is False and f.ebits == 0:
             raise ValueError(
                 f"subnormals=False needs a format with ebits >= 1; {f.name or f} has ebits=0 "
                 "(allowed: None or True)"
             )
-        daz = bool(_static(daz, "daz"))
-        sr_bits = _static(sr_bits, "sr_bits")
+        daz = bool(static(daz, "daz"))
+        sr_bits = static(sr_bits, "sr_bits")
         if rnd is not Rounding.STOCHASTIC:
             if seed is not None or random_bits is not None or sr_bits is not None:
                 raise ValueError(
@@ -237,7 +241,7 @@ class Cast:
                            subnormals=self.subnormals, sr_bits=self.sr_bits, wide_random=self.wide)
 
 
-def _random(x_shape: tuple[int, ...], rmode: int, wide: bool, seed_lo: Array, seed_hi: Array,
+def random_words(x_shape: tuple[int, ...], rmode: int, wide: bool, seed_lo: Array, seed_hi: Array,
             stream: Array, rbits: Array) -> tuple[Array, Array]:
     """(r_hi, r_lo) words of every element (uint32, x's shape)."""
     n = int(np.prod(x_shape, dtype=np.int64))
@@ -260,7 +264,7 @@ def _run_fast(x: Array, consts: Array, table: Array, seed_lo: Array, seed_hi: Ar
     if daz:
         x = lax.bitcast_convert_type(daz_bits(b, x.dtype), x.dtype)
     u = to_bits32(x)
-    r_lo = _random(x.shape, rmode, wide, seed_lo, seed_hi, stream, rbits)[1] if rnd == _SR else None
+    r_lo = random_words(x.shape, rmode, wide, seed_lo, seed_hi, stream, rbits)[1] if rnd == _SR else None
     r = F.quantize_f32_bits(u, consts, rnd, r_lo)
     if want_codes:
         return F.code_of_f32(r, u, table).astype(code_dt)
@@ -277,7 +281,7 @@ def _run_general(x: Array, params: Array, seed_lo: Array, seed_hi: Array, stream
         x = lax.bitcast_convert_type(daz_bits(b, x.dtype), x.dtype)
     u = to_bits64(x)
     if rmode:
-        r_hi, r_lo = _random(x.shape, rmode, wide, seed_lo, seed_hi, stream, rbits)
+        r_hi, r_lo = random_words(x.shape, rmode, wide, seed_lo, seed_hi, stream, rbits)
         r_hi, r_lo = r_hi.astype(jnp.int64), r_lo.astype(jnp.int64)
     else:
         r_hi = r_lo = jnp.zeros((), jnp.int64)
@@ -291,7 +295,7 @@ def _run_general(x: Array, params: Array, seed_lo: Array, seed_hi: Array, stream
 def _dispatch(x: Array, cast: Cast, seed: Any, stream: Any, random_bits: Any, out: np.dtype,
               want_codes: bool) -> Array:
     seed_lo, seed_hi = seed_words(seed) if seed is not None else (jnp.uint32(0), jnp.uint32(0))
-    stream_w = _stream_word(stream)
+    stream_w = stream_word(stream)
     if random_bits is not None:
         if tuple(random_bits.shape) != tuple(x.shape):
             raise ValueError(f"random_bits has shape {random_bits.shape}; it needs x's shape {x.shape}")
@@ -315,37 +319,32 @@ def _dispatch(x: Array, cast: Cast, seed: Any, stream: Any, random_bits: Any, ou
 
 
 # ---- the differentiable quantize --------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class _Grad:
-    kind: str  # "ste" | "clipped"
-    max: float
-    cast: Cast | None  # rounds the cotangent
-
-
 _GRADS = ("ste", "clipped")
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
-def _fq(cast: Cast, out: np.dtype, grad: _Grad, x: Array, rand: tuple) -> Array:
-    return _dispatch(x, cast, rand[0], rand[1], rand[2], out, False)
+@dataclasses.dataclass(frozen=True)
+class _QuantizeOp:
+    """quantize's forward and its gradient rule (ste.Spec)."""
 
+    cast: Cast
+    in_dtype: np.dtype
+    out: np.dtype
+    grad: str  # "ste" | "clipped"
+    grad_cast: Cast | None  # rounds the cotangent
 
-def _fq_fwd(cast: Cast, out: np.dtype, grad: _Grad, x: Array, rand: tuple) -> tuple:
-    y = _dispatch(x, cast, rand[0], rand[1], rand[2], out, False)
-    return y, (x if grad.kind == "clipped" else jnp.zeros((0,), x.dtype), rand)
+    @property
+    def needs_x(self) -> bool:
+        return self.grad == "clipped"
 
+    def forward(self, x: Array, rand: tuple) -> Array:
+        return _dispatch(x, self.cast, rand[0], rand[1], rand[2], self.out, False)
 
-def _fq_bwd(cast: Cast, out: np.dtype, grad: _Grad, res: tuple, g: Array) -> tuple:
-    x, rand = res
-    dt = x.dtype
-    if grad.kind == "clipped":
-        g = jnp.where(jnp.abs(x) <= grad.max, g, jnp.zeros_like(g))
-    if grad.cast is not None:
-        g = _dispatch(g, grad.cast, rand[3], rand[4], None, np.dtype(g.dtype), False)
-    return g.astype(dt) if x.size else g.astype(dt), None
-
-
-_fq.defvjp(_fq_fwd, _fq_bwd)
+    def backward(self, x: Array, g: Array, rand: tuple) -> Array:
+        if self.grad == "clipped":
+            g = jnp.where(jnp.abs(x) <= self.cast.fmt.max, g, jnp.zeros_like(g))
+        if self.grad_cast is not None:
+            g = _dispatch(g, self.grad_cast, rand[3], rand[4], None, np.dtype(g.dtype), False)
+        return g.astype(self.in_dtype)
 
 
 def quantize(
@@ -392,14 +391,14 @@ def quantize(
         >>> fj.quantize(jnp.full(4, 1.0625), "e4m3", "sr", seed=7).tolist()
         [1.125, 1.125, 1.0, 1.0]
     """
-    x = _float_input(x)
+    x = float_input(x)
     in_dt = np.dtype(x.dtype)
-    out = in_dt if out_dtype is None else float_kind(_static(out_dtype, "out_dtype"))
+    out = in_dt if out_dtype is None else float_kind(static(out_dtype, "out_dtype"))
     f = static_format(fmt)
     out = _out_dtype(out if out is not None else out_dtype, f)
     cast = Cast.make(in_dt, f, rounding, overflow=overflow, subnormals=subnormals, daz=daz,
                      seed=seed, random_bits=random_bits, sr_bits=sr_bits, out_dtype=out)
-    grad = _static(grad, "grad")
+    grad = static(grad, "grad")
     if grad not in _GRADS:
         raise ValueError(f"grad={grad!r} is not a gradient rule; allowed: {', '.join(_GRADS)}")
     gcast = None
@@ -410,9 +409,9 @@ def quantize(
     elif grad_seed is not None:
         raise ValueError("grad_seed= applies with grad_format= and grad_rounding='stochastic'")
     # seeds and streams become arrays here so that the custom_vjp sees only arrays
-    rand = (_as_array_seed(seed), _stream_word(stream), random_bits, _as_array_seed(grad_seed),
-            _stream_word(grad_stream))
-    return _fq(cast, out, _Grad(grad, float(f.max), gcast), x, rand)
+    rand = (_as_array_seed(seed), stream_word(stream), random_bits, _as_array_seed(grad_seed),
+            stream_word(grad_stream))
+    return ste.apply(_QuantizeOp(cast, in_dt, out, grad, gcast), x, rand)
 
 
 def _as_array_seed(v: Any) -> Any:
@@ -447,7 +446,7 @@ def encode(
         >>> fj.encode(jnp.array([6.0, -0.5, 5.0]), "e2m1").tolist()
         [7, 9, 6]
     """
-    x = _float_input(x)
+    x = float_input(x)
     cast = Cast.make(np.dtype(x.dtype), fmt, rounding, overflow=overflow, subnormals=subnormals,
                      daz=daz, seed=seed, random_bits=random_bits, sr_bits=sr_bits,
                      out_dtype=np.dtype(np.float32) if x.dtype != np.float64 else None)

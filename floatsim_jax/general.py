@@ -54,7 +54,7 @@ from floatsim.kernels.params import (
 )
 from floatsim.kernels.scalar import ODD, RDN, RNA, RNE, RTZ, RUP, SR
 
-__all__ = ["encode_bits", "decode_parts", "compose_bits", "FLOAT_LAYOUT", "require_x64"]
+__all__ = ["encode_bits", "decode_parts", "param_list", "shift_params", "compose_bits", "FLOAT_LAYOUT", "require_x64"]
 
 I64 = jnp.int64
 _ABS = 0x7FFFFFFFFFFFFFFF
@@ -101,13 +101,30 @@ def _frac_bits(rem: Any, sh: Any, k: Any) -> tuple[Any, Any]:
     return t, dropped
 
 
+def param_list(p: Any) -> list[Any]:
+    """make_params' vector as a list of int64 entries; a list (entries that
+    are per-element arrays, e.g. per-block shifted formats) is taken as is."""
+    if isinstance(p, (list, tuple)):
+        return [jnp.asarray(v, I64) for v in p]
+    p = jnp.asarray(p, I64)
+    return [p[i] for i in range(N_PARAMS)]
+
+
+def shift_params(p: Any, k: Any) -> list[Any]:
+    """The params of the format with its exponent range shifted by 2**k
+    (as ``floatsim.kernels.blocks_cpu.shift_params``)."""
+    P = param_list(p)
+    k = jnp.asarray(k, I64)
+    P[P_BIAS], P[P_EMIN], P[P_EMAX] = P[P_BIAS] - k, P[P_EMIN] + k, P[P_EMAX] + k
+    return P
+
+
 def encode_bits(u: Any, p: Any, r_hi: Any, r_lo: Any) -> Any:
     """scalar.encode_bits on int64 arrays: the code (int64; -1 for NaN into a
     format without NaN) of the float64 with bits ``u``; ``p`` is
-    make_params' vector (an array: its entries are read at run time), r_hi /
-    r_lo the random words (int64, or 0)."""
-    p = jnp.asarray(p, I64)
-    P = [p[i] for i in range(N_PARAMS)]
+    make_params' vector (an array: its entries are read at run time, or a
+    :func:`param_list`), r_hi / r_lo the random words (int64, or 0)."""
+    P = param_list(p)
     u = jnp.asarray(u, I64)
     r_hi, r_lo = _i(r_hi), _i(r_lo)
     M, mag_bits, emin = P[P_MBITS], P[P_MAG_BITS], P[P_EMIN]
@@ -197,7 +214,8 @@ def decode_parts(code: Any, p: Any) -> tuple[Any, Any, Any, Any, Any]:
     the value is (-1)**neg * sig * 2**ex.  Works in the code's integer dtype
     (int32 where the format's magnitudes fit, so that decoding needs no x64)."""
     dt = code.dtype
-    P = [jnp.asarray(p[i]).astype(dt) for i in range(N_PARAMS)]
+    P = [v.astype(dt) for v in param_list(p)] if isinstance(p, (list, tuple)) else [
+        jnp.asarray(p[i]).astype(dt) for i in range(N_PARAMS)]
     one = jnp.ones((), dt)
     M, mag_bits = P[P_MBITS], P[P_MAG_BITS]
     width = np.iinfo(dt).bits - 1
