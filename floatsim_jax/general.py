@@ -228,12 +228,13 @@ def decode_parts(code: Any, p: Any) -> tuple[Any, Any, Any, Any, Any]:
     subn = (ef == 0) & (P[P_HAS_ZERO] != 0)
     sig = jnp.where(subn, mf, mf | lax.shift_left(one, M))
     ex = jnp.where(subn, P[P_EMIN] - M, ef - P[P_BIAS] - M)
-    return nan, inf & ~nan, neg, sig, ex
+    return nan, inf & ~nan, neg & ~nan, sig, ex  # NaN decodes positive, as the core's
 
 
 def compose_bits(nan: Any, inf: Any, neg: Any, sig: Any, ex: Any, dtype: Any) -> Any:
     """The bits of the float ``dtype`` value (-1)**neg * sig * 2**ex, which
-    must be exact in ``dtype`` (sig >= 0 integer; NaN as numpy's quiet NaN).
+    must be exact in ``dtype`` (sig >= 0 integer; NaN as the quiet NaN of
+    sign ``neg``, as numpy's widening keeps it).
     Built from integer bits: no float arithmetic, so no flushing."""
     dt = np.dtype(dtype)
     E, Mo = FLOAT_LAYOUT[dt]
@@ -245,14 +246,17 @@ def compose_bits(nan: Any, inf: Any, neg: Any, sig: Any, ex: Any, dtype: Any) ->
     frac = jnp.where(top <= Mo, lax.shift_left(sig, jnp.clip(Mo - top, 0, Mo).astype(it)),
                      lax.shift_right_logical(sig, jnp.clip(top - Mo, 0, 63).astype(it)))
     frac = frac & ((1 << Mo) - 1)
-    wide = jnp.uint64 if width == 64 else jnp.uint32
+    wide = jnp.uint64 if width == 64 or np.dtype(it).itemsize == 8 else jnp.uint32
     normal = lax.shift_left((e + bias).astype(wide), wide(Mo)) | frac.astype(wide)
     # below the normal range the bit pattern is sig shifted to the unit 2**(1 - bias - Mo)
     sub_sh = ex - (1 - bias - Mo)
-    subn = lax.shift_left(sig.astype(wide), jnp.clip(sub_sh, 0, width - 1).astype(wide))
+    sw = sig.astype(wide)
+    top_sh = np.iinfo(wide).bits - 1  # wide is at least sig's width
+    subn = jnp.where(sub_sh >= 0, lax.shift_left(sw, jnp.clip(sub_sh, 0, top_sh).astype(wide)),
+                     lax.shift_right_logical(sw, jnp.clip(-sub_sh, 0, top_sh).astype(wide)))
     mag = jnp.where(sig == 0, wide(0), jnp.where(e >= 1 - bias, normal, subn))
     inf_bits = wide(((1 << E) - 1) << Mo)
     mag = jnp.where(inf, inf_bits, mag)
     bits = jnp.where(neg, mag | wide(1 << (width - 1)), mag)
-    bits = jnp.where(nan, inf_bits | wide(1 << (Mo - 1)), bits)
-    return bits if width >= 32 else bits.astype(jnp.uint16)
+    bits = jnp.where(nan, (bits & wide(1 << (width - 1))) | inf_bits | wide(1 << (Mo - 1)), bits)
+    return bits.astype({64: jnp.uint64, 32: jnp.uint32, 16: jnp.uint16}[width])
