@@ -389,7 +389,7 @@ def quantize(
     Example:
         >>> import jax.numpy as jnp, floatsim_jax as fj
         >>> fj.quantize(jnp.full(4, 1.0625), "e4m3", "sr", seed=7).tolist()
-        [1.125, 1.125, 1.0, 1.0]
+        [1.0, 1.0, 1.125, 1.125]
     """
     x = float_input(x)
     in_dt = np.dtype(x.dtype)

@@ -10,15 +10,13 @@ are composed from their bits (:func:`compose_bits`), never by a float
 product, because XLA flushes subnormals on the CPU.
 
 Example:
-    >>> import jax
-    >>> jax.config.update("jax_enable_x64", True)
-    >>> import numpy as np, floatsim as fs
+    >>> import jax, numpy as np, floatsim as fs
     >>> from floatsim.kernels.params import make_params
     >>> from floatsim_jax.general import encode_bits
     >>> u = np.float64([460.0, -0.3]).view(np.int64)
-    >>> [hex(int(c)) for c in encode_bits(u, make_params(fs.format("e4m3")), 0, 0)]
-    ['0x7e', '0xa9']
-    >>> jax.config.update("jax_enable_x64", False)
+    >>> with jax.enable_x64(True):
+    ...     [hex(int(c)) for c in encode_bits(u, make_params(fs.format("e4m3")), 0, 0)]
+    ['0x7e', '0xaa']
 """
 
 from __future__ import annotations
