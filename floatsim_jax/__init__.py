@@ -22,4 +22,10 @@ from . import blocks
 from .cast import code_dtype, decode, encode, quantize, seed_words
 from .packing import pack, unpack
 
-__all__ = ["blocks", "code_dtype", "decode", "encode", "pack", "quantize", "seed_words", "unpack"]
+try:  # the Optax wrapper, where optax is installed
+    from . import optax
+except ImportError:  # pragma: no cover
+    optax = None  # type: ignore[assignment]
+
+__all__ = ["blocks", "code_dtype", "decode", "encode", "optax", "pack", "quantize", "seed_words",
+           "unpack"]
