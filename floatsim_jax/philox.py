@@ -21,6 +21,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 __all__ = ["philox4x32", "words32", "words64"]
 
@@ -42,17 +43,26 @@ def _mulhilo(a: Any, m: np.uint32) -> tuple[Any, Any]:
     return hi, a * m
 
 
+def _round(_: Any, c: tuple) -> tuple:
+    x0, x1, x2, x3, y0, y1 = c
+    h0, l0 = _mulhilo(x0, _M0)
+    h1, l1 = _mulhilo(x2, _M1)
+    return h1 ^ x1 ^ y0, l1, h0 ^ x3 ^ y1, l0, y0 + _W0, y1 + _W1
+
+
 def philox4x32(c0: Any, c1: Any, c2: Any, c3: Any, k0: Any, k1: Any) -> tuple[Any, Any, Any, Any]:
     """Ten Philox rounds on the counter (c0..c3) and key (k0, k1), uint32 arrays
-    (broadcast against each other)."""
-    x0, x1, x2, x3 = (jnp.asarray(c, jnp.uint32) for c in (c0, c1, c2, c3))
-    y0, y1 = jnp.asarray(k0, jnp.uint32), jnp.asarray(k1, jnp.uint32)
-    for _ in range(10):
-        h0, l0 = _mulhilo(x0, _M0)
-        h1, l1 = _mulhilo(x2, _M1)
-        x0, x1, x2, x3 = h1 ^ x1 ^ y0, l1, h0 ^ x3 ^ y1, l0
-        y0, y1 = y0 + _W0, y1 + _W1
-    return x0, x1, x2, x3
+    (broadcast against each other).
+
+    The rounds run as a loop of one round per step, so that XLA keeps each
+    round's four words in memory: traced as one expression, its fusions
+    recomputed the earlier rounds once per use, exponentially (1.5 Melem/s
+    for the words of 2**20 elements on the CPU, against about 100 as a loop).
+    """
+    xs = jnp.broadcast_arrays(*(jnp.asarray(c, jnp.uint32) for c in (c0, c1, c2, c3)))
+    ys = jnp.broadcast_arrays(jnp.asarray(k0, jnp.uint32), jnp.asarray(k1, jnp.uint32))
+    out = lax.fori_loop(0, 10, _round, (*xs, *ys))
+    return out[0], out[1], out[2], out[3]
 
 
 def words32(n: int, seed_lo: Any, seed_hi: Any, stream: Any) -> Any:
