@@ -49,6 +49,7 @@ from floatsim.kernels.fast32 import fits_fast32
 from floatsim.kernels.params import P_NAN_CODE, make_params
 
 from . import fast32 as F
+from . import nvfp4 as V
 from . import ste
 from .bits import float_kind, from_bits32, to_bits32, to_bits64
 from .cast import Cast, float_input, random_words, seed_words, static, stream_word
@@ -430,15 +431,41 @@ def _run(x: Array, k_const: dict, seed_lo: Array, seed_hi: Array, stream: Array,
     return elems, lay.scales_out(scodes.astype(sc_dt))
 
 
+@functools.partial(jax.jit, static_argnames=("plan", "out", "want_codes", "el_dt", "sc_dt"))
+def _run_value(x: Array, tscale: Array, seed_lo: Array, seed_hi: Array, stream: Array, *,
+               plan: Any, out: np.dtype, want_codes: bool, el_dt: Any = None, sc_dt: Any = None
+               ) -> Any:
+    lay = plan.blocks
+    xs = x.reshape(lay.shape)
+    r_hi = r_lo = None
+    if plan.rmode:
+        hi, lo = random_words(lay.shape, 1, plan.wide, seed_lo, seed_hi, stream, None)
+        r_hi, r_lo = lay.gather(hi), lay.gather(lo)
+    vals, scode, t = V.run(plan, lay.gather(to_bits64(xs)), r_hi, r_lo, tscale, want_codes)
+    if want_codes:
+        elems = lay.scatter(vals.astype(el_dt)).reshape(x.shape)
+        return elems, lay.scales_out(scode.astype(sc_dt)), lax.bitcast_convert_type(t, jnp.float64)
+    y = lax.bitcast_convert_type(_round_into(vals, out), out)
+    return lay.scatter(y).reshape(x.shape)
+
+
 def _prepare(x: Any, bfmt: Any, rounding: Any, axis: Any, seed: Any, stream: Any,
-             sr_bits: Any) -> tuple[Array, BlockFormat, _Plan, dict, tuple]:
+             sr_bits: Any) -> tuple[Array, BlockFormat, Any, dict, tuple]:
     """Validated arguments: x, the block format, the static plan, the
     format's constant arrays and the random-word arguments."""
     x = float_input(x)
     bf = fs.blocks.format(static(bfmt, "bfmt"))
-    if supported(bf) != "pow2":
-        raise NotImplementedError(f"{bf}: value-scale rules go through floatsim_jax.nvfp4")
     in_dt = np.dtype(x.dtype)
+    if supported(bf) == "value":
+        require_x64(f"block format {bf} (a value scale)")
+        cast = Cast.make(np.dtype(np.float64) if in_dt == np.float64 else np.dtype(np.float32),
+                         bf.element, rounding, overflow=bf.element_overflow, seed=seed,
+                         sr_bits=sr_bits)
+        lay = Blocks(x.shape if x.ndim else (1,), bf.block, static(axis, "axis"))
+        plan = V.Plan(bf, cast.rounding, cast.sr_bits or None, cast.rmode,
+                      in_dt == np.float64 and cast.rmode == 1 and not cast.sr_bits, lay)
+        lo, hi = seed_words(seed) if seed is not None else (jnp.uint32(0), jnp.uint32(0))
+        return x, bf, plan, {}, (lo, hi, stream_word(stream))
     f64 = in_dt == np.float64
     cast = Cast.make(in_dt if f64 else np.dtype(np.float32), bf.element, rounding,
                      overflow=bf.element_overflow, seed=seed, sr_bits=sr_bits)
@@ -462,6 +489,9 @@ class _BlockOp:
     needs_x: bool = False
 
     def forward(self, x: Array, rand: tuple) -> Array:
+        if isinstance(self.plan, V.Plan):
+            return _run_value(x, rand[0], *rand[1:4], plan=self.plan, out=self.out,
+                              want_codes=False)
         return _run(x, rand[0], *rand[1:4], plan=self.plan, out=self.out, want_codes=False)
 
     def backward(self, x: Array, g: Array, rand: tuple) -> Array:
@@ -470,7 +500,7 @@ class _BlockOp:
 
 def quantize(x: Any, bfmt: BlockFormat | str, rounding: Rounding | str = "nearest_even", *,
              axis: Any = -1, seed: Any = None, stream: Any = 0, sr_bits: int | None = None,
-             out_dtype: Any = None) -> Array:
+             tensor_scale: Any = None, out_dtype: Any = None) -> Array:
     """Fake-quantize ``x`` in a block format, as ``floatsim.blocks.quantize``
     (same arguments; seeds may be traced or ``jax.random`` keys).  The
     gradient is straight-through.
@@ -482,6 +512,10 @@ def quantize(x: Any, bfmt: BlockFormat | str, rounding: Rounding | str = "neares
         True
     """
     x, bf, plan, consts, rand = _prepare(x, bfmt, rounding, axis, seed, stream, sr_bits)
+    if isinstance(plan, V.Plan):
+        consts = V.check_tensor_scale(bf, tensor_scale)
+    elif tensor_scale is not None:
+        raise ValueError(f"tensor_scale= applies to two-level formats only; {bf} has none")
     out = np.dtype(x.dtype) if out_dtype is None else float_kind(static(out_dtype, "out_dtype"))
     if out is None:
         raise TypeError(f"out_dtype={out_dtype!r} is not a float dtype floatsim_jax writes")
@@ -492,8 +526,8 @@ def quantize(x: Any, bfmt: BlockFormat | str, rounding: Rounding | str = "neares
 
 
 def encode(x: Any, bfmt: BlockFormat | str, rounding: Rounding | str = "nearest_even", *,
-           axis: Any = -1, seed: Any = None, stream: Any = 0, sr_bits: int | None = None
-           ) -> tuple[Array, Array]:
+           axis: Any = -1, seed: Any = None, stream: Any = 0, sr_bits: int | None = None,
+           tensor_scale: Any = None) -> tuple[Array, ...]:
     """``(elements, scales)`` codes of ``x`` in a block format, as
     ``floatsim.blocks.encode``.
 
@@ -504,8 +538,15 @@ def encode(x: Any, bfmt: BlockFormat | str, rounding: Rounding | str = "nearest_
         ((2, 32), (2, 1), 119)
     """
     x, bf, plan, consts, rand = _prepare(x, bfmt, rounding, axis, seed, stream, sr_bits)
-    return _run(x, consts, *rand, plan=plan, out=np.dtype(np.float32), want_codes=True,
-                el_dt=fs.code_dtype(bf.element), sc_dt=fs.code_dtype(bf.scale))
+    dts = {"el_dt": fs.code_dtype(bf.element), "sc_dt": fs.code_dtype(bf.scale)}
+    if isinstance(plan, V.Plan):
+        ts = V.check_tensor_scale(bf, tensor_scale)
+        e, s, t = _run_value(x, ts, *rand, plan=plan, out=np.dtype(np.float64), want_codes=True,
+                             **dts)
+        return (e, s, t) if bf.tensor_format is not None else (e, s)
+    if tensor_scale is not None:
+        raise ValueError(f"tensor_scale= applies to two-level formats only; {bf} has none")
+    return _run(x, consts, *rand, plan=plan, out=np.dtype(np.float32), want_codes=True, **dts)
 
 
 @functools.lru_cache(maxsize=64)
@@ -532,10 +573,22 @@ def _run_decode(e: Array, s: Array, ks: Array, *, el: Format, lay: Blocks, out: 
     return _narrow32(lay.scatter(r), out).reshape(e.shape)
 
 
+@functools.partial(jax.jit, static_argnames=("lay", "out"))
+def _run_decode_value(e: Array, s: Array, et: Array, st: Array, t: Array, *, lay: Blocks,
+                      out: np.dtype) -> Array:
+    ev = et[jnp.clip(e.astype(jnp.int32), 0, et.size - 1)]
+    sv = lay.gather(lay.scatter(st[jnp.clip(lay.scales_in(s).astype(jnp.int32), 0, st.size - 1)]
+                                [..., None] * jnp.ones((lay.bs,), jnp.int64)))
+    v = V.decode_values(lay.gather(ev.reshape(lay.shape)), sv, to_bits64(t))
+    y = lax.bitcast_convert_type(_round_into(v, out), out)
+    return lay.scatter(y).reshape(e.shape)
+
+
 def decode(elements: Any, scales: Any, bfmt: BlockFormat | str, *, axis: Any = -1,
-           dtype: Any = jnp.float32) -> Array:
-    """The values of encoded blocks, element * 2**k, rounded once into
-    ``dtype`` (as ``floatsim.blocks.decode``), for power-of-two scales.
+           tensor_scale: Any = None, dtype: Any = jnp.float32) -> Array:
+    """The values of encoded blocks, element * scale [* tensor_scale],
+    rounded once into ``dtype`` (as ``floatsim.blocks.decode``).  Value scales
+    (NVFP4) need x64.
 
     Example:
         >>> import jax.numpy as jnp, floatsim_jax as fj
@@ -544,9 +597,7 @@ def decode(elements: Any, scales: Any, bfmt: BlockFormat | str, *, axis: Any = -
         [[48.0, -4.0]]
     """
     bf = fs.blocks.format(static(bfmt, "bfmt"))
-    if supported(bf) != "pow2":
-        raise NotImplementedError(f"floatsim_jax.blocks.decode takes power-of-two scales; {bf} "
-                                  "has value scales: use floatsim_jax.nvfp4.decode")
+    route = supported(bf)
     e, s = jnp.asarray(elements), jnp.asarray(scales)
     for what, a in (("elements", e), ("scales", s)):
         if not jnp.issubdtype(a.dtype, jnp.integer):
@@ -555,13 +606,22 @@ def decode(elements: Any, scales: Any, bfmt: BlockFormat | str, *, axis: Any = -
     if out is None:
         raise TypeError(f"dtype={dtype!r} is not supported; allowed: float32, float16, bfloat16, "
                         "float64 (x64)")
-    if not fits_fast32(bf.element):
-        raise NotImplementedError(f"decode of {bf.element} elements (beyond float32) in jax")
     lay = Blocks(e.shape if e.ndim else (1,), bf.block, static(axis, "axis"))
     if tuple(s.shape) != lay.scale_shape:
         raise ValueError(
             f"scales has shape {tuple(s.shape)}; elements of shape {tuple(e.shape)} in blocks of "
             f"{bf.block} along axis={axis!r} need scales of shape {lay.scale_shape}")
+    if route == "value":
+        require_x64(f"decode of {bf} (a value scale)")
+        if bf.tensor_format is not None and tensor_scale is None:
+            raise ValueError(f"{bf} is a two-level format: pass tensor_scale= (encode's third result)")
+        t = V.check_tensor_scale(bf, tensor_scale) if tensor_scale is not None else jnp.float64(1.0)
+        return _run_decode_value(e, s, V.value_table(bf.element), V.value_table(bf.scale), t,
+                                 lay=lay, out=out)
+    if tensor_scale is not None:
+        raise ValueError(f"tensor_scale= applies to two-level formats only; {bf} has none")
+    if not fits_fast32(bf.element):
+        raise NotImplementedError(f"decode of {bf.element} elements (beyond float32) in jax")
     ks, _ = _scale_exponents(bf.scale)
     return _run_decode(e, s, ks, el=bf.element, lay=lay, out=out)
 
