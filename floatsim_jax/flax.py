@@ -25,10 +25,11 @@ Usage::
     flax.nnx.Linear(32, 64, dot_general=dg, rngs=rngs)
     flax.nnx.Einsum("btd,dh->bth", (32, 64), einsum_op=floatsim_jax.flax.einsum("mxfp4"), rngs=rngs)
 
-A recipe operand takes ``scaling`` NONE (an element Format) or BLOCK (a
-BlockFormat: MX and other power-of-two block scales); the per-tensor and
-per-row scalings raise NotImplementedError until the value-scale route of
-floatsim_jax.blocks lands.
+A recipe operand takes ``scaling`` NONE (an element Format), BLOCK (a
+BlockFormat: MX, NVFP4, ...), TENSOR_CURRENT (one FP32 scale amax / max per
+tensor) or ROW (one per row along the reduction dim); value scales (NVFP4,
+per-tensor, per-row) need ``jax_enable_x64``.  TENSOR_DELAYED and Hadamard
+transforms raise NotImplementedError.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ __all__ = ["DotGeneral", "dot_general", "einsum", "OperandSpec", "GemmSpec"]
 
 #: The recipe roles in the order of their SR streams.
 ROLES = ("forward.lhs", "forward.rhs", "dgrad.lhs", "dgrad.rhs", "wgrad.lhs", "wgrad.rhs")
-_SUPPORTED = ("none", "block")
+_SUPPORTED = ("none", "block", "tensor_current", "row")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +65,7 @@ class OperandSpec:
     rounding: Rounding
     sr_bits: int | None
     stream: int
+    per_tensor: bool = False
 
     @classmethod
     def of(cls, op: Any, role: str, stream: int) -> OperandSpec:
@@ -75,8 +77,8 @@ class OperandSpec:
         if scaling not in _SUPPORTED:
             raise NotImplementedError(
                 f"recipe operand {role} has scaling={scaling!r}; floatsim_jax.flax takes "
-                f"{', '.join(repr(s) for s in _SUPPORTED)} (per-tensor and per-row scaling need "
-                "the value-scale route of floatsim_jax.blocks)")
+                f"{', '.join(repr(s) for s in _SUPPORTED)} (delayed scaling needs an amax "
+                "history kept outside the GEMM)")
         if getattr(op, "hadamard", None):
             raise NotImplementedError(f"recipe operand {role} has a Hadamard transform; "
                                       "floatsim_jax.flax does not apply it yet")
@@ -84,10 +86,13 @@ class OperandSpec:
             fmt = fs.blocks.format(fmt)
         if scaling == "none" and not isinstance(fmt, Format):
             fmt = fs.format(fmt)
+        if scaling in ("tensor_current", "row"):
+            # one FP32 scale amax / max per tensor, or per row along the reduction dim
+            fmt = fs.blocks.scaled(fs.format(fmt) if not isinstance(fmt, Format) else fmt)
         if isinstance(fmt, BlockFormat):
             B.supported(fmt)
         rnd = Rounding.parse(getattr(op, "rounding", Rounding.NEAREST_EVEN))
-        return cls(fmt, rnd, getattr(op, "sr_bits", None), stream)
+        return cls(fmt, rnd, getattr(op, "sr_bits", None), stream, scaling == "tensor_current")
 
     def __call__(self, x: Any, axis: int, seed: int) -> Any:
         """``x`` rounded, blocks along ``axis``."""
@@ -97,7 +102,8 @@ class OperandSpec:
         if self.rounding is Rounding.STOCHASTIC:
             kw = {"seed": seed, "stream": self.stream, "sr_bits": self.sr_bits}
         if isinstance(self.fmt, BlockFormat):
-            return B.quantize(x, self.fmt, self.rounding, axis=axis, **kw)
+            return B.quantize(x, self.fmt, self.rounding, axis=None if self.per_tensor else axis,
+                              **kw)
         return quantize(x, self.fmt, self.rounding, **kw)
 
 

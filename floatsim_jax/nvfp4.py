@@ -48,6 +48,8 @@ _INF = 0x7FF0000000000000
 _FRAC = (1 << 52) - 1
 _HUGE = (600 + 1023) << 52  # 2**600
 _TINY = 1 << 4  # 2**-1070
+#: Division steps per loop iteration (compile time against run time).
+UNROLL = 8
 
 
 def _exp_sig(b: Array) -> tuple[Array, Array]:
@@ -70,11 +72,13 @@ def div_rto(a: Array, t: Array) -> Array:
     lt = ma < mt
     rem = jnp.where(lt, ma << 1, ma)
     e = ea - et - lt.astype(jnp.int64)
-    q = jnp.zeros_like(rem)
-    for _ in range(53):
+    def step(_: Any, c: tuple[Array, Array]) -> tuple[Array, Array]:
+        rem, q = c
         bit = rem >= mt
-        rem = jnp.where(bit, rem - mt, rem) << 1
-        q = (q << 1) | bit.astype(jnp.int64)
+        return jnp.where(bit, rem - mt, rem) << 1, (q << 1) | bit.astype(jnp.int64)
+
+    # a loop, not 53 unrolled steps: the unrolled form took XLA minutes to compile
+    rem, q = lax.fori_loop(0, 53, step, (rem, jnp.zeros_like(rem)), unroll=UNROLL)
     q = q | (rem != 0).astype(jnp.int64)
     bits = ((jnp.clip(e, -1022, 1023) + 1023) << 52) | (q & _FRAC)
     bits = jnp.where(e > 600, _HUGE, jnp.where(e < -600, _TINY, bits))

@@ -382,3 +382,40 @@ def test_fast_path_covers_registered_formats() -> None:
     path (no x64 needed); those two need x64 (checked above)."""
     slow = sorted({f.name for f in CANONICAL.values() if not fits_fast32(f)})
     assert slow == ["float64", "float8_e8m0fnu"]
+
+
+def test_value_scales_match_core() -> None:
+    """NVFP4 (UE4M3 scales, an FP32 tensor scale), 16x16 tiles and a
+    per-tensor scaled format: the value-scale route (x64)."""
+    x = _block_input()
+    x[0, 0], x[1, 3] = 1.0, 5.0
+    with jax.enable_x64(True):
+        _check(np.asarray(fj.blocks.quantize(x, "nvfp4", "sr", seed=3)),
+               fs.blocks.quantize(x, "nvfp4", "sr", seed=3), "nvfp4 sr", x)
+        e, s, t = fj.blocks.encode(x, "nvfp4_16x16", "rna", axis=(0, 1))
+        e0, s0, t0 = fs.blocks.encode(x, "nvfp4_16x16", "rna", axis=(0, 1))
+        assert np.array_equal(np.asarray(e), e0) and np.array_equal(np.asarray(s), s0)
+        assert float(t) == t0
+        _check(np.asarray(fj.blocks.decode(e0, s0, "nvfp4_16x16", axis=(0, 1), tensor_scale=t0)),
+               fs.blocks.decode(e0, s0, "nvfp4_16x16", axis=(0, 1), tensor_scale=t0), "decode", x)
+        per_row = fs.blocks.scaled("e4m3")
+        _check(np.asarray(fj.blocks.quantize(x, per_row, axis=-1)),
+               fs.blocks.quantize(x, per_row, axis=-1), "per-row", x)
+    with pytest.raises(ValueError, match="jax_enable_x64"):
+        fj.blocks.quantize(x, "nvfp4")
+
+
+@pytest.mark.slow
+def test_value_scales_every_mode() -> None:
+    x = _block_input()
+    x[0, 0], x[1, 3] = 1.0, 5.0
+    with jax.enable_x64(True):
+        for r in MODES:
+            for name, ax in (("nvfp4", -1), ("nvfp4_16x16", (0, 1))):
+                _check(np.asarray(fj.blocks.quantize(x, name, r, axis=ax)),
+                       fs.blocks.quantize(x, name, r, axis=ax), f"{name} {r}", x)
+            _check(np.asarray(fj.blocks.quantize(x, "nvfp4", r, tensor_scale=0.01)),
+                   fs.blocks.quantize(x, "nvfp4", r, tensor_scale=0.01), f"tensor_scale {r}", x)
+        x64 = x.astype(np.float64) * 3.3
+        _check(np.asarray(fj.blocks.quantize(x64, "nvfp4", "sr", seed=2)),
+               fs.blocks.quantize(x64, "nvfp4", "sr", seed=2), "float64 sr", x64)

@@ -32,6 +32,7 @@ from floatsim import Rounding  # noqa: E402
 class Scaling(enum.Enum):
     NONE = "none"
     TENSOR_CURRENT = "tensor_current"
+    TENSOR_DELAYED = "tensor_delayed"
     BLOCK = "block"
 
 
@@ -96,8 +97,8 @@ def test_three_gemms_round_each_operand_per_recipe() -> None:
 
 
 def test_recipe_errors() -> None:
-    bad = Recipe("t", Gemm(Operand(fs.format("e4m3"), scaling=Scaling.TENSOR_CURRENT)), Gemm(), Gemm())
-    with pytest.raises(NotImplementedError, match="forward.lhs has scaling='tensor_current'"):
+    bad = Recipe("t", Gemm(Operand(fs.format("e4m3"), scaling=Scaling.TENSOR_DELAYED)), Gemm(), Gemm())
+    with pytest.raises(NotImplementedError, match="forward.lhs has scaling='tensor_delayed'"):
         fjf.dot_general(bad)
     with pytest.raises(TypeError, match="has no 'forward'"):
         fjf.dot_general(object())
