@@ -385,8 +385,9 @@ def test_fast_path_covers_registered_formats() -> None:
 
 
 def test_value_scales_match_core() -> None:
-    """NVFP4 (UE4M3 scales, an FP32 tensor scale), 16x16 tiles and a
-    per-tensor scaled format: the value-scale route (x64)."""
+    """NVFP4 (UE4M3 scales, an FP32 tensor scale) and 16x16 tiles: the
+    value-scale route (x64).  Every mode, per-tensor / per-row scaled
+    formats and float64 input: test_value_scales_every_mode (slow)."""
     x = _block_input()
     x[0, 0], x[1, 3] = 1.0, 5.0
     with jax.enable_x64(True):
@@ -398,9 +399,6 @@ def test_value_scales_match_core() -> None:
         assert float(t) == t0
         _check(np.asarray(fj.blocks.decode(e0, s0, "nvfp4_16x16", axis=(0, 1), tensor_scale=t0)),
                fs.blocks.decode(e0, s0, "nvfp4_16x16", axis=(0, 1), tensor_scale=t0), "decode", x)
-        per_row = fs.blocks.scaled("e4m3")
-        _check(np.asarray(fj.blocks.quantize(x, per_row, axis=-1)),
-               fs.blocks.quantize(x, per_row, axis=-1), "per-row", x)
     with pytest.raises(ValueError, match="jax_enable_x64"):
         fj.blocks.quantize(x, "nvfp4")
 
@@ -416,6 +414,10 @@ def test_value_scales_every_mode() -> None:
                        fs.blocks.quantize(x, name, r, axis=ax), f"{name} {r}", x)
             _check(np.asarray(fj.blocks.quantize(x, "nvfp4", r, tensor_scale=0.01)),
                    fs.blocks.quantize(x, "nvfp4", r, tensor_scale=0.01), f"tensor_scale {r}", x)
+        for ax in (None, -1, 0):
+            per = fs.blocks.scaled("e4m3")
+            _check(np.asarray(fj.blocks.quantize(x, per, axis=ax)),
+                   fs.blocks.quantize(x, per, axis=ax), f"scaled axis={ax}", x)
         x64 = x.astype(np.float64) * 3.3
         _check(np.asarray(fj.blocks.quantize(x64, "nvfp4", "sr", seed=2)),
                fs.blocks.quantize(x64, "nvfp4", "sr", seed=2), "float64 sr", x64)
