@@ -349,14 +349,22 @@ def _pow2_f32(k_const: dict, rnd: int, u: Array, r_lo: Array, want_codes: bool
     kk = jnp.clip(k, rv[R_LOW], rv[R_HIGH])
     s = (k - kk)[..., None]
     ck = F.shift_consts(k_const["c"], kk[..., None])
-    us = jnp.where(s < 0, _signed(_scale_bits, u, -s),
-                   jnp.where(s > 0, _signed(_scale_bits, u, -s, sticky=True), u))
-    r = F.quantize_f32_bits(us, ck, rnd, r_lo)
+
+    def moved(u: Array) -> Array:
+        us = jnp.where(s < 0, _signed(_scale_bits, u, -s),
+                       jnp.where(s > 0, _signed(_scale_bits, u, -s, sticky=True), u))
+        r = F.quantize_f32_bits(us, ck, rnd, r_lo)
+        return r if want_codes else jnp.where(s != 0, _signed(_scale_bits, r, s), r)
+
+    def direct(u: Array) -> Array:
+        return F.quantize_f32_bits(u, ck, rnd, r_lo)
+
+    # blocks outside float32's normal range are rare: the common case skips moving them
+    r = lax.cond(jnp.any(s != 0), moved, direct, u)
     if want_codes:
         rel = _signed(_scale_bits, r, -kk[..., None])  # the element's own value: exact
         codes = F.code_of_f32(rel, u, k_const["table"]).astype(jnp.int32)
         return jnp.where(nan_block[..., None], rv[R_NAN_CODE], codes), k, nan_block
-    r = jnp.where(s != 0, _signed(_scale_bits, r, s), r)
     return jnp.where(nan_block[..., None], _NAN32, r), k, nan_block
 
 
