@@ -26,7 +26,7 @@ from jax import lax
 from .general import FLOAT_LAYOUT, compose_bits
 
 __all__ = ["FLOATS", "float_kind", "uint_of", "split_bits", "to_bits32", "to_bits64",
-           "from_bits32", "daz_bits"]
+           "from_bits32", "daz_bits", "materialize"]
 
 #: The float dtypes the casts take and write.
 FLOATS = tuple(FLOAT_LAYOUT)
@@ -109,3 +109,17 @@ def daz_bits(b: Any, dtype: Any) -> Any:
     one = b.dtype.type(1)
     exp_zero = (b & (((one << E) - one) << M)) == 0
     return jnp.where(exp_zero, b & (one << (width - 1)), b)
+
+
+def materialize(tree: Any, witness: Any) -> Any:
+    """``tree`` (per-block values) kept in memory before element-wise use.
+
+    XLA fuses cheap producers through broadcasts into their consumers, so a
+    block's scale computation (a few hundred operations for value scales)
+    would run once per element instead of once per block.  The result of a
+    conditional is a fusion boundary; the predicate, ``witness >= 0`` for a
+    nonnegative integer array, is data that XLA cannot fold (its
+    optimization_barrier is removed before fusion on the CPU).
+    """
+    return lax.cond(jnp.all(witness >= 0), lambda t: t,
+                    lambda t: __import__("jax").tree_util.tree_map(jnp.zeros_like, t), tree)

@@ -51,7 +51,7 @@ from floatsim.kernels.params import P_NAN_CODE, make_params
 from . import fast32 as F
 from . import nvfp4 as V
 from . import ste
-from .bits import float_kind, from_bits32, to_bits32, to_bits64
+from .bits import float_kind, from_bits32, materialize, to_bits32, to_bits64
 from .cast import Cast, float_input, random_words, seed_words, static, stream_word
 from .general import compose_bits, decode_parts, encode_bits, require_x64, shift_params
 
@@ -347,8 +347,10 @@ def _pow2_f32(k_const: dict, rnd: int, u: Array, r_lo: Array, want_codes: bool
     # the element cast at a shift kk inside float32's normal range; x and the
     # result moved by s = k - kk in integer bits
     kk = jnp.clip(k, rv[R_LOW], rv[R_HIGH])
+    ck = F.shift_consts(k_const["c"], kk)
+    k, kk, nan_block, ck = materialize((k, kk, nan_block, ck), m)
     s = (k - kk)[..., None]
-    ck = F.shift_consts(k_const["c"], kk[..., None])
+    ck = [v[..., None] if v.ndim else v for v in ck]
 
     def moved(u: Array) -> Array:
         us = jnp.where(s < 0, _signed(_scale_bits, u, -s),
@@ -449,10 +451,13 @@ def _run_value(x: Array, tscale: Array, seed_lo: Array, seed_hi: Array, stream: 
     if plan.rmode:
         hi, lo = random_words(lay.shape, 1, plan.wide, seed_lo, seed_hi, stream, None)
         r_hi, r_lo = lay.gather(hi), lay.gather(lo)
-    vals, scode, t = V.run(plan, lay.gather(to_bits64(xs)), r_hi, r_lo, tscale, want_codes)
+    rows = lay.gather(to_bits64(xs))
+    rows = materialize(rows, rows & 0x7FFFFFFFFFFFFFFF)  # one widening, not one per use
+    vals, scode, t = V.run(plan, rows, r_hi, r_lo, tscale, want_codes)
     if want_codes:
         elems = lay.scatter(vals.astype(el_dt)).reshape(x.shape)
         return elems, lay.scales_out(scode.astype(sc_dt)), lax.bitcast_convert_type(t, jnp.float64)
+    vals = materialize(vals, vals & 0x7FFFFFFFFFFFFFFF)  # the rounding reads it many times
     y = lax.bitcast_convert_type(_round_into(vals, out), out)
     return lay.scatter(y).reshape(x.shape)
 

@@ -44,7 +44,16 @@ from floatsim.kernels.params import make_params
 
 from . import fast32 as F
 from . import ste
-from .bits import FLOATS, daz_bits, float_kind, from_bits32, to_bits32, to_bits64, uint_of
+from .bits import (
+    FLOATS,
+    daz_bits,
+    float_kind,
+    from_bits32,
+    materialize,
+    to_bits32,
+    to_bits64,
+    uint_of,
+)
 from .general import compose_bits, decode_parts, encode_bits, require_x64
 from .philox import words32, words64
 
@@ -288,6 +297,9 @@ def _run_general(x: Array, params: Array, seed_lo: Array, seed_hi: Array, stream
     code = encode_bits(u, params, r_hi, r_lo)
     if want_codes:
         return code.astype(code_dt)
+    # kept in memory: fused into the decode, whose input feeds many terms, the cast
+    # would be recomputed per use
+    code = materialize(code, u & 0x7FFFFFFFFFFFFFFF)
     bits = compose_bits(*decode_parts(code, params), out)
     return lax.bitcast_convert_type(bits, out)
 

@@ -5,10 +5,10 @@ bit-exact with ``floatsim.blocks``.  Needs ``jax_enable_x64``.
 The core rounds the exact quotients ``amax / (max * T)`` (a block's scale)
 and ``x / (s * T)`` (its elements) through float64 values rounded to odd
 (``floatsim.kernels.blocks_cpu.div_odd``; docs/blocks.md, "Arithmetic").
-Here those quotients come from an integer long division of the
-significands (53 quotient bits and a sticky bit, uint64), which rounds to
-odd exactly on every backend (no FMA contraction or flushing can touch
-it); the scale and the elements then go through the core's general cast
+Here, as there, the significands' quotient is one float64 division, and
+the exact residual's sign (from 128-bit integer products, which no FMA
+contraction or flushing can touch) rounds it to odd; the scale and the
+elements then go through the core's general cast
 (:mod:`floatsim_jax.general`) with the scale's and the element's
 parameters, and the dequantized value ``e * s * T`` (an exact float64
 product) is rounded once into the output dtype.
@@ -37,7 +37,7 @@ from floatsim import Overflow, Rounding
 from floatsim.blocks import BlockFormat, ScaleRule
 from floatsim.kernels.params import P_MAX_MAG, P_NAN_CODE, make_params
 
-from .bits import to_bits64
+from .bits import materialize, to_bits64
 from .general import compose_bits, decode_parts, encode_bits, require_x64
 
 __all__ = ["div_rto", "Plan", "run", "decode_values", "scale_params"]
@@ -48,8 +48,6 @@ _INF = 0x7FF0000000000000
 _FRAC = (1 << 52) - 1
 _HUGE = (600 + 1023) << 52  # 2**600
 _TINY = 1 << 4  # 2**-1070
-#: Division steps per loop iteration (compile time against run time).
-UNROLL = 8
 
 
 def _exp_sig(b: Array) -> tuple[Array, Array]:
@@ -61,26 +59,43 @@ def _exp_sig(b: Array) -> tuple[Array, Array]:
             jnp.where(ef > 0, (b & _FRAC) | (1 << 52), sub_sig))
 
 
+def _mul128(a: Array, b: Array) -> tuple[Array, Array]:
+    """(high, low) 64-bit words of the product of uint64 ``a`` and ``b``."""
+    m32 = np.uint64(0xFFFFFFFF)
+    a0, a1 = a & m32, a >> np.uint64(32)
+    b0, b1 = b & m32, b >> np.uint64(32)
+    ll, lh, hl, hh = a0 * b0, a0 * b1, a1 * b0, a1 * b1
+    mid = (ll >> np.uint64(32)) + (lh & m32) + (hl & m32)
+    hi = hh + (lh >> np.uint64(32)) + (hl >> np.uint64(32)) + (mid >> np.uint64(32))
+    return hi, (mid << np.uint64(32)) | (ll & m32)
+
+
 def div_rto(a: Array, t: Array) -> Array:
     """float64 bits of a / t rounded to odd (blocks_cpu.div_odd) for positive
-    finite float64 bits ``a`` (0 gives 0) and ``t`` (nonzero), by long
-    division of the significands: 53 quotient bits, the last one set where a
-    remainder is left.  Beyond 2**+-600 the quotient is 2**600 / 2**-1070,
-    as in the core."""
-    ea, ma = _exp_sig(jnp.where(a == 0, 1 << 52, a))
-    et, mt = _exp_sig(t)
-    lt = ma < mt
-    rem = jnp.where(lt, ma << 1, ma)
-    e = ea - et - lt.astype(jnp.int64)
-    def step(_: Any, c: tuple[Array, Array]) -> tuple[Array, Array]:
-        rem, q = c
-        bit = rem >= mt
-        return jnp.where(bit, rem - mt, rem) << 1, (q << 1) | bit.astype(jnp.int64)
+    finite float64 bits ``a`` (0 gives 0) and ``t`` (nonzero).
 
-    # a loop, not 53 unrolled steps: the unrolled form took XLA minutes to compile
-    rem, q = lax.fori_loop(0, 53, step, (rem, jnp.zeros_like(rem)), unroll=UNROLL)
-    q = q | (rem != 0).astype(jnp.int64)
-    bits = ((jnp.clip(e, -1022, 1023) + 1023) << 52) | (q & _FRAC)
+    As the core: the quotient of the significands (both in [1, 2), so
+    normal whatever a and t are: XLA flushes subnormal operands) by one
+    float64 division, correctly rounded; then the exact residual's sign,
+    here by comparing the 106-bit integers sa * 2**(52 - e) and q * st (the
+    core uses Dekker's product, which an FMA contraction could break), moves
+    an even quotient one step towards the exact one.  Beyond 2**+-600 the
+    quotient is 2**600 / 2**-1070, as in the core."""
+    ea, sa = _exp_sig(jnp.where(a == 0, 1 << 52, a))
+    et, st = _exp_sig(t)
+    one = np.int64(1023 << 52)
+    qm = _f64(one | (sa & _FRAC)) / _f64(one | (st & _FRAC))  # in (1/2, 2)
+    qb = _bits(qm)
+    d = (52 - ((qb >> 52) - 1023)).astype(jnp.uint64)  # 52 or 53
+    qs = ((qb & _FRAC) | (1 << 52)).astype(jnp.uint64)
+    su = sa.astype(jnp.uint64)
+    a_hi, a_lo = su >> (np.uint64(64) - d), su << d
+    p_hi, p_lo = _mul128(qs, st.astype(jnp.uint64))
+    above = (a_hi > p_hi) | ((a_hi == p_hi) & (a_lo > p_lo))
+    exact = (a_hi == p_hi) & (a_lo == p_lo)
+    qb = jnp.where(~exact & ((qb & 1) == 0), qb + jnp.where(above, 1, -1), qb)
+    e = ea - et + ((qb >> 52) - 1023)
+    bits = ((jnp.clip(e, -1022, 1023) + 1023) << 52) | (qb & _FRAC)
     bits = jnp.where(e > 600, _HUGE, jnp.where(e < -600, _TINY, bits))
     return jnp.where(a == 0, 0, bits)
 
@@ -168,6 +183,7 @@ def run(plan: Plan, rows: Array, r_hi: Array, r_lo: Array, tscale: Array | None,
     sv = _value_bits(scode, sp)
     sv_nan = ((sv & _ABS) > _INF) | nan_block
     sv_zero = (sv & _ABS) == 0
+    scode, sv, sv_nan, sv_zero = materialize((scode, sv, sv_nan, sv_zero), amax)
     # the elements: x / (s * T) rounded to odd, then the element cast
     tt = _bits(_f64(sv) * _f64(t))[..., None]
     scaled = ~(sv_nan | sv_zero)[..., None]
@@ -178,12 +194,15 @@ def run(plan: Plan, rows: Array, r_hi: Array, r_lo: Array, tscale: Array | None,
     zero = jnp.zeros((), jnp.int64)
     rh = zero if r_hi is None else jnp.where(scaled, r_hi.astype(jnp.int64), 0)
     rl = zero if r_lo is None else jnp.where(scaled, r_lo.astype(jnp.int64), 0)
+    # materialised: fused into the general cast, whose input feeds many terms, XLA
+    # recomputed the division per use (5x slower than the two apart)
+    q = materialize(q, a)
     code = encode_bits(q, ep, rh, rl)
     scode = jnp.where(sv_nan, max(int(sp[P_NAN_CODE]), 0), scode)
     if want_codes:
         el_nan = max(int(ep[P_NAN_CODE]), 0)
         return jnp.where(sv_nan[..., None], el_nan, code), scode, t
-    ev = _value_bits(code, ep)
+    ev = _value_bits(materialize(code, a), ep)
     mult = jnp.where(scaled, tt, np.float64(1.0).view(np.int64))
     v = _bits(_f64(ev) * _f64(mult))  # exact: at most 53 significand bits
     v = jnp.where(sv_nan[..., None], np.float64(np.nan).view(np.int64), v)

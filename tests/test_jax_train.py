@@ -134,7 +134,9 @@ def _assert_learns(losses: list[float]) -> None:
     assert losses[-1] < 0.7 * losses[0], losses
 
 
-@pytest.mark.parametrize("recipe", [MXFP8, MXFP4], ids=lambda r: r.name)
+# one model kind per recipe by default (CI time); the other two pairs are slow
+@pytest.mark.parametrize("recipe", [MXFP8, pytest.param(MXFP4, marks=pytest.mark.slow)],
+                         ids=lambda r: r.name)
 def test_linen_mlp_trains(recipe: Recipe) -> None:
     x, y = _data()
     dg = fjf.dot_general(recipe)
@@ -150,7 +152,8 @@ def test_linen_mlp_trains(recipe: Recipe) -> None:
     _assert_learns(_train(lambda p: jnp.mean((model.apply(p, x) - y) ** 2), params))
 
 
-@pytest.mark.parametrize("recipe", [MXFP8, MXFP4], ids=lambda r: r.name)
+@pytest.mark.parametrize("recipe", [pytest.param(MXFP8, marks=pytest.mark.slow), MXFP4],
+                         ids=lambda r: r.name)
 def test_nnx_mlp_trains(recipe: Recipe) -> None:
     x, y = _data()
     dg = fjf.dot_general(recipe)
