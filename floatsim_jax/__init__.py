@@ -1,25 +1,31 @@
-"""floatsim_jax: the JAX adapter of floatsim (a skeleton for now).
+"""floatsim_jax: floatsim's casts for jax arrays, inside jit, vmap, grad
+and sharding, bit-exact with the core (docs/jax.md).
 
-Later issues fill it with ``quantize`` / ``encode`` / ``decode`` / ``blocks``
-for jax arrays (jit/vmap/grad-safe ops, custom_vjp, Flax and Optax helpers).
-Importing this package never imports jax; using any name from it does, and
-without jax it raises an ImportError that says how to install it.
+The casts are the core's algorithms written in ``lax`` integer operations
+(XLA fuses them into the surrounding computation; no host callback), with
+the constants the core's kernels read.
+
+Example:
+    >>> import jax.numpy as jnp, floatsim_jax as fj
+    >>> fj.quantize(jnp.array([0.3, 460.0]), "e4m3").tolist()
+    [0.3125, 448.0]
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+try:
+    import jax  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised only without jax
+    raise ImportError("floatsim_jax needs jax: pip install 'floatsim[jax]'") from exc
 
-_INSTALL_HINT = "floatsim_jax needs jax: pip install 'floatsim[jax]'"
+from . import blocks
+from .cast import code_dtype, decode, encode, quantize, seed_words
+from .packing import pack, unpack
 
+try:  # the Optax wrapper, where optax is installed
+    from . import optax
+except ImportError:  # pragma: no cover
+    optax = None  # type: ignore[assignment]
 
-def __getattr__(name: str) -> object:
-    if name.startswith("__"):  # keep introspection (copy, pickle, pytest) working
-        raise AttributeError(name)
-    try:
-        import jax  # noqa: F401
-    except ImportError as exc:
-        raise ImportError(f"{_INSTALL_HINT} (needed for floatsim_jax.{name})") from exc
-    raise AttributeError(
-        f"floatsim_jax.{name} does not exist yet: the JAX adapter is filled by a later issue"
-    )
+__all__ = ["blocks", "code_dtype", "decode", "encode", "optax", "pack", "quantize", "seed_words",
+           "unpack"]
