@@ -1,0 +1,185 @@
+"""Telemetry of an emulated model: what the casts did, per layer and role.
+
+``floatsim_torch.emulate(model, recipe, telemetry=True)`` makes every cast of
+a GEMM operand add to on-device counters (``floatsim_stats`` buffers, not
+saved in state dicts): values cast, saturated, flushed to zero, NaN results,
+and the sums of squares that give the SQNR.  Nothing leaves the device until
+:func:`telemetry` reads them.
+
+Definitions (per cast of x to q; "finite" means x is finite):
+
+* **saturated**: q overflowed to inf, or was clamped at the top of its grid:
+  ``|x| > |q| (1 + 2**-m)`` with q nonzero, m the element format's mantissa
+  bits.  Rounding within the range never moves a value by more than one ulp of
+  q, which is at most ``|q| 2**-m``, so only clamping crosses that line, with
+  one exception: a result among the element format's subnormals relative to
+  its scale (a value about 2**(emax - emin) below its block's or tensor's
+  largest) under directed or stochastic rounding, or nearest rounding with
+  m >= 2, can lose up to one subnormal spacing and is then counted too.
+* **flushed**: q is zero and x is not.
+* **nan**: q is NaN (created or propagated).
+* **SQNR** (dB): ``10 log10(sum x**2 / sum (x - q)**2)`` over finite x and q;
+  inf when every value was exact.
+
+A weight that dgrad reuses from the forward GEMM (same operand, a layout that
+does not depend on the reduction axis) is counted once, under
+``forward.rhs``; ``dgrad.rhs`` then reads "(reused)" in the table.
+
+Example:
+    >>> import torch
+    >>> from torch import nn
+    >>> import floatsim_torch as fst
+    >>> m = fst.emulate(nn.Linear(32, 8), "mxfp4", telemetry=True)
+    >>> m(torch.randn(4, 32)).sum().backward()
+    >>> rec = fst.telemetry(m)
+    >>> rec[0]["layer"], rec[0]["role"], rec[0]["values"]
+    ('', 'forward.lhs', 128)
+    >>> print(rec.table())  # doctest: +ELLIPSIS
+    layer  role         tensor  format      values  saturated  flushed  nan  SQNR dB
+           forward.lhs  x       mxfp4_e2m1     128  ...
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from floatsim.recipes import ROLES, TENSORS
+
+from .emulation import plans
+from .gemm import STATS
+
+__all__ = ["Telemetry", "reset", "telemetry"]
+
+_KINDS = ("linear", "qk", "pv", "matmul")
+
+
+class Telemetry(list):
+    """A list of records (dicts), one per layer, GEMM kind and role, ready for
+    ``pandas.DataFrame(records)``; :meth:`table` prints them.
+
+    Keys: layer, kind ('linear' for layers; 'linear', 'qk', 'pv', 'matmul' for
+    the functional GEMMs of a host), role, tensor, format, values, saturated,
+    flushed, nan (counts), saturated_share, flushed_share, sqnr_db.
+    """
+
+    def table(self) -> str:
+        """A fixed-width table of the records (shares as percentages)."""
+        if not self:
+            return "no telemetry recorded (emulate(..., telemetry=True), then run a step)"
+        lw = max(5, *(len(r["layer"] + ("" if r["kind"] == "linear" else f" [{r['kind']}]"))
+                      for r in self))
+        fw = max(6, *(len(r["format"]) for r in self))
+        head = (f"{'layer':<{lw}}  {'role':<11}  {'tensor':<6}  {'format':<{fw}}  "
+                f"{'values':>6}  {'saturated':>9}  {'flushed':>7}  {'nan':>3}  {'SQNR dB':>7}")
+        rows = [head]
+        for r in self:
+            name = r["layer"] + ("" if r["kind"] == "linear" else f" [{r['kind']}]")
+            if r.get("reused"):
+                rows.append(f"{name:<{lw}}  {r['role']:<11}  {r['tensor']:<6}  "
+                            f"{r['format']:<{fw}}  (reused: counted under forward.rhs)")
+                continue
+            rows.append(
+                f"{name:<{lw}}  {r['role']:<11}  {r['tensor']:<6}  {r['format']:<{fw}}  "
+                f"{r['values']:>6}  {_pct(r['saturated_share']):>9}  "
+                f"{_pct(r['flushed_share']):>7}  {r['nan']:>3}  {r['sqnr_db']:>7.1f}"
+            )
+        return "\n".join(rows)
+
+    def by_role(self) -> dict[str, dict[str, float]]:
+        """Totals per role over every layer: values, saturated / flushed shares,
+        NaN count and SQNR (the demo's summary columns).
+
+        Example:
+            >>> Telemetry().by_role()
+            {}
+        """
+        out: dict[str, dict[str, float]] = {}
+        for r in self:
+            if r.get("reused"):
+                continue
+            t = out.setdefault(r["role"], dict(values=0, saturated=0, flushed=0, nan=0,
+                                               signal=0.0, noise=0.0))
+            for k in ("values", "saturated", "flushed", "nan", "signal", "noise"):
+                t[k] += r[k]
+        for t in out.values():
+            n = max(t["values"], 1)
+            t["saturated_share"] = t["saturated"] / n
+            t["flushed_share"] = t["flushed"] / n
+            t["sqnr_db"] = _sqnr(t["signal"], t["noise"])
+        return out
+
+
+def _pct(share: float) -> str:
+    if share == 0:
+        return "0"
+    return f"{100 * share:.3g}%"
+
+
+def _sqnr(signal: float, noise: float) -> float:
+    if noise == 0:
+        return math.inf
+    if signal == 0:
+        return -math.inf
+    return 10 * math.log10(signal / noise)
+
+
+def _fmt(op: object) -> str:
+    f = op.format  # type: ignore[attr-defined]
+    return "-" if f is None else str(f)
+
+
+def telemetry(model: nn.Module, *, reset: bool = False) -> Telemetry:
+    """Read the telemetry counters of every emulated layer of ``model`` (one
+    device-to-host copy per layer), as :class:`Telemetry` records.  Roles that
+    leave their operand in high precision, and those never run, are left out.
+
+    Args:
+        model: a model emulated with ``telemetry=True``.
+        reset: zero the counters after reading them.
+    """
+    out = Telemetry()
+    found = False
+    for name, plan in plans(model).items():
+        m = model.get_submodule(name)
+        stats = getattr(m, "floatsim_stats", None)
+        if stats is None:
+            continue
+        found = True
+        vals = stats.detach().cpu().tolist()   # the one sync
+        for k, per_kind in enumerate(vals):
+            for i, role in enumerate(ROLES):
+                op = plan.ops[i]
+                if not op.quantized:
+                    continue
+                s = dict(zip(STATS, per_kind[i]))
+                reused = role == "dgrad.rhs" and plan.reuse_w or role == "wgrad.rhs" \
+                    and plan.reuse_x
+                if s["values"] == 0 and not reused:
+                    continue
+                n = int(s["values"])
+                out.append(dict(
+                    layer=name, kind=_KINDS[k] if len(vals) > 1 else "linear", role=role,
+                    tensor=TENSORS[role], format=_fmt(op), values=n,
+                    saturated=int(s["saturated"]), flushed=int(s["flushed"]), nan=int(s["nan"]),
+                    signal=s["signal"], noise=s["noise"],
+                    saturated_share=s["saturated"] / n if n else 0.0,
+                    flushed_share=s["flushed"] / n if n else 0.0,
+                    sqnr_db=_sqnr(s["signal"], s["noise"]), reused=reused,
+                ))
+        if reset:
+            stats.zero_()
+    if not found and plans(model):
+        raise ValueError("this model was emulated without telemetry: pass "
+                         "emulate(model, recipe, telemetry=True)")
+    return out
+
+
+def reset(model: nn.Module) -> None:
+    """Zero every telemetry counter of ``model``."""
+    for m in model.modules():
+        stats = getattr(m, "floatsim_stats", None)
+        if isinstance(stats, torch.Tensor):
+            stats.zero_()
