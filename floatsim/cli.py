@@ -7,6 +7,12 @@ Commands:
 * ``floatsim table FORMAT``: the value of every code of a format of up to
   8 bits (:meth:`Format.table`).
 * ``floatsim list``: every registered name, one a line.
+* ``floatsim recipes [NAME...]``: the training recipes and their roles
+  (:mod:`floatsim.recipes`); with names, each recipe's table of roles.
+* ``floatsim demo [...]``: train a small GPT under several emulated recipes
+  and compare (needs torch; :mod:`floatsim_torch.demo`, ``floatsim demo -h``).
+* ``floatsim tour [--quick]``: what the formats do to numbers, without torch
+  (:mod:`floatsim.tour`).
 
 FORMAT is anything :func:`floatsim.format` accepts: a registered name
 (``float8_e4m3fn``, ``e5m2``, ``fp4``), a P3109 name (``p3109_k8p3se``) or an
@@ -57,6 +63,17 @@ def _parser() -> argparse.ArgumentParser:
     table.add_argument("format", metavar="FORMAT")
 
     sub.add_parser("list", help="print every registered format name")
+
+    rec = sub.add_parser("recipes", help="list the training recipes (or describe some)")
+    rec.add_argument("names", nargs="*", metavar="RECIPE")
+
+    # The demo and the tour parse their own options (`floatsim demo -h`; main()
+    # hands them the rest of the line); these entries are for `floatsim -h`.
+    for name, text in (("demo", "train a small GPT under emulated FP8/FP6/FP4 recipes "
+                                "(needs torch)"),
+                       ("tour", "what low-precision formats do to numbers (no torch)")):
+        p = sub.add_parser(name, help=text, add_help=False)
+        p.add_argument("args", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -90,7 +107,32 @@ def _run(args: argparse.Namespace) -> str:
         return _table(lookup(args.format))
     if args.command == "list":
         return "\n".join(names())
+    if args.command == "recipes":
+        from . import recipes
+
+        if not args.names:
+            return recipes.table()
+        return "\n\n".join(recipes.get(n).describe() for n in args.names)
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse forbids this
+
+
+def _program(command: str, argv: list[str]) -> int:
+    """`floatsim demo` (in floatsim_torch: the core never imports torch) or `floatsim tour`."""
+    if command == "tour":
+        from . import tour
+
+        return tour.main(argv)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("floatsim demo: error: the demo trains with PyTorch, which is not installed: "
+              "pip install 'floatsim[torch]' matplotlib (on CPU-only machines pin "
+              "torch==2.13.0, or pip pulls a multi-GB CUDA build); `floatsim tour` runs "
+              "without torch", file=sys.stderr)
+        return EXIT_USAGE
+    from floatsim_torch import demo
+
+    return demo.main(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -100,6 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     the format does not fit the command (the message goes to stderr).
     Malformed commands exit through argparse (``SystemExit(2)``) as usual.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("demo", "tour"):   # their own parsers see every option
+        return _program(argv[0], argv[1:])
     args = _parser().parse_args(argv)
     try:
         text = _run(args)
@@ -107,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"floatsim {args.command}: error: {exc}", file=sys.stderr)
         if str(exc).startswith("unknown format"):
             print("`floatsim list` prints every registered name", file=sys.stderr)
+        if str(exc).startswith("unknown recipe"):
+            print("`floatsim recipes` lists them", file=sys.stderr)
         return EXIT_USAGE
     try:
         print(text)

@@ -151,8 +151,9 @@ def _check_layer(name: str, m: nn.Module, recipe: Recipe) -> None:
 
 # ---- module forwards ------------------------------------------------------------------------
 def _bufs(m: nn.Module) -> dict[str, Any]:
-    return dict(step=m.floatsim_step, hist=getattr(m, "floatsim_amax", None),
-                tel=getattr(m, "floatsim_stats", None), signs=getattr(m, "floatsim_signs", None))
+    tel = getattr(m, "floatsim_stats", None) if getattr(m, "_floatsim_counting", True) else None
+    return dict(step=m.floatsim_step, hist=getattr(m, "floatsim_amax", None), tel=tel,
+                signs=getattr(m, "floatsim_signs", None))
 
 
 def _linear_forward(self: nn.Linear, x: torch.Tensor) -> torch.Tensor:
@@ -441,6 +442,8 @@ def unemulate(model: nn.Module) -> nn.Module:
         del m._floatsim_hook
         for name in [n for n, _ in m.named_buffers(recurse=False) if n.startswith("floatsim_")]:
             delattr(m, name)
+        if hasattr(m, "_floatsim_counting"):
+            del m._floatsim_counting
     return model
 
 

@@ -159,20 +159,19 @@ def _pad_to(t: torch.Tensor, n: int, axis: int) -> torch.Tensor:
 
 def _stats(x: torch.Tensor, q: torch.Tensor, mbits: int) -> torch.Tensor:
     """The telemetry counters of one cast (STATS order), on x's device."""
-    x = x.float()
-    q = q.float()
-    fin = torch.isfinite(x)
-    qa = q.abs()
-    clamped = (x.abs() > qa * (1.0 + 2.0 ** -mbits)) & (q != 0) & fin
-    sat = (clamped | (torch.isinf(q) & fin)).sum()
-    flushed = ((q == 0) & (x != 0)).sum()
-    nan = torch.isnan(q).sum()
-    ok = fin & torch.isfinite(q)
-    xs = torch.where(ok, x, 0.0)
-    err = torch.where(ok, x - q, 0.0)
-    n = torch.tensor(float(x.numel()), device=x.device)
+    x = x.reshape(-1).float()
+    q = q.reshape(-1).float()
+    xa, qa = x.abs(), q.abs()
+    inf = math.inf
+    sat = torch.count_nonzero(((xa > qa * (1.0 + 2.0 ** -mbits)) & (qa != 0))
+                              | ((qa == inf) & (xa != inf)))
+    flushed = torch.count_nonzero((qa == 0) & (xa != 0))
+    nan = torch.count_nonzero(q != q)
+    xs = torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+    err = torch.nan_to_num(x - q, nan=0.0, posinf=0.0, neginf=0.0) * (qa != inf)
+    n = torch.full((), float(x.numel()), device=x.device)
     return torch.stack([n, sat.float(), flushed.float(), nan.float(),
-                        (xs * xs).sum(), (err * err).sum()]).double()
+                        torch.dot(xs, xs), torch.dot(err, err)]).double()
 
 
 class _Ctx:
@@ -352,8 +351,11 @@ class _Gemm(torch.autograd.Function):
         acd = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else None
         c = _Ctx(plan, slot, tkind, linear, acd)
         base = step.detach() * _STREAMS_PER_STEP + 8 * slot
-        with torch.autocast(dev, enabled=False):
+        if acd is None:
             y, saved = _forward(c, a, b, bias, base, hist, tel, signs)
+        else:   # the casts and GEMMs below choose their dtypes themselves
+            with torch.autocast(dev, enabled=False):
+                y, saved = _forward(c, a, b, bias, base, hist, tel, signs)
         ctx.c = c
         ctx.meta = (a.shape, a.dtype, b.dtype, None if bias is None else bias.dtype)
         ctx.bufs = (hist, tel, signs)
@@ -367,9 +369,13 @@ class _Gemm(torch.autograd.Function):
         hist, tel, signs = ctx.bufs
         needs = (ctx.needs_input_grad[0], ctx.needs_input_grad[1],
                  bias_dtype is not None and ctx.needs_input_grad[2])
-        with torch.autocast(dy.device.type, enabled=False):
-            da, db, dbias = _backward(c, dy, a_shape, a_dtype, b_dtype, bias_dtype,
-                                      ctx.saved_tensors, hist, tel, signs, needs)
+        args = (c, dy, a_shape, a_dtype, b_dtype, bias_dtype, ctx.saved_tensors, hist, tel,
+                signs, needs)
+        if torch.is_autocast_enabled(dy.device.type):
+            with torch.autocast(dy.device.type, enabled=False):
+                da, db, dbias = _backward(*args)
+        else:
+            da, db, dbias = _backward(*args)
         return da, db, dbias, None, None, None, None, None, None, None, None
 
 

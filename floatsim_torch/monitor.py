@@ -51,7 +51,7 @@ from floatsim.recipes import ROLES, TENSORS
 from .emulation import plans
 from .gemm import STATS
 
-__all__ = ["Telemetry", "reset", "telemetry"]
+__all__ = ["Telemetry", "counting", "reset", "telemetry"]
 
 _KINDS = ("linear", "qk", "pv", "matmul")
 
@@ -183,3 +183,18 @@ def reset(model: nn.Module) -> None:
         stats = getattr(m, "floatsim_stats", None)
         if isinstance(stats, torch.Tensor):
             stats.zero_()
+
+
+def counting(model: nn.Module, on: bool) -> None:
+    """Pause (``on=False``) or resume the telemetry counters of ``model``: a
+    paused step costs nothing extra (under torch.compile a switch recompiles).
+
+    Example:
+        >>> m = __import__("floatsim_torch").emulate(nn.Linear(32, 4), "mxfp8", telemetry=True)
+        >>> counting(m, False); _ = m(torch.randn(2, 32))
+        >>> telemetry(m)
+        []
+    """
+    for m in model.modules():
+        if hasattr(m, "floatsim_stats"):
+            m._floatsim_counting = bool(on)
