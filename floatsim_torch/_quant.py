@@ -19,7 +19,10 @@ land, each function below is a round trip through the core's numpy API:
   ``torch.compile(fullgraph=True)`` traces through them with no graph break;
   they have no autograd formula (the training layer calls them inside its
   own autograd.Functions, under no_grad).  Formats travel through the op
-  schema as a string key into a per-process table (``_key``).
+  schema as a string key into a per-process table (``format_key``), which the
+  training layer computes once per layer, outside the trace: torch.compile
+  cannot trace into the formats' frozen slots dataclasses (reading a
+  BlockFormat's fields inside a compiled region fails in torch 2.13).
 * ``encode`` / ``decode`` / ``blocks_*`` are eager no_grad round trips.
 
 When the real ops land, replace the bodies of ``quantize`` and
@@ -43,13 +46,26 @@ import floatsim as fs
 from floatsim.blocks import BlockFormat
 from floatsim.formats import Format
 
-__all__ = ["blocks_decode", "blocks_encode", "blocks_quantize", "decode", "encode", "quantize"]
+__all__ = ["blocks_decode", "blocks_encode", "blocks_quantize", "decode", "encode", "format_key",
+           "quantize"]
 
 _FORMATS: dict[str, Format | BlockFormat] = {}
 
 
-def _key(fmt: Format | BlockFormat) -> str:
-    """The string that names ``fmt`` in an op schema (one table per process)."""
+def format_key(fmt: Format | BlockFormat | str) -> str:
+    """The string that names ``fmt`` in an op schema (one table per process).
+    Callers compute it once, outside torch.compile's trace, and pass the key in
+    place of the format (the functions below take either).
+
+    Example:
+        >>> import floatsim as fs
+        >>> format_key(format_key(fs.format("e4m3"))) == format_key(fs.format("e4m3"))
+        True
+    """
+    if isinstance(fmt, str):
+        if fmt not in _FORMATS:
+            raise ValueError(f"{fmt!r} is not a format key from format_key()")
+        return fmt
     k = repr(fmt)
     _FORMATS.setdefault(k, fmt)
     return k
@@ -106,7 +122,7 @@ def _check(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def quantize(x: torch.Tensor, fmt: Format, rounding: str = "nearest_even", *,
+def quantize(x: torch.Tensor, fmt: Format | str, rounding: str = "nearest_even", *,
              seed: int | None = None, stream: int | torch.Tensor = 0,
              sr_bits: int | None = None) -> torch.Tensor:
     """``fs.quantize`` on a float32 / float64 tensor (same values, same SR bits).
@@ -117,11 +133,11 @@ def quantize(x: torch.Tensor, fmt: Format, rounding: str = "nearest_even", *,
         [1.0, 3.0]
     """
     st = torch.as_tensor(stream, dtype=torch.int64) if rounding == "stochastic" else None
-    return _quantize_op(_check(x), _key(fmt), rounding, 0 if seed is None else seed, st,
+    return _quantize_op(_check(x), format_key(fmt), rounding, 0 if seed is None else seed, st,
                         -1 if sr_bits is None else sr_bits)
 
 
-def blocks_quantize(x: torch.Tensor, bfmt: BlockFormat, rounding: str = "nearest_even", *,
+def blocks_quantize(x: torch.Tensor, bfmt: BlockFormat | str, rounding: str = "nearest_even", *,
                     axis: int | tuple[int, ...] | None = -1, seed: int | None = None,
                     stream: int | torch.Tensor = 0, sr_bits: int | None = None,
                     amax: torch.Tensor | None = None,
@@ -135,7 +151,7 @@ def blocks_quantize(x: torch.Tensor, bfmt: BlockFormat, rounding: str = "nearest
         True
     """
     st = torch.as_tensor(stream, dtype=torch.int64) if rounding == "stochastic" else None
-    return _blocks_quantize_op(_check(x), _key(bfmt), rounding, repr(axis),
+    return _blocks_quantize_op(_check(x), format_key(bfmt), rounding, repr(axis),
                                0 if seed is None else seed, st,
                                -1 if sr_bits is None else sr_bits, amax, tensor_scale)
 

@@ -282,8 +282,11 @@ _BUSY = [False]
 
 
 def _host_forward(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
+    plan: Plan = getattr(self, _ATTR)
+    if not plan.any_quantized:   # nothing to emulate: the module's own ops, bit for bit
+        return self._floatsim_base.forward(self, *args, **kwargs)
     self.floatsim_step.add_(1)
-    with _Host(self, getattr(self, _ATTR).recipe.attention):
+    with _Host(self, plan.attention):
         return self._floatsim_base.forward(self, *args, **kwargs)
 
 

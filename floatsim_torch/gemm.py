@@ -61,6 +61,42 @@ def _layout_free(op: Operand) -> bool:
     return op.scaling is not Scaling.ROW
 
 
+@dataclass(frozen=True)
+class Cast:
+    """One role's cast, in primitive values only: what the traced code reads (format
+    objects stay out of torch.compile's sight; ``key`` names the format)."""
+
+    quantized: bool
+    key: str = ""               # _quant.format_key of the Format / BlockFormat
+    block: bool = False         # a BlockFormat (else an element Format, no scale)
+    axes: str = "reduce"        # 'reduce' (the GEMM's reduction axis), 'tile' (2-D), 'tensor'
+    rounding: str = "nearest_even"
+    sr: bool = False
+    sr_bits: int | None = None
+    margin: int = 0
+    history: int = 0            # delayed scaling: steps kept (0: not delayed)
+    algo: str = "max"
+
+
+def _cast(op: Operand) -> Cast:
+    if not op.quantized:
+        return Cast(False)
+    bf = op.block_format
+    if bf is None:
+        axes = "reduce"
+    elif bf.block is not None and len(bf.block) == 2:
+        axes = "tile"
+    elif op.scaling in (Scaling.TENSOR_CURRENT, Scaling.TENSOR_DELAYED):
+        axes = "tensor"
+    else:
+        axes = "reduce"
+    return Cast(True, key=_quant.format_key(op.format if bf is None else bf),
+                block=bf is not None, axes=axes, rounding=op.rounding.name.lower(),
+                sr=op.rounding is Rounding.STOCHASTIC, sr_bits=op.sr_bits, margin=op.margin,
+                history=op.amax_history if op.scaling is Scaling.TENSOR_DELAYED else 0,
+                algo=op.amax_algo)
+
+
 @dataclass(frozen=True, eq=False)
 class Plan:
     """What one emulated layer (or attention host) does; constant during training."""
@@ -69,6 +105,7 @@ class Plan:
     recipe: Recipe
     seed: int
     ops: tuple[Operand, ...]
+    casts: tuple[Cast, ...]
     mbits: tuple[int, ...]
     delayed: tuple[bool, ...]
     hadamard: tuple[int | None, int | None, int | None]   # forward, dgrad, wgrad
@@ -77,6 +114,7 @@ class Plan:
     reuse_x: bool   # wgrad multiplies the x forward quantized
     telemetry: bool
     history: int    # columns of floatsim_amax (0: no delayed role)
+    attention: bool = False   # the recipe's attention switch (hosts)
 
     @property
     def any_quantized(self) -> bool:
@@ -110,12 +148,13 @@ def make_plan(name: str, recipe: Recipe, seed: int, *, telemetry: bool = False,
     history = max((op.amax_history for op, d in zip(ops, delayed) if d), default=0)
     gemms = [(ops[0], ops[1]), (ops[2], ops[3]), (ops[4], ops[5])]
     return Plan(
-        name=name, recipe=recipe, seed=seed, ops=tuple(ops), mbits=tuple(mbits),
+        name=name, recipe=recipe, seed=seed, ops=tuple(ops),
+        casts=tuple(_cast(op) for op in ops), mbits=tuple(mbits),
         delayed=delayed, hadamard=tuple(g[0].hadamard for g in gemms),
         quantized=tuple(g[0].quantized or g[1].quantized for g in gemms),
         reuse_w=ops[FWD_R] == ops[DG_R] and _layout_free(ops[FWD_R]),
         reuse_x=ops[FWD_L] == ops[WG_R] and _layout_free(ops[FWD_L]),
-        telemetry=telemetry, history=history,
+        telemetry=telemetry, history=history, attention=recipe.attention,
     )
 
 
@@ -194,29 +233,21 @@ def _quantize(t: torch.Tensor, c: _Ctx, role: int, axis: int, base: torch.Tensor
     """Operand ``t`` (compute dtype, Hadamard applied) cast as ``role`` says,
     blocked along ``axis``; telemetry counted."""
     plan = c.plan
-    op = plan.ops[role]
-    if not op.quantized:
+    cs = plan.casts[role]
+    if not cs.quantized:
         return _hp(t, c, cd)
     kw: dict = {}
-    if op.rounding is Rounding.STOCHASTIC:
-        kw = dict(seed=plan.seed, stream=torch.remainder(base + role, 2**32),
-                  sr_bits=op.sr_bits)
-    rounding = op.rounding.name.lower()
-    bf = op.block_format
-    if bf is None:
-        q = _quant.quantize(t, op.format, rounding, **kw)
+    if cs.sr:
+        kw = dict(seed=plan.seed, stream=torch.remainder(base + role, 2**32), sr_bits=cs.sr_bits)
+    if not cs.block:
+        q = _quant.quantize(t, cs.key, cs.rounding, **kw)
     else:
-        if bf.block is not None and len(bf.block) == 2:
-            ax: int | tuple[int, int] | None = (-2, -1)
-        elif op.scaling in (Scaling.TENSOR_CURRENT, Scaling.TENSOR_DELAYED):
-            ax = None
-        else:
-            ax = axis
-        if amax is None and op.margin:
+        ax: int | tuple[int, int] | None = {"tile": (-2, -1), "tensor": None}.get(cs.axes, axis)
+        if amax is None and cs.margin:
             amax = t.detach().abs().amax(dim=ax, keepdim=True) if ax is not None else \
                 t.detach().abs().amax()
-            amax = amax.double() * 2.0 ** op.margin
-        q = _quant.blocks_quantize(t, bf, rounding, axis=ax, amax=amax, **kw)
+            amax = amax.double() * 2.0 ** cs.margin
+        q = _quant.blocks_quantize(t, cs.key, cs.rounding, axis=ax, amax=amax, **kw)
     if tel is not None:
         tel[c.tkind, role] += _stats(t, q, plan.mbits[role])
     return q
@@ -225,11 +256,11 @@ def _quantize(t: torch.Tensor, c: _Ctx, role: int, axis: int, base: torch.Tensor
 def _used_amax(hist: torch.Tensor, plan: Plan, role: int, current: torch.Tensor) -> torch.Tensor:
     """The delayed amax of ``role``: its history's max (or most recent) times
     2**margin; the current amax until something was recorded."""
-    op = plan.ops[role]
-    h = hist[role, : op.amax_history]
-    used = h.amax() if op.amax_algo == "max" else h[0]
+    cs = plan.casts[role]
+    h = hist[role, : cs.history]
+    used = h.amax() if cs.algo == "max" else h[0]
     used = torch.where(used > 0, used, current)
-    return used.double() * 2.0 ** op.margin
+    return used.double() * 2.0 ** cs.margin
 
 
 def _record(hist: torch.Tensor, plan: Plan, roles: tuple[int, ...], current: torch.Tensor) -> None:
@@ -257,7 +288,8 @@ def _forward(c: _Ctx, a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | Non
              signs: torch.Tensor | None) -> tuple[torch.Tensor, list]:
     plan = c.plan
     a2 = a.reshape(-1, a.shape[-1]) if c.linear else a
-    out_dtype = c.acd if c.acd is not None else torch.result_type(a, b)
+    out_dtype = c.acd if c.acd is not None else (
+        a.dtype if a.dtype == b.dtype else torch.promote_types(a.dtype, b.dtype))
     (am_fx, am_wx), cur_x = _delayed_amaxes(hist, plan, (FWD_L, WG_R), a2)
     (am_fw, am_dw), cur_w = _delayed_amaxes(hist, plan, (FWD_R, DG_R), b)
     cd = torch.float64 if torch.float64 in (a.dtype, b.dtype) else torch.float32
