@@ -76,6 +76,7 @@ class Cast:
     margin: int = 0
     history: int = 0            # delayed scaling: steps kept (0: not delayed)
     algo: str = "max"
+    pow2: bool = True           # every scale is a power of two (telemetry's exact ulp)
 
 
 def _cast(op: Operand) -> Cast:
@@ -90,7 +91,8 @@ def _cast(op: Operand) -> Cast:
         axes = "tensor"
     else:
         axes = "reduce"
-    return Cast(True, key=_quant.format_key(op.format if bf is None else bf),
+    pow2 = bf is None or (bf.scale.mbits == 0 and bf.tensor_format is None)
+    return Cast(True, key=_quant.format_key(op.format if bf is None else bf), pow2=pow2,
                 block=bf is not None, axes=axes, rounding=op.rounding.name.lower(),
                 sr=op.rounding is Rounding.STOCHASTIC, sr_bits=op.sr_bits, margin=op.margin,
                 history=op.amax_history if op.scaling is Scaling.TENSOR_DELAYED else 0,
@@ -196,18 +198,34 @@ def _pad_to(t: torch.Tensor, n: int, axis: int) -> torch.Tensor:
     return F.pad(t, (0, extra) if axis == -1 else (0, 0, 0, extra))
 
 
-def _stats(x: torch.Tensor, q: torch.Tensor, mbits: int) -> torch.Tensor:
-    """The telemetry counters of one cast (STATS order), on x's device."""
+def _stats(x: torch.Tensor, q: torch.Tensor, mbits: int, nearest: bool,
+           pow2: bool) -> torch.Tensor:
+    """The telemetry counters of one cast (STATS order), on x's device.
+
+    Saturated: q overflowed to inf, or lies below x by more than rounding within
+    the range can move a value: half the grid's spacing at q for the nearest
+    modes, one spacing for the directed and stochastic ones.  With power-of-two
+    scales the spacing is ``2**(floor(log2|q|) - mbits)``; with other scales it
+    is unknown here and its upper bound ``|q| 2**-mbits`` is used (so only
+    clamps larger than that count).
+    """
     x = x.reshape(-1).float()
     q = q.reshape(-1).float()
     xa, qa = x.abs(), q.abs()
     inf = math.inf
-    sat = torch.count_nonzero(((xa > qa * (1.0 + 2.0 ** -mbits)) & (qa != 0))
-                              | ((qa == inf) & (xa != inf)))
+    if pow2:
+        _, e = torch.frexp(q)                   # |q| = f * 2**e, f in [0.5, 1)
+        ulp = torch.ldexp(torch.ones_like(q), e - (1 + mbits))
+    else:
+        ulp = qa * 2.0 ** -mbits
+    lost = xa - qa
+    clamped = (lost > 0.5 * ulp) if nearest else (lost >= ulp)
+    sat = torch.count_nonzero((clamped & (qa != 0)) | ((qa == inf) & (xa != inf)))
     flushed = torch.count_nonzero((qa == 0) & (xa != 0))
     nan = torch.count_nonzero(q != q)
-    xs = torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
-    err = torch.nan_to_num(x - q, nan=0.0, posinf=0.0, neginf=0.0) * (qa != inf)
+    ok = torch.isfinite(x) & torch.isfinite(q)
+    xs = torch.where(ok, x, 0.0)
+    err = torch.where(ok, x - q, 0.0)
     n = torch.full((), float(x.numel()), device=x.device)
     return torch.stack([n, sat.float(), flushed.float(), nan.float(),
                         torch.dot(xs, xs), torch.dot(err, err)]).double()
@@ -249,7 +267,8 @@ def _quantize(t: torch.Tensor, c: _Ctx, role: int, axis: int, base: torch.Tensor
             amax = amax.double() * 2.0 ** cs.margin
         q = _quant.blocks_quantize(t, cs.key, cs.rounding, axis=ax, amax=amax, **kw)
     if tel is not None:
-        tel[c.tkind, role] += _stats(t, q, plan.mbits[role])
+        tel[c.tkind, role] += _stats(t, q, plan.mbits[role],
+                                     cs.rounding in ("nearest_even", "nearest_away"), cs.pow2)
     return q
 
 

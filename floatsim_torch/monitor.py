@@ -9,13 +9,21 @@ and the sums of squares that give the SQNR.  Nothing leaves the device until
 Definitions (per cast of x to q; "finite" means x is finite):
 
 * **saturated**: q overflowed to inf, or was clamped at the top of its grid:
-  ``|x| > |q| (1 + 2**-m)`` with q nonzero, m the element format's mantissa
-  bits.  Rounding within the range never moves a value by more than one ulp of
-  q, which is at most ``|q| 2**-m``, so only clamping crosses that line, with
-  one exception: a result among the element format's subnormals relative to
-  its scale (a value about 2**(emax - emin) below its block's or tensor's
-  largest) under directed or stochastic rounding, or nearest rounding with
-  m >= 2, can lose up to one subnormal spacing and is then counted too.
+  q lies below x by more than rounding within the range can move a value,
+  half the grid's spacing at q under the nearest modes and one spacing under
+  the directed and stochastic ones.  With power-of-two scales (element
+  formats alone, MX's E8M0, power-of-two per-row scales) that spacing is
+  ``2**(floor(log2|q|) - m)``, m the element format's mantissa bits, and the
+  count is exact for nearest rounding: values above the top by less than
+  half a spacing, which round to it anyway, do not count.  With other scales
+  (FP32 per-tensor scales, NVFP4's UE4M3 block scales) the spacing is not
+  known from q and its upper bound ``|q| 2**-m`` is used: only larger clamps
+  count (NVFP4's scale rounding never clamps a value by more than half a
+  spacing).  Under stochastic or directed rounding, clamps by less than one
+  spacing look like rounding and do not count.  A result among the element
+  format's subnormals relative to its scale (about 2**(emax - emin) below
+  its block's or tensor's largest value) has a coarser spacing than the
+  formula and may count when it is not clamped.
 * **flushed**: q is zero and x is not.
 * **nan**: q is NaN (created or propagated).
 * **SQNR** (dB): ``10 log10(sum x**2 / sum (x - q)**2)`` over finite x and q;
@@ -23,7 +31,8 @@ Definitions (per cast of x to q; "finite" means x is finite):
 
 A weight that dgrad reuses from the forward GEMM (same operand, a layout that
 does not depend on the reduction axis) is counted once, under
-``forward.rhs``; ``dgrad.rhs`` then reads "(reused)" in the table.
+``forward.rhs``; ``dgrad.rhs`` then reads "(reused)" in the table (the same
+for an input x that wgrad reuses: ``wgrad.rhs``).
 
 Example:
     >>> import torch
@@ -155,9 +164,11 @@ def telemetry(model: nn.Module, *, reset: bool = False) -> Telemetry:
                 if not op.quantized:
                     continue
                 s = dict(zip(STATS, per_kind[i]))
-                reused = role == "dgrad.rhs" and plan.reuse_w or role == "wgrad.rhs" \
-                    and plan.reuse_x
-                if s["values"] == 0 and not reused:
+                # (reused?, the role counted instead, the GEMM's other operand)
+                source = {"dgrad.rhs": (plan.reuse_w, 1, 2), "wgrad.rhs": (plan.reuse_x, 0, 4)}
+                reused, src, other = source.get(role, (False, i, i))
+                ran = per_kind[src][0] and per_kind[other][0] if reused else s["values"]
+                if not ran:
                     continue
                 n = int(s["values"])
                 out.append(dict(

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
 
 import floatsim as fs  # noqa: E402
 import floatsim_torch as fst  # noqa: E402
