@@ -194,7 +194,10 @@ class QuantizedOptimizer:
         values on the formats' grids): a checkpoint any torch optimizer loads."""
         self._load()
         try:
-            return self.optimizer.state_dict()
+            sd = self.optimizer.state_dict()
+            # torch packs the live per-parameter dicts, which _store() empties next
+            sd["state"] = {k: dict(v) for k, v in sd["state"].items()}
+            return sd
         finally:
             self._store()
 
