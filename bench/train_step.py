@@ -24,7 +24,9 @@ A peer that is not importable prints ``n/a (reason)``.  ``--gpu``: GPT-2-small's
 shape (~124M parameters, 12 layers, width 768, vocabulary 50257), sequence
 1024, BF16 autocast, fused AdamW, tokens/s of BF16 and of floatsim's mxfp8
 and nvfp4 (eager and torch.compile'd), with torchao's emulated float8
-(``Float8LinearConfig(emulate=True)``) and MXFP8 recipes in the same run.
+(``Float8LinearConfig(emulate=True)``) and MXFP8 recipes in the same run;
+first a check of every demo recipe's step on CUDA against the CPU
+(``--no-check`` skips it).
 
 Usage:
     python bench/train_step.py                      # CPU, 10M GPT, peers where installed
@@ -44,7 +46,6 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -56,6 +57,7 @@ from torch import nn  # noqa: E402
 
 import floatsim_torch as fst  # noqa: E402
 from floatsim.recipes import Gemm, Operand, Recipe  # noqa: E402
+from floatsim_torch.emulation import plans  # noqa: E402
 from floatsim_torch.gpt import GPT, GPTConfig  # noqa: E402
 
 MICROXCALING = REPO / ".peers" / "microxcaling"
@@ -290,6 +292,53 @@ def run_cpu(args: argparse.Namespace) -> list[str]:
     return lines
 
 
+def gpu_check(recipes: tuple[str, ...] = ("fp32", "bf16", "fp8_delayed", "mxfp8", "mxfp6_e3m2",
+                                           "mxfp4", "mxfp4_quartet", "nvfp4")) -> list[str]:
+    """Before timing: every recipe's step on CUDA against the same step on the CPU (a
+    tiny GPT, float32, no autocast).  The casts are bit-exact across devices (the core's
+    contract), so the cast of each layer's weight must agree bit for bit; the loss and
+    gradients differ only by the GEMMs' summation order (cuBLAS against the CPU's BLAS)."""
+    from floatsim_torch import _quant
+
+    lines = ["", "GPU check (tiny GPT, one step, CUDA against CPU):", "",
+             "| recipe | weight casts equal | loss rel. diff | max grad rel. diff | compiled |",
+             "|---|---|---|---|---|"]
+    dev = torch.device("cuda")
+    for name in recipes:
+        torch.manual_seed(0)
+        cpu = fst.emulate(GPT(GPTConfig.named("tiny")), name, modules=lambda m, n: n != "lm_head")
+        gpu = copy.deepcopy(cpu).to(dev)
+        g = torch.Generator().manual_seed(1)
+        x = torch.randint(0, 97, (4, 32), generator=g)
+        y = torch.randint(0, 97, (4, 32), generator=g)
+        lc, lg = cpu.loss(x, y), gpu.loss(x.to(dev), y.to(dev))
+        lc.backward()
+        lg.backward()
+        rel = abs(float(lc) - float(lg)) / abs(float(lc))
+        worst = max(float((a.grad - b.grad.cpu()).norm() / a.grad.norm().clamp_min(1e-30))
+                    for a, b in zip(cpu.parameters(), gpu.parameters()))
+        same = True
+        for n, plan in plans(cpu).items():
+            cs = plan.casts[1]
+            if cs.quantized and cs.block and not cs.sr:
+                w = cpu.get_submodule(n).weight.detach()
+                ax = {"tile": (-2, -1), "tensor": None}.get(cs.axes, -1)
+                a = _quant.blocks_quantize(w, cs.key, cs.rounding, axis=ax)
+                b = _quant.blocks_quantize(w.to(dev), cs.key, cs.rounding, axis=ax).cpu()
+                same = same and torch.equal(a, b)
+        try:
+            comp = fst.emulate(GPT(GPTConfig.named("tiny")), name,
+                               modules=lambda m, n: n != "lm_head").to(dev)
+            loss = torch.compile(comp.loss, fullgraph=True)(x.to(dev), y.to(dev))
+            loss.backward()
+            compiled = "ok" if torch.isfinite(loss) else f"loss {float(loss)}"
+        except Exception as e:  # noqa: BLE001
+            compiled = _short(e, 60)
+        lines.append(f"| {name} | {same} | {rel:.1e} | {worst:.1e} | {compiled} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
 def run_gpu(args: argparse.Namespace) -> list[str]:
     if not torch.cuda.is_available():
         raise SystemExit("--gpu: torch sees no CUDA device")
@@ -326,6 +375,8 @@ def run_gpu(args: argparse.Namespace) -> list[str]:
     def torchao_mxfp8(m: nn.Module) -> nn.Module:
         return rows_torchao()["torchao mxfp8 (emulated)"](m)
 
+    if not args.no_check:
+        lines += gpu_check() + [""]
     for compiled in (False, True):
         row("bf16", lambda m: m, compiled)
         row("floatsim mxfp8", lambda m: fst.emulate(m, "mxfp8"), compiled)
@@ -349,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slow-peers", action="store_true", help="also pychop's MX (~200x)")
     ap.add_argument("--threads", type=int, help="torch CPU threads")
     ap.add_argument("--gpu", action="store_true", help="the GPU run (GPT-2 small, BF16)")
+    ap.add_argument("--no-check", action="store_true", help="--gpu: skip the CUDA-vs-CPU check")
     ap.add_argument("--markdown", help="also write the table to this file")
     args = ap.parse_args(argv)
     args.only = [g.strip() for g in args.only.split(",") if g.strip()]

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import math
 import warnings
 import zlib
 from collections.abc import Callable, Iterator
@@ -54,7 +55,8 @@ from floatsim import recipes as _recipes
 from floatsim.recipes import Recipe
 
 from . import gemm
-from .gemm import STATS, Plan
+from .counters import STATS
+from .gemm import Plan
 
 __all__ = ["all_but_ends", "emulate", "emulated", "plans", "unemulate"]
 
@@ -137,7 +139,7 @@ def _check_layer(name: str, m: nn.Module, recipe: Recipe) -> None:
     if isinstance(m, nn.Linear):
         n_out, k = m.out_features, m.in_features
     else:
-        n_out, k = m.out_channels, m.in_channels * int(torch.tensor(m.kernel_size).prod())
+        n_out, k = m.out_channels, m.in_channels * math.prod(m.kernel_size)
     for gname, red, what in (("forward", k, "input features"), ("dgrad", n_out, "output features")):
         g = getattr(recipe, gname)
         h = g.lhs.hadamard
@@ -370,6 +372,7 @@ def emulate(model: nn.Module, recipe: Recipe | str, *, modules: ModulesArg = Non
     keep, explicit = _as_filter(modules)
     chosen: list[tuple[str, nn.Module, str]] = []
     skipped: set[int] = set()
+    warn_mha = False
     for name, m in model.named_modules():
         selected = keep(m, name)
         if isinstance(m, _GEMM_TYPES):
@@ -382,7 +385,8 @@ def emulate(model: nn.Module, recipe: Recipe | str, *, modules: ModulesArg = Non
             if isinstance(m, nn.MultiheadAttention):
                 # Its projections run through F.multi_head_attention_forward, which
                 # emulate() cannot see into: the whole module stays in high precision.
-                skipped.update(id(c) for c in m.modules())
+                skipped.update(id(c) for c in m.modules() if c is not m)
+                warn_mha = warn_mha or selected
             if selected and (explicit or modules is not None):
                 raise ValueError(
                     f"cannot emulate {name or 'the model'} ({type(m).__name__}): emulate() "
@@ -414,7 +418,7 @@ def emulate(model: nn.Module, recipe: Recipe | str, *, modules: ModulesArg = Non
     for m in model.modules():
         if isinstance(m, _GEMM_TYPES) and id(m) not in emulated_ids:
             setattr(m.weight, _HP, True)
-    if skipped:
+    if warn_mha:
         warnings.warn("nn.MultiheadAttention computes its projections functionally "
                       "(F.multi_head_attention_forward): emulate() leaves it in high precision",
                       stacklevel=2)

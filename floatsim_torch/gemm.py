@@ -35,19 +35,16 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from floatsim.blocks import BlockFormat, IntFormat
+from floatsim.blocks import IntFormat
 from floatsim.recipes import ROLES, Operand, Recipe, Scaling
 from floatsim.rounding import Rounding
 
 from . import _quant
+from .counters import stats
 
-__all__ = ["STATS", "Plan", "apply", "hadamard", "make_plan"]
+__all__ = ["Cast", "Plan", "apply", "hadamard", "make_plan"]
 
 FWD_L, FWD_R, DG_L, DG_R, WG_L, WG_R = range(6)
-#: Telemetry counters kept per role: values cast, saturated (clamped at the top
-#: of the grid or overflowed to inf), flushed to zero, NaN results, and the sums
-#: of x**2 and (x - q)**2 over finite values (the SQNR).
-STATS = ("values", "saturated", "flushed", "nan", "signal", "noise")
 _STREAMS_PER_STEP = 64   # 8 call slots x 8 roles: stream = step * 64 + 8 * slot + role
 
 
@@ -76,7 +73,12 @@ class Cast:
     margin: int = 0
     history: int = 0            # delayed scaling: steps kept (0: not delayed)
     algo: str = "max"
-    pow2: bool = True           # every scale is a power of two (telemetry's exact ulp)
+    # telemetry: every scale a power of two; the block shape; the element's max and emax
+    pow2: bool = True
+    shape: tuple[int | None, ...] | None = None
+    elem_max: float = 0.0
+    elem_emax: int = 0
+    mbits: int = 0
 
 
 def _cast(op: Operand) -> Cast:
@@ -92,7 +94,11 @@ def _cast(op: Operand) -> Cast:
     else:
         axes = "reduce"
     pow2 = bf is None or (bf.scale.mbits == 0 and bf.tensor_format is None)
+    el = op.format if bf is None else bf.element
+    el = el.cast_format if isinstance(el, IntFormat) else el
     return Cast(True, key=_quant.format_key(op.format if bf is None else bf), pow2=pow2,
+                shape=None if bf is None else bf.block, elem_max=el.max, elem_emax=el.emax,
+                mbits=el.mbits,
                 block=bf is not None, axes=axes, rounding=op.rounding.name.lower(),
                 sr=op.rounding is Rounding.STOCHASTIC, sr_bits=op.sr_bits, margin=op.margin,
                 history=op.amax_history if op.scaling is Scaling.TENSOR_DELAYED else 0,
@@ -108,7 +114,6 @@ class Plan:
     seed: int
     ops: tuple[Operand, ...]
     casts: tuple[Cast, ...]
-    mbits: tuple[int, ...]
     delayed: tuple[bool, ...]
     hadamard: tuple[int | None, int | None, int | None]   # forward, dgrad, wgrad
     quantized: tuple[bool, bool, bool]                    # per GEMM: any operand quantized
@@ -140,18 +145,12 @@ def make_plan(name: str, recipe: Recipe, seed: int, *, telemetry: bool = False,
         if current_only and op.scaling is Scaling.TENSOR_DELAYED:
             op = op.replace(scaling=Scaling.TENSOR_CURRENT)
         ops.append(op)
-    mbits = []
-    for op in ops:
-        f = op.format
-        el = f.element if isinstance(f, BlockFormat) else f
-        mbits.append(0 if el is None else (el.mbits if not isinstance(el, IntFormat)
-                                           else el.cast_format.mbits))
     delayed = tuple(op.scaling is Scaling.TENSOR_DELAYED for op in ops)
     history = max((op.amax_history for op, d in zip(ops, delayed) if d), default=0)
     gemms = [(ops[0], ops[1]), (ops[2], ops[3]), (ops[4], ops[5])]
     return Plan(
         name=name, recipe=recipe, seed=seed, ops=tuple(ops),
-        casts=tuple(_cast(op) for op in ops), mbits=tuple(mbits),
+        casts=tuple(_cast(op) for op in ops),
         delayed=delayed, hadamard=tuple(g[0].hadamard for g in gemms),
         quantized=tuple(g[0].quantized or g[1].quantized for g in gemms),
         reuse_w=ops[FWD_R] == ops[DG_R] and _layout_free(ops[FWD_R]),
@@ -198,39 +197,6 @@ def _pad_to(t: torch.Tensor, n: int, axis: int) -> torch.Tensor:
     return F.pad(t, (0, extra) if axis == -1 else (0, 0, 0, extra))
 
 
-def _stats(x: torch.Tensor, q: torch.Tensor, mbits: int, nearest: bool,
-           pow2: bool) -> torch.Tensor:
-    """The telemetry counters of one cast (STATS order), on x's device.
-
-    Saturated: q overflowed to inf, or lies below x by more than rounding within
-    the range can move a value: half the grid's spacing at q for the nearest
-    modes, one spacing for the directed and stochastic ones.  With power-of-two
-    scales the spacing is ``2**(floor(log2|q|) - mbits)``; with other scales it
-    is unknown here and its upper bound ``|q| 2**-mbits`` is used (so only
-    clamps larger than that count).
-    """
-    x = x.reshape(-1).float()
-    q = q.reshape(-1).float()
-    xa, qa = x.abs(), q.abs()
-    inf = math.inf
-    if pow2:
-        _, e = torch.frexp(q)                   # |q| = f * 2**e, f in [0.5, 1)
-        ulp = torch.ldexp(torch.ones_like(q), e - (1 + mbits))
-    else:
-        ulp = qa * 2.0 ** -mbits
-    lost = xa - qa
-    clamped = (lost > 0.5 * ulp) if nearest else (lost >= ulp)
-    sat = torch.count_nonzero((clamped & (qa != 0)) | ((qa == inf) & (xa != inf)))
-    flushed = torch.count_nonzero((qa == 0) & (xa != 0))
-    nan = torch.count_nonzero(q != q)
-    ok = torch.isfinite(x) & torch.isfinite(q)
-    xs = torch.where(ok, x, 0.0)
-    err = torch.where(ok, x - q, 0.0)
-    n = torch.full((), float(x.numel()), device=x.device)
-    return torch.stack([n, sat.float(), flushed.float(), nan.float(),
-                        torch.dot(xs, xs), torch.dot(err, err)]).double()
-
-
 class _Ctx:
     """Per-call values shared by forward and backward (no tensors)."""
 
@@ -267,8 +233,7 @@ def _quantize(t: torch.Tensor, c: _Ctx, role: int, axis: int, base: torch.Tensor
             amax = amax.double() * 2.0 ** cs.margin
         q = _quant.blocks_quantize(t, cs.key, cs.rounding, axis=ax, amax=amax, **kw)
     if tel is not None:
-        tel[c.tkind, role] += _stats(t, q, plan.mbits[role],
-                                     cs.rounding in ("nearest_even", "nearest_away"), cs.pow2)
+        tel[c.tkind, role] += stats(t, q, cs, axis)
     return q
 
 

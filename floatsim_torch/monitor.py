@@ -9,21 +9,19 @@ and the sums of squares that give the SQNR.  Nothing leaves the device until
 Definitions (per cast of x to q; "finite" means x is finite):
 
 * **saturated**: q overflowed to inf, or was clamped at the top of its grid:
-  q lies below x by more than rounding within the range can move a value,
-  half the grid's spacing at q under the nearest modes and one spacing under
-  the directed and stochastic ones.  With power-of-two scales (element
-  formats alone, MX's E8M0, power-of-two per-row scales) that spacing is
-  ``2**(floor(log2|q|) - m)``, m the element format's mantissa bits, and the
-  count is exact for nearest rounding: values above the top by less than
-  half a spacing, which round to it anyway, do not count.  With other scales
-  (FP32 per-tensor scales, NVFP4's UE4M3 block scales) the spacing is not
-  known from q and its upper bound ``|q| 2**-m`` is used: only larger clamps
-  count (NVFP4's scale rounding never clamps a value by more than half a
-  spacing).  Under stochastic or directed rounding, clamps by less than one
-  spacing look like rounding and do not count.  A result among the element
-  format's subnormals relative to its scale (about 2**(emax - emin) below
-  its block's or tensor's largest value) has a coarser spacing than the
-  formula and may count when it is not clamped.
+  q is the largest magnitude of its scale group (block, tile, row or
+  tensor; for an unscaled format, the format's max) and lies below x by more
+  than rounding within the range can move a value: half the grid's spacing
+  at q under the nearest modes, one spacing under the directed and
+  stochastic ones.  The spacing is ``2**(floor(log2|q|) - m)`` (m: the
+  element's mantissa bits) under power-of-two scales (MX's E8M0, unscaled
+  formats), and the spacing at the top of the element grid,
+  ``|q| 2**(emax - m) / max``, under other scales (FP32 per-tensor, NVFP4's
+  UE4M3), where a clamped value lands.  So values above the top by less than
+  half a spacing, which round to it anyway, do not count, nor, under
+  stochastic or directed rounding, clamps by less than one spacing (they
+  look like rounding).  Counts agree with those computed from the core's own
+  encodings (tests/test_telemetry.py: MXFP8, MXFP4 and NVFP4 blocks).
 * **flushed**: q is zero and x is not.
 * **nan**: q is NaN (created or propagated).
 * **SQNR** (dB): ``10 log10(sum x**2 / sum (x - q)**2)`` over finite x and q;
@@ -57,8 +55,8 @@ from torch import nn
 
 from floatsim.recipes import ROLES, TENSORS
 
+from .counters import STATS
 from .emulation import plans
-from .gemm import STATS
 
 __all__ = ["Telemetry", "counting", "reset", "telemetry"]
 

@@ -100,3 +100,31 @@ def test_records_are_flat_and_telemetry_must_be_on() -> None:
     assert all(isinstance(v, (str, int, float, bool)) for r in recs for v in r.values())
     with pytest.raises(ValueError, match="telemetry=True"):
         fst.telemetry(fst.emulate(nn.Linear(32, 32), "nvfp4"))
+
+
+@pytest.mark.parametrize("recipe", ["mxfp4", "nvfp4"])
+def test_fp4_clamps_and_no_false_alarms_among_subnormals(recipe: str) -> None:
+    # E2M1's grid has a subnormal 0.5 (a twelfth of the top, 6): values near it lose
+    # more than an ulp of |q| would allow in the normal range, yet are not clamped.
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((8, 64)) * np.exp2(rng.integers(-4, 4, (8, 1)))).astype(np.float32)
+    bf = fs.blocks.format("mxfp4_e2m1" if recipe == "mxfp4" else "nvfp4")
+    parts = fs.blocks.encode(x, bf, axis=-1)
+    if recipe == "mxfp4":
+        scale = np.exp2(parts[1].astype(np.float64) - 127)
+    else:
+        scale = fs.decode(parts[1], "ue4m3", np.float64) * parts[2]
+    group = 32 if recipe == "mxfp4" else 16
+    # the top of each block is 6 * scale; the spacing below it 2 * scale: clamped when above 7
+    clamped = int(np.sum(np.abs(x) > np.repeat(7.0 * scale, group, axis=-1)))
+    q = fs.blocks.quantize(x, bf, axis=-1)
+    subnormal = int(np.sum(np.abs(q) == np.repeat(0.5 * scale, group, axis=-1)))
+    lin = fst.emulate(nn.Linear(64, 16, bias=False), recipe, telemetry=True)
+    lin(torch.from_numpy(x))
+    got = next(r for r in fst.telemetry(lin) if r["role"] == "forward.lhs")
+    assert subnormal > 10
+    assert got["saturated"] == clamped
+    if recipe == "mxfp4":
+        assert clamped > 0            # FLOOR scales put a block's max up to 8 * scale
+    else:
+        assert clamped == 0           # amax / 6 into UE4M3 never leaves more than 6.375
