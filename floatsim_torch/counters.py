@@ -65,7 +65,8 @@ def stats(x: torch.Tensor, q: torch.Tensor, cast: object, axis: int) -> torch.Te
     than rounding within the range can move a value: half the grid spacing at q
     under the nearest modes, one spacing under the others.  The spacing is
     ``2**(floor(log2|q|) - m)`` with power-of-two scales, and the spacing at the
-    top of the grid, ``|q| 2**(emax - m) / max``, with other scales.
+    top of the grid, ``|q| 2**(emax - m) / max``, with other scales (there, under
+    directed and stochastic rounding, only overflows count).
     """
     x = x.float()
     q = q.float()
@@ -78,7 +79,15 @@ def stats(x: torch.Tensor, q: torch.Tensor, cast: object, axis: int) -> torch.Te
         spacing = qa * (2.0 ** (cast.elem_emax - m) / cast.elem_max)
     nearest = cast.rounding in ("nearest_even", "nearest_away")
     lost = xa - qa
-    beyond = (lost > 0.5 * spacing) if nearest else (lost >= spacing)
+    if nearest:
+        beyond = lost > 0.5 * spacing
+    elif cast.pow2:
+        beyond = lost >= spacing
+    else:
+        # A group's largest value may round down to a lower grid point, whose spacing
+        # the top's understates; and a value scale's rounding clamps by less than a
+        # spacing anyway (NVFP4: 0.375 of the top's 2): only overflows count here.
+        beyond = torch.zeros_like(lost, dtype=torch.bool)
     fin_q = torch.nan_to_num(qa, nan=0.0, posinf=0.0)
     if cast.block:                              # a clamped value lands on its group's top
         top = fin_q == group_max(fin_q, cast.shape, cast.axes, axis)

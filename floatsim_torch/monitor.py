@@ -20,7 +20,10 @@ Definitions (per cast of x to q; "finite" means x is finite):
   UE4M3), where a clamped value lands.  So values above the top by less than
   half a spacing, which round to it anyway, do not count, nor, under
   stochastic or directed rounding, clamps by less than one spacing (they
-  look like rounding).  Counts agree with those computed from the core's own
+  look like rounding); under those modes with non-power-of-two scales only
+  overflows count (a group's largest value may round down to a lower grid
+  point; NVFP4's scale rounding clamps by at most 0.375 of the top's spacing
+  of 2).  Counts agree with those computed from the core's own
   encodings (tests/test_telemetry.py: MXFP8, MXFP4 and NVFP4 blocks).
 * **flushed**: q is zero and x is not.
 * **nan**: q is NaN (created or propagated).
@@ -44,6 +47,9 @@ Example:
     >>> print(rec.table())  # doctest: +ELLIPSIS
     layer  role         tensor  format      values  saturated  flushed  nan  SQNR dB
            forward.lhs  x       mxfp4_e2m1     128  ...
+    >>> print(rec.summary())  # doctest: +ELLIPSIS
+    role        tensor        values  saturated   flushed   nan  SQNR dB
+    forward.lhs x                128 ...
 """
 
 from __future__ import annotations
@@ -93,6 +99,27 @@ class Telemetry(list):
                 f"{r['values']:>6}  {_pct(r['saturated_share']):>9}  "
                 f"{_pct(r['flushed_share']):>7}  {r['nan']:>3}  {r['sqnr_db']:>7.1f}"
             )
+        return "\n".join(rows)
+
+    def summary(self) -> str:
+        """One line per role, totalled over every layer: the one-call overview.
+
+        Example:
+            >>> print(Telemetry().summary())
+            no telemetry recorded (emulate(..., telemetry=True), then run a step)
+        """
+        totals = self.by_role()
+        if not totals:
+            return self.table()
+        rows = [f"{'role':<12}{'tensor':<8}{'values':>12}{'saturated':>11}{'flushed':>10}"
+                f"{'nan':>6}{'SQNR dB':>9}"]
+        for role in ROLES:
+            t = totals.get(role)
+            if t is None:
+                continue
+            rows.append(f"{role:<12}{TENSORS[role]:<8}{int(t['values']):>12}"
+                        f"{_pct(t['saturated_share']):>11}{_pct(t['flushed_share']):>10}"
+                        f"{int(t['nan']):>6}{t['sqnr_db']:>9.1f}")
         return "\n".join(rows)
 
     def by_role(self) -> dict[str, dict[str, float]]:
