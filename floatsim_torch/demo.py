@@ -38,7 +38,7 @@ __all__ = ["DEFAULT_RECIPES", "main", "summary_rows", "table"]
 DEFAULT_RECIPES = ("fp32", "bf16", "fp8_delayed", "mxfp8", "mxfp6_e3m2", "mxfp4",
                    "mxfp4_quartet", "nvfp4")
 # (size, steps, batch, peak learning rate) of the default run and of --quick.
-_FULL = ("small", 200, 16, 3e-3)
+_FULL = ("small", 200, 8, 3e-3)
 _QUICK = ("tiny", 80, 8, 1e-2)
 _TENSOR_ROLES = {"x": ("forward.lhs", "wgrad.rhs"), "w": ("forward.rhs", "dgrad.rhs"),
                  "dy": ("dgrad.lhs", "wgrad.lhs")}
