@@ -12,6 +12,12 @@ Commands:
   in parallel processes (:mod:`floatsim.warmup`).
 * ``floatsim vectors OP ...`` and ``floatsim check VECTORS RESULTS``: golden
   test vectors and the device checker (:mod:`floatsim.vectors.command`).
+* ``floatsim recipes [NAME...]``: the training recipes and their roles
+  (:mod:`floatsim.recipes`); with names, each recipe's table of roles.
+* ``floatsim demo [...]``: train a small GPT under several emulated recipes
+  and compare (needs torch; :mod:`floatsim_torch.demo`, ``floatsim demo -h``).
+* ``floatsim tour [--quick]``: what the formats do to numbers, without torch
+  (:mod:`floatsim.tour`).
 
 FORMAT is anything :func:`floatsim.format` accepts: a registered name
 (``float8_e4m3fn``, ``e5m2``, ``fp4``), a P3109 name (``p3109_k8p3se``) or an
@@ -75,6 +81,16 @@ def _parser() -> argparse.ArgumentParser:
     from .vectors.command import add_parsers  # `vectors` and `check`: they run args.func
 
     add_parsers(sub)
+    rec = sub.add_parser("recipes", help="list the training recipes (or describe some)")
+    rec.add_argument("names", nargs="*", metavar="RECIPE")
+
+    # The demo and the tour parse their own options (`floatsim demo -h`; main()
+    # hands them the rest of the line); these entries are for `floatsim -h`.
+    for name, text in (("demo", "train a small GPT under emulated FP8/FP6/FP4 recipes "
+                                "(needs torch)"),
+                       ("tour", "what low-precision formats do to numbers (no torch)")):
+        p = sub.add_parser(name, help=text, add_help=False)
+        p.add_argument("args", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -137,7 +153,32 @@ def _run(args: argparse.Namespace) -> str:
         return "\n".join([*names(), *block_names()])
     if args.command == "warmup":
         return _warmup(args)
+    if args.command == "recipes":
+        from . import recipes
+
+        if not args.names:
+            return recipes.table()
+        return "\n\n".join(recipes.get(n).describe() for n in args.names)
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse forbids this
+
+
+def _program(command: str, argv: list[str]) -> int:
+    """`floatsim demo` (in floatsim_torch: the core never imports torch) or `floatsim tour`."""
+    if command == "tour":
+        from . import tour
+
+        return tour.main(argv)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("floatsim demo: error: the demo trains with PyTorch, which is not installed: "
+              "pip install 'floatsim[torch]' matplotlib (on CPU-only machines pin "
+              "torch==2.13.0, or pip pulls a multi-GB CUDA build); `floatsim tour` runs "
+              "without torch", file=sys.stderr)
+        return EXIT_USAGE
+    from floatsim_torch import demo
+
+    return demo.main(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -147,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     the format does not fit the command (the message goes to stderr).
     Malformed commands exit through argparse (``SystemExit(2)``) as usual.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("demo", "tour"):   # their own parsers see every option
+        return _program(argv[0], argv[1:])
     args = _parser().parse_args(argv)
     if hasattr(args, "func"):
         return args.func(args)
@@ -156,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"floatsim {args.command}: error: {exc}", file=sys.stderr)
         if str(exc).startswith("unknown format"):
             print("`floatsim list` prints every registered name", file=sys.stderr)
+        if str(exc).startswith("unknown recipe"):
+            print("`floatsim recipes` lists them", file=sys.stderr)
         return EXIT_USAGE
     try:
         print(text)

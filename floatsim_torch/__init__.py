@@ -28,5 +28,20 @@ from .cast import decode, encode, pack, quantize, unpack
 from .mac import matmul
 from .streams import RandomStream
 
+# The training layer (issue 23): name -> the submodule that defines it (None:
+# the name is a submodule), imported at first use so that importing the ops
+# does not load the emulation machinery.
+_LAZY = {"emulate": "emulation", "unemulate": "emulation", "emulated": "emulation",
+         "all_but_ends": "emulation", "telemetry": "monitor", "optim": None}
+
 __all__ = ["RandomStream", "blocks", "decode", "encode", "mac", "matmul", "pack", "quantize",
-           "unpack"]
+           "unpack", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        mod = importlib.import_module(f"{__name__}.{_LAZY[name] or name}")
+        return mod if _LAZY[name] is None else getattr(mod, name)
+    raise AttributeError(f"module 'floatsim_torch' has no attribute {name!r}")

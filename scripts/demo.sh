@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Install floatsim into its own virtual environment, .venv-demo, and show it at work.
+# Install floatsim into its own virtual environment, .venv-demo, and run the demo:
+# a small GPT trained on the Python standard library's source under FP32, BF16,
+# FP8, MXFP8, MXFP6, MXFP4, Quartet-style MXFP4 and NVFP4 (emulated), compared in
+# a table, with the loss curves in floatsim-demo/loss_curves.png.
 #
-#   ./scripts/demo.sh
+#   ./scripts/demo.sh                # a few minutes on a 2-core CPU
+#   ./scripts/demo.sh --quick        # about a minute
+#   ./scripts/demo.sh --device cuda  # on a GPU (torch must then be a CUDA build)
 #
-# Runs `python -m floatsim.demo` where floatsim/demo.py exists; until then it
-# shows the command-line tool on the OCP FP8 and FP4 formats. Extra arguments
-# go to the demo. PYTHON picks the interpreter that creates the venv.
+# Extra arguments go to `floatsim demo` (`floatsim demo -h` lists them).
+# PYTHON picks the interpreter that creates the venv.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -17,18 +21,10 @@ if [ ! -x "$py" ]; then
     "${PYTHON:-python3}" -m venv "$venv"
 fi
 
-# The demo needs only the core (numpy, numba). If it ever needs torch, install
-# 'torch==2.13.0' here: an unpinned torch pulls a multi-GB CUDA build.
-echo "demo.sh: installing floatsim into $venv"
+# torch is pinned: an unpinned torch pulls a multi-GB CUDA build on these machines
+# (torch==2.13.0 resolves to the installed CPU wheel where there is one).
+echo "demo.sh: installing floatsim, torch==2.13.0, matplotlib and tqdm into $venv"
 # Editable, so the demo always runs this checkout's code.
-"$py" -m pip install --quiet --disable-pip-version-check -e .
+"$py" -m pip install --quiet --disable-pip-version-check -e . "torch==2.13.0" matplotlib tqdm
 
-if [ -f floatsim/demo.py ]; then
-    exec "$py" -m floatsim.demo "$@"
-fi
-echo
-echo "\$ floatsim info float8_e4m3fn float8_e5m2 float4_e2m1fn"
-"$venv/bin/floatsim" info float8_e4m3fn float8_e5m2 float4_e2m1fn
-echo
-echo "\$ floatsim table e2m1"
-"$venv/bin/floatsim" table e2m1
+exec "$venv/bin/floatsim" demo "$@"

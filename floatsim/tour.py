@@ -1,6 +1,6 @@
 """A two-minute tour: what low-precision formats do to numbers.
 
-``python -m floatsim.demo`` (the README's first command runs it) prints
+``floatsim tour`` (or ``python -m floatsim.tour``) prints
 
 1. the signal-to-quantization-noise ratio of element-wise FP8/FP6/FP4 casts
    and of MX block formats on Gaussian and heavy-tailed data: why block
@@ -10,8 +10,8 @@
    tracks the float64 sum;
 3. the speed of the CPU kernels on this machine.
 
-The later demo round trains a model in emulated MXFP4/FP6 against FP32 with
-the PyTorch adapter; this one needs numpy and floatsim only.
+``floatsim demo`` trains a model in emulated FP8/FP6/FP4 against FP32 with
+the PyTorch adapter; this tour needs numpy and floatsim only.
 """
 
 from __future__ import annotations
@@ -115,7 +115,8 @@ def _timed(fn: object) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the tour. ``--quick`` uses small sizes (for tests)."""
-    ap = argparse.ArgumentParser(prog="python -m floatsim.demo", description=__doc__)
+    ap = argparse.ArgumentParser(prog="floatsim tour", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
