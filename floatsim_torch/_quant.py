@@ -218,7 +218,8 @@ def blocks_encode(x: torch.Tensor, bfmt: BlockFormat, rounding: str = "nearest_e
     """(element codes, scale codes[, tensor scale]) of ``x`` in ``bfmt``."""
     kw = dict(seed=seed, stream=stream) if rounding == "stochastic" else {}
     out = fs.blocks.encode(_np(_check(x)), bfmt, rounding, axis=axis, **kw)
-    return tuple(_to_torch(o, x.device) for o in out)
+    parts = [out.elements, out.scales] + ([] if out.tensor_scale is None else [out.tensor_scale])
+    return tuple(_to_torch(o, x.device) for o in parts)
 
 
 @torch.no_grad()

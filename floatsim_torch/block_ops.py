@@ -229,18 +229,19 @@ def encode_kernel(x: torch.Tensor, bfmt: list[int], rounding: int, axis: list[in
     if views.bf16_detour(x.dtype):
         x = x.float()  # exact; the core reads bfloat16 as float32
     if x.is_cuda:
-        res = list(fs.blocks.encode(x.contiguous(), bf, **kw))
+        res = fs.blocks.encode(x.contiguous(), bf, **kw)
+        elems, scales, zps = res.elements, res.scales, res.zero_points
     else:
-        res = list(fs.blocks.encode(views.host_view(x), bf, **kw))
-        res[:2] = [_from_host(r) for r in res[:2]]
-    elems, scales = res[0], res[1]
+        res = fs.blocks.encode(views.host_view(x), bf, **kw)
+        elems, scales, zps = (None if r is None else _from_host(r)
+                              for r in (res.elements, res.scales, res.zero_points))
     dev = x.device
     t = torch.zeros(0, dtype=torch.float64, device=dev)
     z = torch.zeros(0, dtype=torch.int64, device=dev)
-    if bf.tensor_format is not None:
-        t = torch.as_tensor(res[2], dtype=torch.float64, device=dev).reshape(())
-    elif bf.rule is ScaleRule.MINMAX:
-        z = _from_host(res[2]) if dev.type == "cpu" else res[2]
+    if res.tensor_scale is not None:
+        t = torch.as_tensor(res.tensor_scale, dtype=torch.float64, device=dev).reshape(())
+    if zps is not None:
+        z = zps
     return elems, scales, t, z
 
 
