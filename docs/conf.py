@@ -98,6 +98,8 @@ nb_execution_timeout = 180
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_merge_streams = True
+# Markdown that a cell displays (a table of formats) is MyST, tables included.
+nb_render_markdown_format = "myst"
 
 # ---- autodoc ------------------------------------------------------------
 autodoc_default_options = {"members": True, "member-order": "bysource"}
