@@ -113,7 +113,8 @@ napoleon_use_rtype = False
 # ---- HTML ---------------------------------------------------------------
 html_theme = "furo"
 html_title = f"floatsim {release}"
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["floatsim.css"]
 # The site's root (docs/_build/html/index.html) sends the reader to docs/index.html.
 html_extra_path = [str(DOCS / "_root")]
 html_show_sourcelink = False
