@@ -94,7 +94,9 @@ myst_heading_anchors = 4
 # ---- MyST-NB: notebooks executed at build time, cached ------------------
 nb_execution_mode = "cache"
 nb_execution_cache_path = str(notebook_cache(ROOT))
-nb_execution_timeout = 180
+# Per cell.  With Numba's cache warm every notebook runs in under 30 s; a cold
+# cache compiles kernels inside the cells (minutes on a 2-core machine).
+nb_execution_timeout = 600
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_merge_streams = True

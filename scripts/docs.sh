@@ -14,6 +14,7 @@ py="${PYTHON:-.venv-test/bin/python}"
 start=$(date +%s)
 # PYTHONPATH: the notebooks' kernels import this checkout's floatsim even
 # where the venv holds another install of it.
-PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" "$py" -m sphinx -W --keep-going -b html -c docs \
+# FLOATSIM_QUIET: a kernel's first-use compile message would land in a cell's output.
+FLOATSIM_QUIET=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" "$py" -m sphinx -W --keep-going -b html -c docs \
     "$@" . docs/_build/html
 echo "docs.sh: built docs/_build/html in $(( $(date +%s) - start )) s (open docs/_build/html/index.html)"
