@@ -58,7 +58,6 @@ include_patterns = ["docs/**", "notebooks/*.md"]
 exclude_patterns = [
     "docs/_build",
     "docs/_ext",
-    "docs/README.md",
     "**/.ipynb_checkpoints",
     # pruned from the directory walk (include_patterns alone would still walk them)
     ".git",

@@ -9,6 +9,7 @@ source changes.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -50,10 +51,14 @@ def test_constants_take_their_comment_from_the_defining_module(apipages, tmp_pat
     assert "Every class with its one-line explanation" in page
 
 
-def test_old_pages_are_removed(apipages, tmp_path: Path) -> None:
+def test_old_pages_go_and_unchanged_pages_stay_untouched(apipages, tmp_path: Path) -> None:
     (tmp_path / "floatsim.gone.rst").write_text("stale")
     apipages.write_api_pages(["floatsim.reference"], tmp_path)
     assert not (tmp_path / "floatsim.gone.rst").exists()
+    page = tmp_path / "floatsim.reference.rst"
+    os.utime(page, ns=(0, 0))            # a rewrite would set the current time
+    apipages.write_api_pages(["floatsim.reference"], tmp_path)
+    assert page.stat().st_mtime_ns == 0  # so an unchanged tree is not read again by Sphinx
 
 
 def test_notebook_cache_follows_the_sources(apipages, tmp_path: Path, monkeypatch) -> None:

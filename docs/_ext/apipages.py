@@ -93,17 +93,16 @@ def write_api_pages(modules: list[str], outdir: Path) -> list[str]:
     modules listed ahead of their merge do not exist yet.
     """
     outdir.mkdir(parents=True, exist_ok=True)
-    for old in outdir.glob("*.rst"):
-        old.unlink()
-    written, skipped = [], []
+    pages: dict[str, str] = {}
+    skipped = []
     for name in modules:
         try:
             module = importlib.import_module(name)
         except ImportError as exc:
             skipped.append(f"``{name}``: not documented in this build ({exc})")
             continue
-        (outdir / f"{name}.rst").write_text(_module_page(name, module))
-        written.append(name)
+        pages[f"{name}.rst"] = _module_page(name, module)
+    written = [name[:-4] for name in pages]
     index = [_HEADER, _title("API reference"), "",
              "Generated from the docstrings.  Every ``Example:`` in them runs in the",
              "test suite (``pytest --doctest-modules``).", "",
@@ -111,7 +110,15 @@ def write_api_pages(modules: list[str], outdir: Path) -> list[str]:
     index += [f"   {name}" for name in written]
     if skipped:
         index += ["", "Not in this build:", ""] + [f"* {line}" for line in skipped]
-    (outdir / "index.rst").write_text("\n".join(index) + "\n")
+    pages["index.rst"] = "\n".join(index) + "\n"
+    for old in outdir.glob("*.rst"):
+        if old.name not in pages:
+            old.unlink()
+    for name, text in pages.items():
+        path = outdir / name
+        # An unchanged page keeps its mtime, so Sphinx does not read it again.
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
     return skipped
 
 
