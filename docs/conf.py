@@ -87,8 +87,6 @@ extensions = [
 myst_enable_extensions = ["colon_fence", "dollarmath", "deflist"]
 # GitHub's anchors (#element-wise-and-block-casts-cpu) keep working.
 myst_heading_anchors = 4
-# Links to source files (../bench/cpu_cast.py) are not pages of the site.
-
 
 # ---- MyST-NB: notebooks executed at build time, cached ------------------
 nb_execution_mode = "cache"
