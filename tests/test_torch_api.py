@@ -49,7 +49,7 @@ def test_formats_in_the_wrong_place() -> None:
         ft.encode(X, fs.blocks.format("nvfp4"))
     with pytest.raises(TypeError, match="is an element Format; block casts take a BlockFormat"):
         ft.blocks.quantize(X, fs.format("e4m3"))
-    with pytest.raises(ValueError, match="unknown format 'e9m9x'"):
+    with pytest.raises(ValueError, match="format 'e9m9x' is not a valid format"):
         ft.quantize(X, "e9m9x")
     with pytest.raises(ValueError, match="overflow='inf' is not possible"):
         ft.quantize(X, "e4m3", overflow="inf")
