@@ -116,6 +116,8 @@ def grad_args(ste: str, grad_format: Any, grad_block: Any, grad_axis: Any, grad_
                 raise ValueError(f"{name}= needs grad_format= or grad_block= (what to round the "
                                  "gradient to)")
         return list(grad_ints(GradSpec(clipped=ste == "clipped"))), None, 0
+    if grad_stream is not None:   # the user's value, before the sentinel can take its place
+        ops.check_stream(grad_stream, "grad_stream")
     rounding = _ROUND.parse("nearest_even" if grad_rounding is None else grad_rounding)
     if rounding is _ROUND.STOCHASTIC:
         if grad_seed is None:
@@ -131,8 +133,6 @@ def grad_args(ste: str, grad_format: Any, grad_block: Any, grad_axis: Any, grad_
     elif grad_seed is not None or grad_sr_bits is not None:
         raise ValueError("grad_seed= and grad_sr_bits= apply to grad_rounding='stochastic' only")
     grad_stream = 0 if grad_stream is None else grad_stream
-    if grad_stream != FROM_STREAM_TENSOR:
-        ops.check_stream(grad_stream, "grad_stream")
     spec = GradSpec(ste == "clipped", fmt, rounding, ops.check_sr_bits(grad_sr_bits, "grad_sr_bits"),
                     default_axis if grad_axis is None else grad_axis)
     return list(grad_ints(spec)), ops.seed_int(grad_seed), int(grad_stream)
