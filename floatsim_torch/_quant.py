@@ -106,7 +106,7 @@ def _host(t: torch.Tensor | None) -> np.ndarray | None:
 def _call(x: torch.Tensor, fn: Any, *args: Any, **kw: Any) -> torch.Tensor:
     if x.device.type == "cuda":
         return fn(x.detach(), *args, **kw)   # the core's GPU kernels, same device
-    return torch.from_numpy(np.asarray(fn(x.detach().numpy(), *args, **kw)))
+    return torch.from_numpy(np.asarray(fn(np.from_dlpack(x.detach()), *args, **kw)))
 
 
 @torch.library.custom_op("floatsim_interim::quantize", mutates_args=())
