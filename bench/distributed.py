@@ -442,7 +442,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--size", help="floatsim_torch.gpt size (default: tiny on cpu, gpt2 on cuda)")
     ap.add_argument("--batch", type=int, help="sequences per process a step (cpu 4, cuda 8)")
     ap.add_argument("--seq", type=int, help="tokens per sequence (cpu 32, cuda 1024)")
-    ap.add_argument("--steps", type=int, help="timed steps (cpu 3, cuda 6)")
+    ap.add_argument("--steps", type=int, help="timed steps (cpu 3, cuda 6; 0: checks only)")
     ap.add_argument("--warmup", type=int, help="untimed first steps (cpu 1, cuda 2)")
     ap.add_argument("--check-steps", type=int, default=3, help="steps compared (0: no checks)")
     ap.add_argument("--check-batch", type=int, help="sequences per process in the checks "
@@ -470,9 +470,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     bad = [m for m in a.modes if m not in MODES]
     if bad:
         ap.error(f"--modes {','.join(bad)} is not valid; allowed: ddp, fsdp")
-    for k in ("batch", "seq", "steps", "check_batch", "check_seq"):
+    for k in ("batch", "seq", "check_batch", "check_seq"):
         if getattr(a, k) < 1:
             ap.error(f"--{k.replace('_', '-')}={getattr(a, k)} must be >= 1")
+    for k in ("steps", "warmup", "check_steps"):
+        if getattr(a, k) < 0:
+            ap.error(f"--{k.replace('_', '-')}={getattr(a, k)} must be >= 0")
     return a
 
 
@@ -523,9 +526,10 @@ class Bench:
                 if n > 1:
                     runs["check 1"] = self.run(recipe, mode, alone=True, check=True)
                 runs[f"check {n}"] = at_n[mode] = self.run(recipe, mode, alone=False, check=True)
-            if n > 1 and not a.no_solo:
-                runs["time 1"] = self.run(recipe, mode, alone=True, check=False)
-            runs[f"time {n}"] = self.run(recipe, mode, alone=False, check=False)
+            if a.steps:
+                if n > 1 and not a.no_solo:
+                    runs["time 1"] = self.run(recipe, mode, alone=True, check=False)
+                runs[f"time {n}"] = self.run(recipe, mode, alone=False, check=False)
             if ctx.rank == 0:
                 self.report(recipe, mode, runs)
         if ctx.rank == 0 and a.check_steps and set(MODES) <= set(at_n):
