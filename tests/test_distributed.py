@@ -271,3 +271,19 @@ def test_bench_script_runs_with_torchrun(tmp_path) -> None:
     for name in ("throughput.csv", "losses.csv", "checks.csv", "summary.md"):
         assert (tmp_path / name).is_file()
     assert "FAIL" not in (tmp_path / "checks.csv").read_text()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_casts_leave_the_storage_resizable(dtype) -> None:
+    """FSDP2 frees each all-gathered weight after its layer's forward by resizing
+    its storage to 0; a numpy view made by Tensor.numpy() forbids that for good."""
+    import floatsim_torch as ft
+
+    w = torch.randn(8, 32).to(dtype)
+    ft.quantize(w, "e4m3")
+    ft.blocks.quantize(w, "mxfp8")
+    ft.encode(w, "e4m3")
+    w.untyped_storage().resize_(0)
+    layer = fst.emulate(nn.Linear(32, 8), "mxfp8")
+    layer(torch.randn(4, 32)).sum().backward()
+    layer.weight.untyped_storage().resize_(0)
