@@ -8,8 +8,8 @@ for each recipe (``bf16``, ``mxfp8``, ``nvfp4``), wrapped in DDP and in FSDP2
 (``fully_shard`` on each transformer block and the model), with AdamW and
 gradient clipping.  Launched by torchrun, one process per device: NCCL on
 GPUs, gloo on the CPU (``--device cpu``).  The script sets
-``NCCL_NVLS_ENABLE=0`` and ``TORCH_SYMM_MEM_DISABLE_MULTICAST=1`` for its
-processes (NVLink multicast stays off on the lent machines).
+``NCCL_NVLS_ENABLE=0``, ``TORCH_SYMM_MEM_DISABLE_MULTICAST=1`` and
+``NVSHMEM_DISABLE_NVLS=1`` for its processes (NVLink multicast stays off).
 
 For each recipe and wrapper, in one launch of N processes:
 
@@ -45,15 +45,18 @@ from __future__ import annotations
 
 import os
 
-# NVLink SHARP / multicast stay off (the device README: they hang or fail on the
-# lent machines); set before torch.distributed creates a communicator.
-ENV = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1"}
+# NVLink multicast stays off in NCCL, PyTorch and NVSHMEM: on the lent multi-GPU
+# machines a program using it can put the shared GPUs out of service (the device
+# notes, KINDS.md).  Set before torch.distributed creates a communicator.
+ENV = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1",
+       "NVSHMEM_DISABLE_NVLS": "1"}
 os.environ.update(ENV)
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import csv  # noqa: E402
 import datetime  # noqa: E402
+import gc  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
@@ -511,6 +514,9 @@ class Bench:
                   batch=batch * ctx.world if alone and check else batch, seq=seq,
                   steps=steps, timed_from=steps if check else a.warmup,
                   snapshot=check)
+        gc.collect()   # the model, its wrapper and optimizer go before the next one is built
+        if ctx.cuda:
+            torch.cuda.empty_cache()
         if alone:
             barrier(ctx)
         return r
