@@ -51,6 +51,10 @@ STEPS: dict[str, tuple[int, str]] = {
     "vectors-check": (120, "{py} tests/gpu_vectors_check.py --out {out}/gpu_vectors.md"),
     "train-bench": (300, "{py} bench/train_step.py --gpu"),
     "demo": (300, "{py} -m floatsim demo --device cuda --quick --out {out}/demo"),
+    "dist-1gpu": (240, "{py} -m torch.distributed.run --nproc-per-node 1 bench/distributed.py "
+                       "--device cuda --out {out}/dist1"),
+    "dist-2gpu": (300, "{py} -m torch.distributed.run --nproc-per-node 2 bench/distributed.py "
+                       "--device cuda --out {out}/dist2"),
     "jax-bench": (200, "{py} bench/jax_cast.py --gpu"),
 }
 
@@ -69,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONPATH=f"{SITE}:{ROOT}", FLOATSIM_CACHE_DIR=CACHE,
-               PYTHONUNBUFFERED="1", NCCL_NVLS_ENABLE="0", TORCH_SYMM_MEM_DISABLE_MULTICAST="1")
+               PYTHONUNBUFFERED="1", NCCL_NVLS_ENABLE="0", TORCH_SYMM_MEM_DISABLE_MULTICAST="1",
+               NVSHMEM_DISABLE_NVLS="1")
     start = time.monotonic()
     summary = []
     for name in a.steps.split(","):

@@ -1,7 +1,7 @@
 """Tensors as the core's arrays: dtypes, zero-copy numpy views, argument checks.
 
 CPU tensors reach floatsim's Numba kernels as numpy arrays that share their
-memory (``Tensor.numpy()``): no copy in, none out.  bfloat16 has no numpy
+memory (``np.from_dlpack``): no copy in, none out.  bfloat16 has no numpy
 dtype of its own; where ml_dtypes is installed (floatsim's tests and extras
 install it) a bfloat16 tensor is viewed as uint16 and then as
 ``ml_dtypes.bfloat16``, still without a copy.  Without ml_dtypes, the ops
@@ -102,13 +102,19 @@ def bf16_exact(t: torch.Tensor) -> torch.Tensor:
 def host_view(t: torch.Tensor) -> np.ndarray:
     """A numpy array sharing ``t``'s memory (a CPU tensor, any strides).
 
+    Through DLPack, not ``Tensor.numpy()``: ``numpy()`` marks the tensor's
+    storage as not resizable for good, and FSDP2 frees an all-gathered
+    weight after its layer's forward by resizing that storage to 0
+    ("Trying to resize storage that is not resizable"); the DLPack capsule
+    keeps the tensor alive without that mark.
+
     bfloat16 needs ml_dtypes (:data:`BF16_NUMPY`); callers without it take
     the float32 detour described in the module docstring.
     """
     t = t.detach()
     if t.dtype == torch.bfloat16:
-        return t.view(torch.uint16).numpy().view(numpy_dtype(torch.bfloat16))
-    return t.numpy()
+        return np.from_dlpack(t.view(torch.uint16)).view(numpy_dtype(torch.bfloat16))
+    return np.from_dlpack(t)
 
 
 def check_tensor(t: Any, what: str) -> torch.Tensor:
