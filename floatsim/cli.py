@@ -18,6 +18,8 @@ Commands:
   and compare (needs torch; :mod:`floatsim_torch.demo`, ``floatsim demo -h``).
 * ``floatsim tour [--quick]``: what the formats do to numbers, without torch
   (:mod:`floatsim.tour`).
+* ``floatsim study NAME [...]``: the studies of docs/studies.md (``formats``,
+  ``accumulator-loss``: need torch; ``accumulation``) (:mod:`floatsim.studies.command`).
 
 FORMAT is anything :func:`floatsim.format` accepts: a registered name
 (``float8_e4m3fn``, ``e5m2``, ``fp4``), a P3109 name (``p3109_k8p3se``) or an
@@ -88,7 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     # hands them the rest of the line); these entries are for `floatsim -h`.
     for name, text in (("demo", "train a small GPT under emulated FP8/FP6/FP4 recipes "
                                 "(needs torch)"),
-                       ("tour", "what low-precision formats do to numbers (no torch)")):
+                       ("tour", "what low-precision formats do to numbers (no torch)"),
+                       ("study", "run a study: formats, accumulator-loss, accumulation "
+                                 "(`floatsim study -h`)")):
         p = sub.add_parser(name, help=text, add_help=False)
         p.add_argument("args", nargs=argparse.REMAINDER)
     return parser
@@ -163,11 +167,16 @@ def _run(args: argparse.Namespace) -> str:
 
 
 def _program(command: str, argv: list[str]) -> int:
-    """`floatsim demo` (in floatsim_torch: the core never imports torch) or `floatsim tour`."""
+    """`floatsim demo` (in floatsim_torch: the core never imports torch), `floatsim tour`
+    or `floatsim study`."""
     if command == "tour":
         from . import tour
 
         return tour.main(argv)
+    if command == "study":
+        from .studies import command as study
+
+        return study.main(argv)
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -189,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Malformed commands exit through argparse (``SystemExit(2)``) as usual.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("demo", "tour"):   # their own parsers see every option
+    if argv and argv[0] in ("demo", "tour", "study"):   # their own parsers see every option
         return _program(argv[0], argv[1:])
     args = _parser().parse_args(argv)
     if hasattr(args, "func"):
