@@ -104,7 +104,7 @@ class CheckReport:
             lines.append("the results match: " + "; ".join(self.matches))
         if self.indistinguishable:
             lines.append("(these cases cannot tell apart: " + "; ".join(self.indistinguishable) + ")")
-        elif self.compared:
+        elif self.compared and not self.matches:
             lines.append("the results match no profile or variant tried")
         if self.closest and not self.ok:
             lines.append("closest: " + "; ".join(f"{n} ({k} mismatches)" for n, k in self.closest))

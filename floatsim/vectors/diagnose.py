@@ -53,7 +53,7 @@ def candidates(vs: VectorSet) -> list[tuple[str, Run]]:
     """(label, run) pairs; ``run(sel)`` gives (codes, care, nan_any) for the cases ``sel``."""
     op = operation(vs.op)
     if not isinstance(op, Convert):
-        return []
+        return op.candidates(vs)
     p = vs.params
     fmt: Format = op.output_format(p)
     x = op.input_values(p, vs.data["x"])
@@ -196,7 +196,7 @@ def diagnose_codes(vs: VectorSet, got: np.ndarray, unknown: np.ndarray | None = 
         counts[lbl] = c
         if s:
             same.add(lbl)
-    profiles = {p.name for p in all_profiles()}
+    profiles = {p.name for p in all_profiles()} | operation(vs.op).named(vs)
     alike = [k for k in counts if k in same and k not in profiles]
     matches = [k for k, v in counts.items() if v == 0 and k not in alike]
     closest = sorted(((k, v) for k, v in counts.items() if v and k not in same),

@@ -82,6 +82,8 @@ class Operation:
     name: ClassVar[str] = ""
     #: One line for ``floatsim vectors --help``.
     summary: ClassVar[str] = ""
+    #: Whether ``format=`` is required (``floatsim vectors OP --format ...``).
+    needs_format: ClassVar[bool] = True
 
     def configure(self, **params: Any) -> dict[str, Any]:
         """Validate and normalise the parameters (JSON-able values)."""
@@ -113,6 +115,20 @@ class Operation:
         """The class of each mismatching case ``idx`` given the device's outputs
         ``got``: indices into :data:`floatsim.vectors.classify.CLASS_NAMES` (int8)."""
         return np.where(unknown, class_id("unknown_output"), class_id("mismatch")).astype(np.int8)
+
+    def candidates(self, vs: VectorSet) -> list[tuple[str, Any]]:
+        """Behaviours the checker tries on a device's results: (label, run) pairs,
+        ``run(sel)`` giving (codes of the main output ``y``, care mask, whether any
+        NaN code matches any NaN) for the cases ``sel``
+        (:func:`floatsim.vectors.diagnose.diagnose_codes`).  Conversions have
+        their own (profiles and parameter variants)."""
+        return []
+
+    def named(self, vs: VectorSet) -> set[str]:
+        """The labels among :meth:`candidates` that name a known behaviour (a
+        profile, a preset): reported as matches even where the cases cannot tell
+        them from the set's own parameters."""
+        return set()
 
 
 _REGISTRY: dict[str, Operation] = {}
