@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..registry import format as lookup
 from .classify import CLASS_NAMES, CLASSES
 from .diagnose import diagnose_codes
 from .fileio import lane_values, read, read_results
@@ -162,10 +163,15 @@ def _call(vs: VectorSet, dut: Callable[..., Any], batch: int | None, progress: b
 
 
 # ---- comparison ------------------------------------------------------------------------------
-def _differs(f: FieldSpec, e: np.ndarray, g: np.ndarray) -> np.ndarray:
-    if f.kind in ("float32", "float64", "float16", "bfloat16"):
+def _differs(f: FieldSpec, e: np.ndarray, g: np.ndarray, nan_any: bool = False) -> np.ndarray:
+    """Where the lanes differ: floats NaN-equal; codes exactly, or NaN-equal
+    (``nan_any``: any NaN code for a NaN result) among valid codes."""
+    if f.kind in ("float32", "float64", "float16", "bfloat16") or (nan_any and f.kind == "code"):
         ve, vg = lane_values(f, e), lane_values(f, g)
-        d = (e != g) & ~(np.isnan(ve) & np.isnan(vg))
+        same_nan = np.isnan(ve) & np.isnan(vg)
+        if f.kind == "code":
+            same_nan &= g < np.uint64(lookup(f.fmt).num_codes)
+        d = (e != g) & ~same_nan
     else:
         d = e != g
     return d if d.ndim == 1 else d.any(axis=1)
@@ -225,7 +231,7 @@ def check(vectors: VectorSet | str | Path, results: Any, *, show: int = 10, diag
     got, unknown = _results(vs, results, batch, progress)
     bad = unknown.copy()
     for f in vs.outputs:
-        bad |= _differs(f, vs.data[f.name], got[f.name])
+        bad |= _differs(f, vs.data[f.name], got[f.name], operation(vs.op).nan_any)
     idx = np.flatnonzero(bad)
     classes: dict[str, int] = {}
     first: list[Record] = []

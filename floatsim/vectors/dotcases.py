@@ -125,7 +125,6 @@ def _top(vb: VectorBuilder, spec: Any) -> list[int]:
 def dot_vectors(vb: VectorBuilder, spec: Any) -> list[tuple[np.ndarray, np.ndarray]]:
     """The structured families (cut, segments, absorption, cancellation, range,
     specials) as lists of (a, b) value arrays of shape (rows, n)."""
-    n = vb.n
     out: list[tuple[np.ndarray, np.ndarray]] = []
     pts = cut_points(spec)
     g = spec.group or 1

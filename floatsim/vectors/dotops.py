@@ -38,8 +38,8 @@ from ..formats import Format
 from ..rounding import Rounding
 from . import cases
 from .dotcases import VectorBuilder, cut_points, dot_vectors, on_grid, random_vectors
-from .ops import LEVEL_RANDOM, Operation, format_name, register
 from .operands import operand_bits, operand_field, operand_format, operand_type, operand_values
+from .ops import LEVEL_RANDOM, Operation, format_name, register
 from .vectorset import FieldSpec, VectorSet
 
 __all__ = ["Dot", "MXDot", "MAX_N"]
@@ -69,6 +69,23 @@ def _configure_spec(spec: Any, n: int | None, unit: int) -> tuple[dict[str, Any]
     return d, n
 
 
+def _rows(values: np.ndarray, lanes: int) -> np.ndarray:
+    """A field's column as (cases, lanes) (a one-lane field is stored as (cases,))."""
+    return np.asarray(values).reshape(-1, lanes)
+
+
+def _words_of(inputs: dict[str, np.ndarray], steps: int) -> np.ndarray | None:
+    """The random words of the cases as (cases, steps), or None without SR."""
+    r = inputs.get("r")
+    return None if r is None else _rows(r, steps)
+
+
+def _row_words(row: dict[str, Any]) -> list[int] | None:
+    """One case's random words as the oracle takes them (a list, one per step)."""
+    r = row.get("r")
+    return None if r is None else [int(x) for x in np.ravel(r)]
+
+
 def _check_random(random: int | None) -> None:
     if random is not None and not (isinstance(random, int) and random >= 0):
         raise ValueError(f"random={random!r} must be a count >= 0")
@@ -78,6 +95,7 @@ class _DotBase(Operation):
     """What ``dot`` and ``mx_dot`` share: the spec, the words, the result, the checker."""
 
     needs_format = False
+    nan_any = True
 
     def spec(self, params: dict[str, Any]) -> Any:
         """The set's AccumulatorSpec."""
@@ -170,8 +188,8 @@ class _DotBase(Operation):
         uniq = cases.dedupe(*[c[keep_rows] for c in flat])
         flat = [np.concatenate([u, c[~struct]]) for u, c in zip(uniq, flat)]
         out, i = {}, 0
-        for f, w in lanes:
-            out[f] = np.stack(flat[i:i + w], axis=1)
+        for f, w in lanes:  # (cases, lanes), or (cases,) for a one-lane field
+            out[f] = np.stack(flat[i:i + w], axis=1) if w > 1 else flat[i]
             i += w
         if not self.spec(params).output.has_nan:
             keep = ~np.isnan(self.model(params, out))
@@ -235,18 +253,18 @@ class Dot(_DotBase):
         return operand_bits(on_grid(v, fmt).reshape(-1), name).reshape(v.shape)
 
     def operands(self, params: dict[str, Any], inputs: dict[str, np.ndarray]) -> dict[str, Any]:
-        return {"a": operand_values(inputs["a"], params["src"]).astype(np.float32),
-                "b": operand_values(inputs["b"], params["src_b"]).astype(np.float32),
-                "x": None, "block": None, "r": inputs.get("r")}
+        n = params["n"]
+        return {"a": _rows(operand_values(inputs["a"], params["src"]), n).astype(np.float32),
+                "b": _rows(operand_values(inputs["b"], params["src_b"]), n).astype(np.float32),
+                "x": None, "block": None, "r": _words_of(inputs, self.steps(params))}
 
     def oracle(self, params: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
         from ..mac import reference as mref
 
         spec = self.spec(params)
-        a = operand_values(np.array(row["a"], np.uint64), params["src"]).tolist()
-        b = operand_values(np.array(row["b"], np.uint64), params["src_b"]).tolist()
-        r = row.get("r")
-        v = mref.dot(a, b, spec, random_bits=None if r is None else [int(x) for x in r])
+        a, b = (operand_values(np.array(row[f], np.uint64).reshape(-1), params[k]).tolist()
+                for f, k in (("a", "src"), ("b", "src_b")))
+        v = mref.dot(a, b, spec, random_bits=_row_words(row))
         return {"y": ref.encode_value(v, spec.output)}
 
     def operand_names(self, params: dict[str, Any]) -> list[str]:
@@ -400,23 +418,22 @@ class MXDot(_DotBase):
         from ..mac.scalar import NAN_SCALE
 
         ea, sa, eb, sb = self._types(params)
-        xa = self.scale_exponents(inputs["sa"], sa)
-        xb = self.scale_exponents(inputs["sb"], sb)
-        return {"a": operand_values(inputs["a"], ea).astype(np.float32),
-                "b": operand_values(inputs["b"], eb).astype(np.float32),
+        n, nb = params["n"], self.nblk(params)
+        xa = _rows(self.scale_exponents(inputs["sa"], sa), nb)
+        xb = _rows(self.scale_exponents(inputs["sb"], sb), nb)
+        return {"a": _rows(operand_values(inputs["a"], ea), n).astype(np.float32),
+                "b": _rows(operand_values(inputs["b"], eb), n).astype(np.float32),
                 "x": np.where((xa >= NAN_SCALE) | (xb >= NAN_SCALE), NAN_SCALE, xa + xb),
-                "block": self.block(params), "r": inputs.get("r")}
+                "block": self.block(params), "r": _words_of(inputs, self.steps(params))}
 
     def oracle(self, params: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
         from ..mac import reference as mref
 
         spec = self.spec(params)
         ea, sa, eb, sb = self._types(params)
-        vals = [operand_values(np.array(row[f], np.uint64), t).tolist()
+        vals = [operand_values(np.array(row[f], np.uint64).reshape(-1), t).tolist()
                 for f, t in (("a", ea), ("sa", sa), ("b", eb), ("sb", sb))]
-        r = row.get("r")
-        v = mref.mx_dot(*vals, spec, block=self.block(params),
-                        random_bits=None if r is None else [int(x) for x in r])
+        v = mref.mx_dot(*vals, spec, block=self.block(params), random_bits=_row_words(row))
         return {"y": ref.encode_value(v, spec.output)}
 
 

@@ -54,14 +54,18 @@ from ..registry import format as lookup
 from ..rounding import Rounding
 from . import cases
 from .classify import class_id, classify_codes
-from .ops import LEVEL_RANDOM, Operation, format_name, register
 from .operands import operand_bits, operand_field, operand_format, operand_type, operand_values
+from .ops import LEVEL_RANDOM, Operation, format_name, register
 from .vectorset import FieldSpec, VectorSet
 
 __all__ = ["ADDENDS", "C_RULES", "FMA", "addends"]
 
-#: The rules that choose ``c`` for every (a, b) pair.
-C_RULES = ("zero", "boundary", "random")
+#: The rules that choose ``c`` for every (a, b) pair (``every``: every code of
+#: ``src_c`` with every pair: all triples, for up to :data:`MAX_TRIPLES`).
+C_RULES = ("zero", "boundary", "random", "every")
+
+#: The most (a, b, c) triples ``c='every'`` writes (e3m2 or e2m3 cubed: 2**18).
+MAX_TRIPLES = 1 << 20
 
 #: The boundary addends, as functions of the exact product p (sign s = sign(p),
 #: rounded into c's type with overflow saturating; docs/vectors.md).
@@ -147,6 +151,7 @@ class FMA(Operation):
 
     name = "fma"
     summary = "a*b+c rounded once into a format (every (a, b) pair of 8-bit operands)"
+    nan_any = True
 
     def configure(self, *, format: Format | str, src: Format | str | None = None,  # noqa: A002
                   src_b: Format | str | None = None, src_c: Format | str | None = None,
@@ -181,6 +186,13 @@ class FMA(Operation):
             raise ValueError("subnormals=False needs a format with ebits >= 1")
         if c not in C_RULES:
             raise ValueError(f"c={c!r} is not a rule for the addend; allowed: {', '.join(C_RULES)}")
+        if c == "every":
+            kinds = [t for t in (a, b, cc) if t in cases.DTYPES]
+            n = np.prod([float(operand_format(t).num_codes) for t in (a, b, cc)])
+            if kinds or n > MAX_TRIPLES:
+                raise ValueError(f"c='every' (all (a, b, c) triples) needs code operands with at "
+                                 f"most {MAX_TRIPLES} triples; src={a}, src_b={b}, src_c={cc} "
+                                 f"{'are IEEE types' if kinds else f'give {n:.0f}'}")
         if random is not None and not (isinstance(random, int) and random >= 0):
             raise ValueError(f"random={random!r} must be a count >= 0")
         return {"src": a, "src_b": b, "src_c": cc, "format": fname, "rounding": mode.name.lower(),
@@ -216,10 +228,15 @@ class FMA(Operation):
         F = lookup(params["format"])
         fa, fb = operand_format(A), operand_format(B)
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        if A not in cases.DTYPES and B not in cases.DTYPES and fa.bits <= 8 and fb.bits <= 8:
+        if params["c"] == "every":
+            ta, tb, tc = np.meshgrid(*(np.arange(operand_format(t).num_codes, dtype=np.uint64)
+                                       for t in (A, B, C)), indexing="ij")
+            parts.append((ta.reshape(-1), tb.reshape(-1), tc.reshape(-1)))
+        elif A not in cases.DTYPES and B not in cases.DTYPES and fa.bits <= 8 and fb.bits <= 8:
             a = np.repeat(np.arange(fa.num_codes, dtype=np.uint64), fb.num_codes)
             b = np.tile(np.arange(fb.num_codes, dtype=np.uint64), fa.num_codes)
-            p = operand_values(a, A) * operand_values(b, B)
+            with np.errstate(invalid="ignore"):  # 0 * inf
+                p = operand_values(a, A) * operand_values(b, B)
             parts.append((a, b, self._c_bits(addends(params["c"], p, F, C, seed), C)))
         else:
             parts.append(self._targeted(A, B, C, F, seed))
@@ -329,7 +346,8 @@ class FMA(Operation):
         """(the exact products a*b, c) as float64."""
         a = operand_values(inputs["a"], params["src"])
         b = operand_values(inputs["b"], params["src_b"])
-        return a * b, operand_values(inputs["c"], params["src_c"])
+        with np.errstate(invalid="ignore"):  # 0 * inf
+            return a * b, operand_values(inputs["c"], params["src_c"])
 
     def _model(self, params: dict[str, Any], inputs: dict[str, np.ndarray], *,
                fmt: Format | None = None, rounding: str | None = None, sr_bits: int | None = None,
@@ -337,8 +355,9 @@ class FMA(Operation):
         """:func:`floatsim.mac.fma` on the cases (float64 values of the result)."""
         from .. import mac
 
-        a = operand_values(inputs["a"], params["src"]).astype(np.float32)
-        b = operand_values(inputs["b"], params["src_b"]).astype(np.float32)
+        with np.errstate(invalid="ignore"):  # NaN payloads
+            a = operand_values(inputs["a"], params["src"]).astype(np.float32)
+            b = operand_values(inputs["b"], params["src_b"]).astype(np.float32)
         c = operand_values(inputs["c"], params["src_c"])
         mode = rounding or params["rounding"]
         kw: dict[str, Any] = {}
@@ -379,10 +398,10 @@ class FMA(Operation):
 
     def classify(self, vs: VectorSet, got: dict[str, np.ndarray], idx: np.ndarray,
                  unknown: np.ndarray) -> np.ndarray:
-        """The conversion classes judged on the exact ``a*b + c``; ``product_rounded``
-        where the result is that of rounding the product first and the conversion
-        classes say only ``rounding_direction`` or ``wrong_value`` (or wherever
-        they differ, when rounding the product first explains every mismatch)."""
+        """The conversion classes judged on the exact ``a*b + c``, except that when
+        rounding the product first (into the result format or float32) explains
+        every mismatch that is not an x/z, invalid-code or NaN/inf-input case,
+        those are all ``product_rounded``."""
         from .macmodel import ro_sum
 
         p = vs.params
@@ -397,12 +416,8 @@ class FMA(Operation):
         keep = [class_id(n) for n in ("unknown_output", "invalid_code", "nan_code", "nan_input",
                                       "inf_input")]
         free = ~np.isin(cls, keep) & ~unknown
-        vague = np.isin(cls, [class_id("rounding_direction"), class_id("wrong_value")])
-        pr = class_id("product_rounded")
         if free.any() and two[free].all():  # every mismatch is explained so: say so for each
-            cls[free] = pr
-        else:
-            cls[free & two & vague] = pr
+            cls[free] = class_id("product_rounded")
         return cls
 
     @staticmethod

@@ -161,7 +161,7 @@ def _dot_run(op: Any, params: dict[str, Any], ops: dict[str, Any], spec: Any, wo
         sub = {k: v if v is None or np.ndim(v) == 0 else v[sel] for k, v in ops.items()}
         w = None if words is None else words(sub["r"])
         codes = op.result_codes(params, op.evaluate(params, sub, spec=spec, words=w), spec)
-        return codes, np.ones(codes.shape, bool), False
+        return codes, np.ones(codes.shape, bool), True
     return run
 
 
@@ -235,14 +235,14 @@ def fma_candidates(op: Any, vs: VectorSet) -> list[tuple[str, Run]]:
             w = None if words is None else words(sub["r"])
             v = op._model(p, sub, fmt=fmt, rounding=rounding, sr_bits=sr_bits, words=w)
             codes = cast.encode(v, fmt).astype(np.uint64)
-            return codes, np.ones(codes.shape, bool), False
+            return codes, np.ones(codes.shape, bool), True
         return run
 
     def unfused(target: Format) -> Run:
         def run(sel: Any) -> tuple[np.ndarray, np.ndarray, bool]:
             sub = {f.name: vs.data[f.name][sel] for f in vs.inputs}
             codes = op.unfused(p, sub, target)
-            return codes, np.ones(codes.shape, bool), False
+            return codes, np.ones(codes.shape, bool), True
         return run
 
     policies = []
@@ -283,6 +283,6 @@ def fma_candidates(op: Any, vs: VectorSet) -> list[tuple[str, Run]]:
         def no_negzero(sel: Any) -> tuple[np.ndarray, np.ndarray, bool]:
             y = vs.data["y"][sel].copy()
             y[y == np.uint64(1 << (F.bits - 1))] = 0
-            return y, np.ones(y.shape, bool), False
+            return y, np.ones(y.shape, bool), True
         out.append(("-0 results become +0", no_negzero))
     return out

@@ -84,6 +84,10 @@ class Operation:
     summary: ClassVar[str] = ""
     #: Whether ``format=`` is required (``floatsim vectors OP --format ...``).
     needs_format: ClassVar[bool] = True
+    #: Whether a NaN result matches any NaN code of the output format (IEEE 754
+    #: leaves the sign and payload of an arithmetic NaN result open; the files
+    #: hold the canonical NaN code).  Conversions compare codes exactly.
+    nan_any: ClassVar[bool] = False
 
     def configure(self, **params: Any) -> dict[str, Any]:
         """Validate and normalise the parameters (JSON-able values)."""
