@@ -4,13 +4,11 @@
   each with its own **explicit random words** (one per accumulator
   rounding) and its own **block scale exponents** (``mx_dot``).  The vectors
   carry the words a device uses, so the model must take them as inputs,
-  where :func:`floatsim.mac.dot` draws them from Philox.  The loop is
-  ``floatsim.mac.scalar.dot_model``'s, built from the same public step
-  functions (``product``, ``scan``, ``term``, ``acc_step``, ``promote``,
-  ``finish``) as the CUDA GEMM, with the word of step ``s`` read from the
-  case's row instead of drawn; tests/test_vectors_mac.py checks it against
-  ``mac.dot`` and ``mac.mx_dot`` (given the Philox words) and against the
-  rational oracle.
+  where :func:`floatsim.mac.dot` draws them from Philox.  Each row is
+  ``floatsim.mac.scalar.dot_words``, the golden model ``dot_model`` with
+  the word of step ``s`` read from the case's row instead of drawn;
+  tests/test_vectors_mac.py checks it against ``mac.dot`` and ``mac.mx_dot``
+  (given the Philox words) and against the rational oracle.
 * :func:`ro_sum`: ``p + c`` of float64 arrays rounded to odd at 53 bits
   (TwoSum), the value the FMA classifier judges a result against, and the
   first step of :func:`fma_rounded`, an FMA whose product is given
@@ -36,8 +34,8 @@ import numpy as np
 
 from .. import cast
 from ..formats import Format
-from ..mac.abi import C_GROUP, C_PROMOTE, pack
-from ..mac.scalar import acc_exp, acc_step, acc_term, finish, product, promote, scan, term
+from ..mac.abi import C_GROUP, pack
+from ..mac.scalar import dot_words
 from ..mac.spec import PRESETS, AccumulatorSpec, FixedPoint
 from ..rounding import Rounding
 
@@ -48,46 +46,14 @@ _log = logging.getLogger("floatsim.vectors")
 
 @numba.njit(cache=True, nogil=True)
 def _dots(A, B, R, K, S, nb, sblk, W, ns, cfg, pp, pa, po, pf, out):  # noqa: ANN001, ANN202, PLR0913
-    """``out[r]``: the model's dot of rows r of A and B (R x K float32), the
-    products of block k // sblk scaled by 2**S[r, k // sblk], the accumulator
-    rounding of step s drawing the word W[r, s] (W has ns >= 1 columns)."""
-    G = cfg[C_GROUP]
-    chunk = cfg[C_PROMOTE]
-    buf = np.empty(G, np.float64)
+    """``out[r]``: the golden model's dot of rows r of A and B (R x K float32),
+    the products of block k // sblk scaled by 2**S[r, k // sblk], the
+    accumulator rounding of step s drawing the word W[r, s] (``ns`` words a
+    row; none: W is empty)."""
+    buf = np.empty(max(cfg[C_GROUP], 1), np.float64)
     for r in range(R):
-        a0 = r * K
-        acc = 0.0
-        kc = 0.0
-        Ar = np.int64(0)
-        bad = False
-        total = 0.0
-        since = np.int64(0)
-        k = np.int64(0)
-        s = np.int64(0)
-        while k < K:
-            n = min(G, K - k)
-            E = acc_exp(acc, cfg)
-            flags = np.int64(0)
-            for t in range(n):
-                p = product(A[a0 + k + t], B[a0 + k + t], S[r * nb + (k + t) // sblk], cfg, pp)
-                buf[t] = p
-                E, flags = scan(p, E, flags)
-            Sg = acc_term(acc, E, cfg)
-            for t in range(n):
-                Sg += term(buf[t], E, cfg)
-            acc, kc, Ar, bad = acc_step(acc, kc, Ar, bad, Sg, E, np.nan, flags, cfg, pa,
-                                        W[r * ns + min(s, ns - 1)])
-            k += n
-            s += 1
-            since += n
-            if chunk != 0 and (since >= chunk or k == K):
-                total = promote(total, acc, Ar, bad, cfg, pf)
-                acc = 0.0
-                kc = 0.0
-                Ar = np.int64(0)
-                bad = False
-                since = np.int64(0)
-        out[r] = finish(total, acc, Ar, bad, cfg, po)
+        out[r] = dot_words(A, r * K, B, r * K, K, S[r * nb:(r + 1) * nb], sblk, cfg, pp, pa, po,
+                           pf, r, W, r * ns, buf)
 
 
 def dots(a: np.ndarray, b: np.ndarray, spec: AccumulatorSpec, *, words: np.ndarray | None = None,
@@ -109,12 +75,16 @@ def dots(a: np.ndarray, b: np.ndarray, spec: AccumulatorSpec, *, words: np.ndarr
     else:
         S = np.ascontiguousarray(scale_exp, dtype=np.int64)
         nb, sblk = S.shape[1], int(block or K + 1)
-    if words is None:
-        W, ns = np.zeros(max(R, 1), np.int64), 1
+    steps = -(-K // (spec.group or 1))
+    if words is None or spec.acc_rounding is not Rounding.STOCHASTIC:
+        W, ns = np.zeros(0, np.int64), 0
     else:
-        W = np.ascontiguousarray(words, dtype=np.int64)
-        ns = W.shape[1] if W.ndim == 2 and W.shape[1] else 1
-        W = W.reshape(-1) if W.size else np.zeros(max(R, 1), np.int64)
+        W = np.ascontiguousarray(words, dtype=np.int64).reshape(R, -1)
+        if W.shape[1] < steps:
+            raise ValueError(f"words has {W.shape[1]} columns; a dot product of length {K} under "
+                             f"this spec takes {steps} accumulator roundings (one word each)")
+        ns = W.shape[1]
+        W = W.reshape(-1)
     out = np.empty(R, np.float64)
     if R and K:
         if not _dots.signatures:
