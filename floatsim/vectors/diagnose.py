@@ -39,7 +39,7 @@ from .ops import Convert, operation
 from .profiles import all_profiles, profiles_for
 from .vectorset import VectorSet
 
-__all__ = ["SCREEN", "candidates", "diagnose_codes"]
+__all__ = ["SCREEN", "candidates", "diagnose_codes", "negzero_lost", "other_policies"]
 
 #: Cases a candidate is first tried on (sets larger than this are screened).
 SCREEN = 1 << 17
@@ -85,7 +85,7 @@ def candidates(vs: VectorSet) -> list[tuple[str, Run]]:
             return codes, care, prof.nan_any
         out.append((prof.name, run_p))
     ov0 = p["overflow"] or fmt.overflow.value
-    policies = [o for o in ("saturate", "inf", "nan") if o != ov0 and _allowed(fmt, o)]
+    policies = other_policies(fmt, ov0)
     if not sr:
         modes = [m.name.lower() for m in Rounding if m is not Rounding.STOCHASTIC
                  and m.name.lower() != p["rounding"]]
@@ -116,12 +116,22 @@ def candidates(vs: VectorSet) -> list[tuple[str, Run]]:
     if src in ("float32", "float16", "bfloat16", "float64"):
         out.append(("denormal inputs flushed (daz=True)", enc(p["rounding"], p["overflow"], daz=True)))
     if fmt.has_negzero:
-        def no_negzero(sel: Any) -> tuple[np.ndarray, np.ndarray, bool]:
-            y = vs.data["y"][sel].copy()
-            y[y == np.uint64(1 << (fmt.bits - 1))] = 0
-            return y, np.ones(y.shape, bool), False
-        out.append(("-0 results become +0", no_negzero))
+        out.append(("-0 results become +0", negzero_lost(vs, fmt, nan_any=False)))
     return out
+
+
+def other_policies(fmt: Format, current: str) -> list[str]:
+    """The overflow policies ``fmt`` allows other than ``current``."""
+    return [o for o in ("saturate", "inf", "nan") if o != current and _allowed(fmt, o)]
+
+
+def negzero_lost(vs: VectorSet, fmt: Format, nan_any: bool) -> Run:
+    """The candidate whose ``-0`` results (code ``y``) are ``+0``."""
+    def run(sel: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+        y = vs.data["y"][sel].copy()
+        y[y == np.uint64(1 << (fmt.bits - 1))] = 0
+        return y, np.ones(y.shape, bool), nan_any
+    return run
 
 
 def _allowed(fmt: Format, policy: str) -> bool:

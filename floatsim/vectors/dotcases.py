@@ -104,7 +104,13 @@ class VectorBuilder:
 
 
 def on_grid(x: np.ndarray, fmt: Format) -> np.ndarray:
-    """``x`` rounded onto ``fmt``'s grid (nearest even, saturating)."""
+    """``x`` rounded onto ``fmt``'s grid (nearest even, saturating).
+
+    Example:
+        >>> from floatsim import format
+        >>> on_grid(np.array([1.3, 100.0]), format("e2m1")).tolist()
+        [1.5, 6.0]
+    """
     if fmt.bits > 32:
         return x
     with np.errstate(over="ignore"):

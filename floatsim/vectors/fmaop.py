@@ -10,16 +10,18 @@ code of ``a*b + c`` rounded once into ``format`` by ``rounding``, with IEEE
 from :func:`floatsim.mac.fma`; :func:`floatsim.vectors.verify` recomputes
 any sample with :func:`floatsim.mac.reference.fma` (Fractions).
 
-**Cases** (docs/vectors.md, "FMA and dot products"):
+**Cases** (docs/vectors.md, "FMA and dot-product vectors"):
 
 * **every (a, b) pair** when both operand types have at most 8 bits
   (65,536 pairs for two 8-bit types), ``c`` chosen per pair by the rule
   ``c=``: ``zero`` (``-0``, the additive identity: the case is the product
   rounded once, its zero sign kept; ``+0`` where ``src_c`` has no -0),
   ``random`` (a uniformly random code of ``src_c``; for IEEE types half
-  uniform bit patterns, half exponents over the result's range) or
+  uniform bit patterns, half exponents over the result's range),
   ``boundary`` (the default: one of :data:`ADDENDS`, picked per pair by the
-  seed's random words, each a function of the exact product ``p``);
+  seed's random words, each a function of the exact product ``p``) or
+  ``every`` (every code of ``src_c``: all (a, b, c) triples, for code
+  operands of up to :data:`MAX_TRIPLES` triples; 4,096 for E2M1);
 * otherwise **targeted products** over the result format's whole range
   (every exponent from below its smallest subnormal to above its largest
   value, short and long significands), each with every one of
@@ -58,7 +60,7 @@ from .operands import operand_bits, operand_field, operand_format, operand_type,
 from .ops import LEVEL_RANDOM, Operation, format_name, register
 from .vectorset import FieldSpec, VectorSet
 
-__all__ = ["ADDENDS", "C_RULES", "FMA", "addends"]
+__all__ = ["ADDENDS", "C_RULES", "FMA", "MAX_TRIPLES", "addends", "all_addends"]
 
 #: The rules that choose ``c`` for every (a, b) pair (``every``: every code of
 #: ``src_c`` with every pair: all triples, for up to :data:`MAX_TRIPLES`).
@@ -104,8 +106,14 @@ def _random_values(name: str, fmt: Format, n: int, seed: int, stream: int) -> np
 
 def addends(rule: str, p: np.ndarray, result: Format, src_c: str, seed: int) -> np.ndarray:
     """Values of ``c`` (on ``src_c``'s grid) for the exact products ``p`` by ``rule``
-    (:data:`C_RULES`): ``zero``, ``random``, or ``boundary`` (one of
-    :data:`ADDENDS` per product, picked by the seed)."""
+    (:data:`C_RULES` but ``every``): ``zero``, ``random``, or ``boundary`` (one
+    of :data:`ADDENDS` per product, picked by the seed).
+
+    Example:
+        >>> import floatsim as fs
+        >>> addends("zero", np.array([1.5, 3.0]), fs.format("e4m3"), "e4m3", 0).tolist()
+        [-0.0, -0.0]
+    """
     C = operand_format(src_c)
     n = p.size
     if rule == "zero":
@@ -118,7 +126,14 @@ def addends(rule: str, p: np.ndarray, result: Format, src_c: str, seed: int) -> 
 
 def all_addends(p: np.ndarray, result: Format, src_c: str, seed: int) -> list[np.ndarray]:
     """Each of :data:`ADDENDS` for every product ``p`` (NaN / inf products take
-    those of 1.0: the case then tests the special product)."""
+    those of 1.0: the case then tests the special product).
+
+    Example:
+        >>> import floatsim as fs
+        >>> cs = all_addends(np.array([1.25]), fs.format("e2m1"), "e2m1", 0)
+        >>> [float(c[0]) for c in cs[2:6]]   # -p toward zero, away, p to nearest, max
+        [-1.0, -1.5, 1.0, 6.0]
+    """
     C = operand_format(src_c)
     q = _quantizer(src_c)
     pf = np.where(np.isfinite(p), p, 1.0)

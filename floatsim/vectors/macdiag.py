@@ -21,7 +21,7 @@ Example:
     >>> from floatsim.vectors import operation
     >>> vs_params = operation("dot").configure(src="e4m3", spec="hopper_fp8")
     >>> [label for cls, label, _, _ in spec_variants(operation("dot"), vs_params)][:3]
-    ['products rounded to float8_e4m3fn', 'align_rounding=nearest_even', 'align_rounding=down']
+    ['products rounded to float8_e4m3fn', 'products rounded to float16', 'align_rounding=nearest_even']
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from .. import cast
 from ..formats import Format
 from ..rounding import Rounding
 from .classify import class_id
+from .diagnose import negzero_lost, other_policies
 from .vectorset import VectorSet
 
 __all__ = ["DOT_CLASSES", "dot_candidates", "dot_classify", "fma_candidates", "preset_labels",
@@ -51,7 +52,12 @@ Run = Callable[[Any], tuple[np.ndarray, np.ndarray, bool]]
 
 
 def preset_labels() -> set[str]:
-    """The labels of the presets among the candidates."""
+    """The labels of the presets among the candidates.
+
+    Example:
+        >>> sorted(preset_labels())[:2]
+        ['preset a100_fp16', 'preset bf16']
+    """
     from ..mac.spec import PRESETS
 
     return {f"preset {name}" for name in PRESETS}
@@ -245,13 +251,7 @@ def fma_candidates(op: Any, vs: VectorSet) -> list[tuple[str, Run]]:
             return codes, np.ones(codes.shape, bool), True
         return run
 
-    policies = []
-    for o in ("saturate", "inf", "nan"):
-        try:
-            if F.check_overflow(o) is not F.overflow:
-                policies.append(o)
-        except ValueError:
-            pass
+    policies = other_policies(F, F.overflow.value)
     out: list[tuple[str, Run]] = []
     with_ov = {o: dataclasses.replace(F, overflow=o) for o in policies}
     if not sr:
@@ -280,9 +280,5 @@ def fma_candidates(op: Any, vs: VectorSet) -> list[tuple[str, Run]]:
         out.append(("subnormals flushed (subnormals=False)",
                     model(dataclasses.replace(F, subnormals=False))))
     if F.has_negzero:
-        def no_negzero(sel: Any) -> tuple[np.ndarray, np.ndarray, bool]:
-            y = vs.data["y"][sel].copy()
-            y[y == np.uint64(1 << (F.bits - 1))] = 0
-            return y, np.ones(y.shape, bool), True
-        out.append(("-0 results become +0", no_negzero))
+        out.append(("-0 results become +0", negzero_lost(vs, F, nan_any=True)))
     return out

@@ -66,6 +66,13 @@ def dots(a: np.ndarray, b: np.ndarray, spec: AccumulatorSpec, *, words: np.ndarr
     ``scale_exp``: (R, ceil(K / block)) int64 block scale exponents, the
     products of block j scaled by 2**scale_exp[:, j] (``NAN_SCALE`` or more:
     a NaN scale), as :func:`floatsim.mac.mx_dot`.
+
+    Example:
+        >>> import floatsim.mac as mac
+        >>> s = mac.spec("bf16").replace(acc_rounding="stochastic", sr_bits=4)
+        >>> a = np.float32([[1.0, 2.0**-9]]); b = np.ones_like(a)
+        >>> dots(a, b, s, words=[[0, 0]]).tolist(), dots(a, b, s, words=[[0, 12]]).tolist()
+        ([1.0], [1.0078125])
     """
     A = np.ascontiguousarray(a, dtype=np.float32)
     B = np.ascontiguousarray(b, dtype=np.float32)
@@ -124,7 +131,14 @@ def fma_rounded(p: np.ndarray, c: np.ndarray, fmt: Format, rounding: str,
     maybe rounded already) and ``c``, with IEEE's specials and zero signs
     (an exact zero sum is +0, -0 when rounding down or when both are -0).
     Round to odd at 53 bits, then the core's cast: correctly rounded for
-    ``fmt.mbits <= 50`` (Boldo and Melquiond)."""
+    ``fmt.mbits <= 50`` (Boldo and Melquiond).
+
+    Example:
+        >>> import floatsim as fs
+        >>> fma_rounded(np.float64([1.25, -0.0]), np.float64([0.25, -0.0]), fs.format("e2m1"),
+        ...             "nearest_even").tolist()   # 1.5; (-0) + (-0) stays -0
+        [3, 8]
+    """
     s = ro_sum(p, c)
     zero = s == 0
     both_neg = (p == 0) & (c == 0) & np.signbit(p) & np.signbit(c)

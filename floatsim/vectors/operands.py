@@ -10,7 +10,8 @@ every value is a float32 value.
 
 Example:
     >>> import numpy as np
-    >>> operand_type("e4m3", "src"), operand_field("a", "e4m3").describe(0)
+    >>> name = operand_type("e4m3", "src")
+    >>> name, operand_field("a", name).describe(0)
     ('float8_e4m3fn', 'a in code:float8_e4m3fn 8 [7:0]')
     >>> operand_values(np.array([0x38, 0xB8], np.uint64), "e4m3").tolist()
     [1.0, -1.0]
@@ -32,7 +33,13 @@ __all__ = ["operand_bits", "operand_field", "operand_format", "operand_type", "o
 
 
 def float32_valued(fmt: Format) -> bool:
-    """Whether every finite value of ``fmt`` is a float32 value."""
+    """Whether every finite value of ``fmt`` is a float32 value.
+
+    Example:
+        >>> from floatsim import format
+        >>> float32_valued(format("e5m2")), float32_valued(format("float64"))
+        (True, False)
+    """
     return fmt.mbits <= 23 and fmt.emax <= 127 and fmt.emin - fmt.mbits >= -149
 
 
@@ -85,7 +92,14 @@ def operand_values(bits: np.ndarray, name: str) -> np.ndarray:
 def operand_bits(values: np.ndarray, name: str) -> np.ndarray:
     """Bit patterns / codes (uint64) of float64 values on the type's grid
     (exact; NaN gives the canonical NaN, inf saturates where the type has none;
-    NaN raises where it has no NaN)."""
+    NaN raises where it has no NaN).
+
+    Example:
+        >>> operand_bits(np.array([1.0, -6.0, np.inf]), "e2m1").tolist()
+        [2, 15, 7]
+        >>> [hex(v) for v in operand_bits(np.array([1.0]), "bfloat16").tolist()]
+        ['0x3f80']
+    """
     v = np.asarray(values, np.float64)
     if name in DTYPES:
         return to_bits(v, name)
