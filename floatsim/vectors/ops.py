@@ -5,8 +5,9 @@ inputs (:mod:`floatsim.vectors.cases`), how floatsim's kernels compute the
 expected outputs (``compute``), and how the exact oracle
 :mod:`floatsim.reference` computes one case (``oracle``: the test suite
 checks a sample of every set against it, so the vectors are golden, not
-merely self-consistent).  :func:`register` adds an operation (the FMA and
-dot-product vectors of ``floatsim.mac`` plug in the same way).
+merely self-consistent).  :func:`register` adds an operation; the FMA and
+dot-product vectors of ``floatsim.mac`` plug in that way
+(:mod:`floatsim.vectors.fmaop`, :mod:`floatsim.vectors.dotops`).
 
 Registered here:
 
@@ -21,6 +22,9 @@ Registered here:
   hold the format).
 * ``block`` (:mod:`floatsim.vectors.blockops`): MX / NVFP4 block
   quantization, elements and scales.
+* ``fma`` (:mod:`floatsim.vectors.fmaop`): ``a*b + c`` rounded once;
+  ``dot`` and ``mx_dot`` (:mod:`floatsim.vectors.dotops`): dot products under
+  a floatsim.mac accumulator spec.
 
 Example:
     >>> import floatsim.vectors as fv
