@@ -98,6 +98,12 @@ def test_fma_e4m3_every_pair() -> None:
     assert fv.check(vs, vs.data["y"]).ok
 
 
+@pytest.mark.slow
+def test_fma_e4m3_every_pair_all_cases() -> None:
+    vs = fv.generate("fma", format="e4m3", level=0)
+    assert fv.verify(vs, sample=None) == []  # ~66,000 oracle calls: 1-2 minutes
+
+
 @pytest.mark.parametrize(("fmt", "kw"), [
     ("e5m2", {"overflow": "saturate", "c": "zero"}),
     ("e5m2", {"rounding": "up", "c": "random"}),
