@@ -166,14 +166,15 @@ def _call(vs: VectorSet, dut: Callable[..., Any], batch: int | None, progress: b
 def _differs(f: FieldSpec, e: np.ndarray, g: np.ndarray, nan_any: bool = False) -> np.ndarray:
     """Where the lanes differ: floats NaN-equal; codes exactly, or NaN-equal
     (``nan_any``: any NaN code for a NaN result) among valid codes."""
+    d = e != g
     if f.kind in ("float32", "float64", "float16", "bfloat16") or (nan_any and f.kind == "code"):
-        ve, vg = lane_values(f, e), lane_values(f, g)
-        same_nan = np.isnan(ve) & np.isnan(vg)
-        if f.kind == "code":
-            same_nan &= g < np.uint64(lookup(f.fmt).num_codes)
-        d = (e != g) & ~same_nan
-    else:
-        d = e != g
+        at = np.nonzero(d)  # only the differing lanes are decoded (few, and codes of
+        de, dg = e[at], g[at]  # formats over 16 bits decode one by one)
+        valid = np.ones(dg.shape, bool)
+        if f.kind == "code":  # a code beyond the format never matches
+            valid = dg < np.uint64(lookup(f.fmt).num_codes)
+            dg = np.where(valid, dg, 0)
+        d[at] = ~(np.isnan(lane_values(f, de)) & np.isnan(lane_values(f, dg)) & valid)
     return d if d.ndim == 1 else d.any(axis=1)
 
 
