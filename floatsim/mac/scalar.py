@@ -69,7 +69,7 @@ from .abi import (
 __all__ = [
     "bitlen", "shift_round", "ro_f64", "ro_sum", "add_ro", "ro_add", "ro_add_g", "parts",
     "round_fmt", "rsum", "special", "special_flags", "product", "scan", "term", "acc_exp", "acc_term", "random_step",
-    "acc_step", "promote", "finish", "fma_model", "dot_model", "NO_EXP", "NAN_SCALE",
+    "acc_step", "promote", "finish", "fma_model", "dot_model", "dot_words", "NO_EXP", "NAN_SCALE",
 ]
 
 _FRAC = (1 << 52) - 1
@@ -512,6 +512,10 @@ def fma_model(x, y, c, p, r):  # noqa: ANN001, ANN201
     return round_fmt(v, p, r)
 
 
+#: No explicit SR words: :func:`dot_words` draws them from Philox.
+_NO_WORDS = np.zeros(0, dtype=np.int64)
+
+
 @mac_jit
 def dot_model(a, a0, b, b0, K, sexp, sblk, cfg, pp, pa, po, pf, elem, buf):  # noqa: ANN001, ANN201, PLR0913
     """The dot product of ``a[a0:a0+K]`` and ``b[b0:b0+K]`` (float32) as the
@@ -519,6 +523,15 @@ def dot_model(a, a0, b, b0, K, sexp, sblk, cfg, pp, pa, po, pf, elem, buf):  # n
     by ``2**sexp[k // sblk]``.  ``elem`` numbers the output element for the SR
     words; ``buf`` holds at least one group of products.  Returns the result
     as a float64 (a value of the output format)."""
+    return dot_words(a, a0, b, b0, K, sexp, sblk, cfg, pp, pa, po, pf, elem, _NO_WORDS, 0, buf)
+
+
+@mac_jit
+def dot_words(a, a0, b, b0, K, sexp, sblk, cfg, pp, pa, po, pf, elem, words, w0, buf):  # noqa: ANN001, ANN201, PLR0913
+    """:func:`dot_model` with the SR word of step ``s`` taken from
+    ``words[w0 + s]`` (int64) when ``words`` is not empty and the spec rounds
+    stochastically, instead of drawn from Philox (golden vectors carry the
+    words a device uses)."""
     G = cfg[C_GROUP]
     chunk = cfg[C_PROMOTE]
     nsteps = (K + G - 1) // G
@@ -553,7 +566,10 @@ def dot_model(a, a0, b, b0, K, sexp, sblk, cfg, pp, pa, po, pf, elem, buf):  # n
             for t in range(n):
                 S += term(buf[t], E, cfg)
             g = np.nan
-        r = random_step(cfg, elem, nsteps, s)
+        if words.size == 0 or cfg[C_SR] == 0:
+            r = random_step(cfg, elem, nsteps, s)
+        else:
+            r = words[w0 + s]
         acc, kc, A, bad = acc_step(acc, kc, A, bad, S, E, g, flags, cfg, pa, r)
         k += n
         s += 1

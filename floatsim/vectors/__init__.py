@@ -16,6 +16,8 @@ Example:
 """
 
 from . import blockops as _blockops  # noqa: F401  (registers the block operation)
+from . import dotops as _dotops  # noqa: F401  (registers dot and mx_dot)
+from . import fmaop as _fmaop  # noqa: F401  (registers fma)
 from .checker import CheckReport, Record, check
 from .classify import CLASS_NAMES, CLASSES
 from .fileio import FORMATS, read, read_results, write, write_all

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..registry import format as lookup
 from .classify import CLASS_NAMES, CLASSES
 from .diagnose import diagnose_codes
 from .fileio import lane_values, read, read_results
@@ -104,7 +105,7 @@ class CheckReport:
             lines.append("the results match: " + "; ".join(self.matches))
         if self.indistinguishable:
             lines.append("(these cases cannot tell apart: " + "; ".join(self.indistinguishable) + ")")
-        elif self.compared:
+        elif self.compared and not self.matches:
             lines.append("the results match no profile or variant tried")
         if self.closest and not self.ok:
             lines.append("closest: " + "; ".join(f"{n} ({k} mismatches)" for n, k in self.closest))
@@ -162,12 +163,18 @@ def _call(vs: VectorSet, dut: Callable[..., Any], batch: int | None, progress: b
 
 
 # ---- comparison ------------------------------------------------------------------------------
-def _differs(f: FieldSpec, e: np.ndarray, g: np.ndarray) -> np.ndarray:
-    if f.kind in ("float32", "float64", "float16", "bfloat16"):
-        ve, vg = lane_values(f, e), lane_values(f, g)
-        d = (e != g) & ~(np.isnan(ve) & np.isnan(vg))
-    else:
-        d = e != g
+def _differs(f: FieldSpec, e: np.ndarray, g: np.ndarray, nan_any: bool = False) -> np.ndarray:
+    """Where the lanes differ: floats NaN-equal; codes exactly, or NaN-equal
+    (``nan_any``: any NaN code for a NaN result) among valid codes."""
+    d = e != g
+    if f.kind in ("float32", "float64", "float16", "bfloat16") or (nan_any and f.kind == "code"):
+        at = np.nonzero(d)  # only the differing lanes are decoded (few, and codes of
+        de, dg = e[at], g[at]  # formats over 16 bits decode one by one)
+        valid = np.ones(dg.shape, bool)
+        if f.kind == "code":  # a code beyond the format never matches
+            valid = dg < np.uint64(lookup(f.fmt).num_codes)
+            dg = np.where(valid, dg, 0)
+        d[at] = ~(np.isnan(lane_values(f, de)) & np.isnan(lane_values(f, dg)) & valid)
     return d if d.ndim == 1 else d.any(axis=1)
 
 
@@ -225,7 +232,7 @@ def check(vectors: VectorSet | str | Path, results: Any, *, show: int = 10, diag
     got, unknown = _results(vs, results, batch, progress)
     bad = unknown.copy()
     for f in vs.outputs:
-        bad |= _differs(f, vs.data[f.name], got[f.name])
+        bad |= _differs(f, vs.data[f.name], got[f.name], operation(vs.op).nan_any)
     idx = np.flatnonzero(bad)
     classes: dict[str, int] = {}
     first: list[Record] = []

@@ -69,6 +69,17 @@ CLASSES: dict[str, str] = {
     "wrong_sign": "the right magnitude with the wrong sign",
     "wrong_value": "not a neighbour of the input",
     "block_scale": "the block's scale differs",
+    "product_rounded": "the product was rounded before c was added (two roundings, not fused)",
+    "product_rounding": "the products are rounded otherwise (another product format or mode)",
+    "align_rounding": "alignment truncated where the spec rounds, or rounded where it truncates",
+    "kept_bits_fewer": "fewer bits kept after alignment (the result of a smaller kept_bits)",
+    "kept_bits_more": "more bits kept after alignment (the result of a larger kept_bits)",
+    "group_size": "another number of products aligned together (group)",
+    "accumulator_precision": "another accumulator precision (format, Kahan, or its alignment)",
+    "accumulator_rounding": "the accumulator rounds another way (truncation for nearest, or back)",
+    "promotion": "no promotion to FP32, or promotion at another interval",
+    "output_rounding": "the result is rounded into the output format another way",
+    "dot_value": "the dot product differs and no one-field change of the spec reproduces it",
     "mismatch": "the result differs (no classifier for this operation)",
 }
 

@@ -3,7 +3,10 @@
 * ``floatsim vectors OP --format FMT [--src T] [--rounding R] [--overflow P]
   [--sr-bits K] [--level L] [--seed S] [--random N] --out DIR
   [--formats hex,csv,npz] [--verify N]`` writes a vector set (one file per
-  format) and prints where.  ``floatsim vectors list`` prints the operations
+  format) and prints where.  ``fma`` adds ``--src-b``, ``--src-c`` and
+  ``--addend``; ``dot`` and ``mx_dot`` take ``--spec`` (a floatsim.mac preset or a
+  JSON dict of spec fields) and ``--n`` (and ``--src``/``--src-b``, or
+  ``--format``/``--format-b`` for mx_dot) instead of ``--format``.  ``floatsim vectors list`` prints the operations
   and the profiles.
 * ``floatsim check VECTORS RESULTS [--show N] [--no-diagnose]`` prints the
   report; exit status 0 when every case matches, 1 when some do not, 2 on a
@@ -20,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -28,6 +32,7 @@ from typing import Any
 
 from .checker import check
 from .fileio import FORMATS, write_all
+from .fmaop import C_RULES
 from .generate import LEVELS, generate, verify
 from .ops import operation, operation_names
 from .profiles import all_profiles
@@ -47,6 +52,14 @@ def add_parsers(sub: Any) -> None:
     v.add_argument("--overflow", help="saturate, inf or nan (default: the format's)")
     v.add_argument("--sr-bits", type=int, help="k for k-bit stochastic rounding (default: exact)")
     v.add_argument("--no-subnormals", action="store_true", help="flush subnormal results to zero")
+    v.add_argument("--src-b", help="fma, dot: type of b (default: that of a, --src)")
+    v.add_argument("--src-c", help="fma: type of c (default: the result format)")
+    v.add_argument("--addend", choices=C_RULES,
+                   help="fma: how c is chosen per (a, b) pair (default boundary; every: all triples)")
+    v.add_argument("--spec", help="dot, mx_dot: a floatsim.mac preset (fp32, hopper_fp8, ...) or "
+                   "a JSON dict of AccumulatorSpec fields, with \"base\": a preset they change")
+    v.add_argument("--n", type=int, help="dot, mx_dot: the length of the dot products")
+    v.add_argument("--format-b", help="mx_dot: block format of b (default: that of a, --format)")
     v.add_argument("--level", type=int, default=1, choices=LEVELS, help="how many cases (default 1)")
     v.add_argument("--seed", type=int, default=0, help="seed of the random cases (default 0)")
     v.add_argument("--random", type=int, help="random cases (overrides the level's count)")
@@ -86,10 +99,14 @@ def _vectors(a: argparse.Namespace) -> int:
             print(f"  {p.name:<36} {p.title}")
         return 0
     params: dict[str, Any] = {}
-    if a.format is None:
+    if a.format is None and operation(a.op).needs_format:
         raise ValueError("--format is required (the output or block format)")
-    params["format"] = a.format
-    for key in ("src", "rounding", "overflow", "sr_bits", "random"):
+    if a.spec is not None:
+        params["spec"] = json.loads(a.spec) if a.spec.lstrip().startswith("{") else a.spec
+    if a.addend is not None:
+        params["c"] = a.addend
+    for key in ("format", "src", "src_b", "src_c", "format_b", "n", "rounding", "overflow",
+                "sr_bits", "random"):
         if getattr(a, key) is not None:
             params[key] = getattr(a, key)
     if a.no_subnormals:

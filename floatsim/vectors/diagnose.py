@@ -39,7 +39,7 @@ from .ops import Convert, operation
 from .profiles import all_profiles, profiles_for
 from .vectorset import VectorSet
 
-__all__ = ["SCREEN", "candidates", "diagnose_codes"]
+__all__ = ["SCREEN", "candidates", "diagnose_codes", "negzero_lost", "other_policies"]
 
 #: Cases a candidate is first tried on (sets larger than this are screened).
 SCREEN = 1 << 17
@@ -53,7 +53,7 @@ def candidates(vs: VectorSet) -> list[tuple[str, Run]]:
     """(label, run) pairs; ``run(sel)`` gives (codes, care, nan_any) for the cases ``sel``."""
     op = operation(vs.op)
     if not isinstance(op, Convert):
-        return []
+        return op.candidates(vs)
     p = vs.params
     fmt: Format = op.output_format(p)
     x = op.input_values(p, vs.data["x"])
@@ -85,7 +85,7 @@ def candidates(vs: VectorSet) -> list[tuple[str, Run]]:
             return codes, care, prof.nan_any
         out.append((prof.name, run_p))
     ov0 = p["overflow"] or fmt.overflow.value
-    policies = [o for o in ("saturate", "inf", "nan") if o != ov0 and _allowed(fmt, o)]
+    policies = other_policies(fmt, ov0)
     if not sr:
         modes = [m.name.lower() for m in Rounding if m is not Rounding.STOCHASTIC
                  and m.name.lower() != p["rounding"]]
@@ -116,12 +116,22 @@ def candidates(vs: VectorSet) -> list[tuple[str, Run]]:
     if src in ("float32", "float16", "bfloat16", "float64"):
         out.append(("denormal inputs flushed (daz=True)", enc(p["rounding"], p["overflow"], daz=True)))
     if fmt.has_negzero:
-        def no_negzero(sel: Any) -> tuple[np.ndarray, np.ndarray, bool]:
-            y = vs.data["y"][sel].copy()
-            y[y == np.uint64(1 << (fmt.bits - 1))] = 0
-            return y, np.ones(y.shape, bool), False
-        out.append(("-0 results become +0", no_negzero))
+        out.append(("-0 results become +0", negzero_lost(vs, fmt, nan_any=False)))
     return out
+
+
+def other_policies(fmt: Format, current: str) -> list[str]:
+    """The overflow policies ``fmt`` allows other than ``current``."""
+    return [o for o in ("saturate", "inf", "nan") if o != current and _allowed(fmt, o)]
+
+
+def negzero_lost(vs: VectorSet, fmt: Format, nan_any: bool) -> Run:
+    """The candidate whose ``-0`` results (code ``y``) are ``+0``."""
+    def run(sel: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+        y = vs.data["y"][sel].copy()
+        y[y == np.uint64(1 << (fmt.bits - 1))] = 0
+        return y, np.ones(y.shape, bool), nan_any
+    return run
 
 
 def _allowed(fmt: Format, policy: str) -> bool:
@@ -196,7 +206,7 @@ def diagnose_codes(vs: VectorSet, got: np.ndarray, unknown: np.ndarray | None = 
         counts[lbl] = c
         if s:
             same.add(lbl)
-    profiles = {p.name for p in all_profiles()}
+    profiles = {p.name for p in all_profiles()} | operation(vs.op).named(vs)
     alike = [k for k in counts if k in same and k not in profiles]
     matches = [k for k, v in counts.items() if v == 0 and k not in alike]
     closest = sorted(((k, v) for k, v in counts.items() if v and k not in same),

@@ -57,7 +57,8 @@ for _c in b"xXzZ":
 
 def default_stem(vs: VectorSet) -> str:
     """A file name (without suffix) from the op and its parameters."""
-    keep = [str(v) for k, v in vs.params.items() if v is not None and k != "random"]
+    keep = [str(v.get("name", k) if isinstance(v, dict) else v) for k, v in vs.params.items()
+            if v is not None and k != "random"]
     safe = "_".join([vs.op, *keep]).replace("/", "-").replace(" ", "")
     return f"{safe}_s{vs.seed}_l{vs.level}"
 

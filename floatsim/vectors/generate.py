@@ -28,12 +28,16 @@ def generate(op: str, *, level: int = 1, seed: int = 0, **params: Any) -> Vector
     """Golden vectors of operation ``op`` (see :func:`floatsim.vectors.operation_names`).
 
     Args:
-        op: 'convert', 'sr', 'decode', 'block' (or any registered operation).
+        op: 'convert', 'sr', 'decode', 'block', 'fma', 'dot', 'mx_dot' (or any
+            registered operation).
         level: how many cases (:data:`LEVELS`).
         seed: the random cases' seed; the same seed gives the same set.
         **params: the operation's parameters, e.g. ``format='e4m3'``,
             ``src='float32'``, ``rounding='rne'``, ``overflow='saturate'``,
-            ``sr_bits=8``, ``random=10**6`` (random cases, overriding the level's).
+            ``sr_bits=8``, ``random=10**6`` (random cases, overriding the level's);
+            for ``fma`` also ``src_b``, ``src_c``, ``c`` (the addend rule); for
+            ``dot`` / ``mx_dot`` ``spec`` (a floatsim.mac preset or a dict of
+            spec fields) and ``n``.
 
     The expected outputs are computed by floatsim's kernels; :func:`verify`
     checks any sample of them against :mod:`floatsim.reference`.

@@ -5,8 +5,9 @@ inputs (:mod:`floatsim.vectors.cases`), how floatsim's kernels compute the
 expected outputs (``compute``), and how the exact oracle
 :mod:`floatsim.reference` computes one case (``oracle``: the test suite
 checks a sample of every set against it, so the vectors are golden, not
-merely self-consistent).  :func:`register` adds an operation (the FMA and
-dot-product vectors of ``floatsim.mac`` plug in the same way).
+merely self-consistent).  :func:`register` adds an operation; the FMA and
+dot-product vectors of ``floatsim.mac`` plug in that way
+(:mod:`floatsim.vectors.fmaop`, :mod:`floatsim.vectors.dotops`).
 
 Registered here:
 
@@ -21,6 +22,9 @@ Registered here:
   hold the format).
 * ``block`` (:mod:`floatsim.vectors.blockops`): MX / NVFP4 block
   quantization, elements and scales.
+* ``fma`` (:mod:`floatsim.vectors.fmaop`): ``a*b + c`` rounded once;
+  ``dot`` and ``mx_dot`` (:mod:`floatsim.vectors.dotops`): dot products under
+  a floatsim.mac accumulator spec.
 
 Example:
     >>> import floatsim.vectors as fv
@@ -82,6 +86,12 @@ class Operation:
     name: ClassVar[str] = ""
     #: One line for ``floatsim vectors --help``.
     summary: ClassVar[str] = ""
+    #: Whether ``format=`` is required (``floatsim vectors OP --format ...``).
+    needs_format: ClassVar[bool] = True
+    #: Whether a NaN result matches any NaN code of the output format (IEEE 754
+    #: leaves the sign and payload of an arithmetic NaN result open; the files
+    #: hold the canonical NaN code).  Conversions compare codes exactly.
+    nan_any: ClassVar[bool] = False
 
     def configure(self, **params: Any) -> dict[str, Any]:
         """Validate and normalise the parameters (JSON-able values)."""
@@ -113,6 +123,20 @@ class Operation:
         """The class of each mismatching case ``idx`` given the device's outputs
         ``got``: indices into :data:`floatsim.vectors.classify.CLASS_NAMES` (int8)."""
         return np.where(unknown, class_id("unknown_output"), class_id("mismatch")).astype(np.int8)
+
+    def candidates(self, vs: VectorSet) -> list[tuple[str, Any]]:
+        """Behaviours the checker tries on a device's results: (label, run) pairs,
+        ``run(sel)`` giving (codes of the main output ``y``, care mask, whether any
+        NaN code matches any NaN) for the cases ``sel``
+        (:func:`floatsim.vectors.diagnose.diagnose_codes`).  Conversions have
+        their own (profiles and parameter variants)."""
+        return []
+
+    def named(self, vs: VectorSet) -> set[str]:
+        """The labels among :meth:`candidates` that name a known behaviour (a
+        profile, a preset): reported as matches even where the cases cannot tell
+        them from the set's own parameters."""
+        return set()
 
 
 _REGISTRY: dict[str, Operation] = {}

@@ -271,7 +271,8 @@ class VectorSet:
 
     def summary(self) -> str:
         """One line: op, parameters, case count."""
-        ps = ", ".join(f"{k}={v}" for k, v in self.params.items() if v is not None)
+        ps = ", ".join(f"{k}={v.get('name', '...') if isinstance(v, dict) else v}"
+                       for k, v in self.params.items() if v is not None)
         return f"{self.op} ({ps}): {self.n} cases, seed {self.seed}, level {self.level}"
 
 
