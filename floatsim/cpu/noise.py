@@ -73,8 +73,7 @@ def _segments(xr, outr, starts, seg_amax, seg_k, from_amax, q, tab, athr, c, rnd
     ks = np.empty(nseg, np.int64)
     for s in range(nseg):
         if from_amax:
-            ks[s] = tensor_exponent(f64_bits(seg_amax[s]), q[Q_EMAX], q[Q_MAXFRAC], q[Q_KMIN],
-                                    q[Q_KMAX])
+            ks[s] = tensor_exponent(seg_amax[s], q[Q_EMAX], q[Q_MAXFRAC], q[Q_KMIN], q[Q_KMAX])
         else:
             ks[s] = seg_k[s]
     annealed = athr.size > 0
@@ -110,7 +109,9 @@ def noise_rne(xr, outr, starts, seg_amax, seg_k, from_amax, q, tab, athr, c,  # 
               seed_lo, seed_hi, stream, offset):
     """outr[i] = float32 bits of the pseudo-quantized xr[i] (float32 bits as
     uint32, or float64), segment by segment, the storage cast nearest-even;
-    returns each segment's scale exponent (int64 array)."""
+    ``seg_amax`` holds each segment's amax as float64 bits (int64), read when
+    ``from_amax``, else ``seg_k`` its exponent; returns each segment's scale
+    exponent (int64 array)."""
     return _segments(xr, outr, starts, seg_amax, seg_k, from_amax, q, tab, athr, c, RNE, False,
                      seed_lo, seed_hi, stream, offset)
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .blocksteps import pow2, rto_f32_bits
+from .blocksteps import mul_rn, pow2, rto_f32_bits
 from .fast32 import quantize_f32_bits
 from .intrinsics import f64_bits, f64_from_bits, scalar_jit
 from .philox import philox4x32
@@ -147,7 +147,7 @@ def sum_rto_bits(w, n, e):  # noqa: ANN001, ANN201
     """float64 bits of ``w + n * 2**e`` (w finite float64, |n| < 2**53,
     -1022 <= e) rounded to odd: TwoSum's rounded sum, moved one step toward
     its error where that is nonzero and the last bit even."""
-    eta = np.float64(n) * pow2(e)
+    eta = mul_rn(np.float64(n), pow2(e))  # exact; never fused into the add (GPU)
     s = w + eta
     bb = s - w
     err = (w - (s - bb)) + (eta - bb)

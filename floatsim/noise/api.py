@@ -197,7 +197,7 @@ def pseudo_quantize(x: Any, fmt: Format | str | PQTConfig, noise: Noise | str = 
     flat = np.ascontiguousarray(arr).reshape(-1)
     bits = np.empty(arr.size, np.uint32)
     run_segments(p, host_input(flat), bits, np.array([0, arr.size], np.int64),
-                 np.array([_amax(arr)], np.float64), np.array([fixed or 0], np.int64),
+                 np.array([_amax(arr)], np.float64).view(np.int64), np.array([fixed or 0], np.int64),
                  fixed is None and cfg.scale == "tensor", anneal_thresholds(float(cfg.anneal)),
                  slo, shi, stream, 0)
     res.reshape(-1)[:] = from_bits(bits, dt)
@@ -230,8 +230,8 @@ def run_segments(p: Plan, src: np.ndarray, dst: np.ndarray, starts: np.ndarray,
                  seg_amax: np.ndarray, seg_k: np.ndarray, from_amax: bool, athr: np.ndarray,
                  seed_lo: int, seed_hi: int, stream: int, offset: int) -> np.ndarray:
     """The CPU loop over segments (see :mod:`floatsim.cpu.noise`): ``src`` from
-    :func:`host_input`, ``dst`` uint32 result bits; returns each segment's
-    scale exponent."""
+    :func:`host_input`, ``dst`` uint32 result bits, ``seg_amax`` float64 bits
+    (int64); returns each segment's scale exponent."""
     from ..cpu.launch import launch
     from ..cpu.noise import noise_any, noise_rne
 
