@@ -2,7 +2,7 @@
 VENV := .venv-test
 PY := $(VENV)/bin/python
 
-.PHONY: test test-all bench lint demo venv
+.PHONY: test test-all bench lint demo venv docs
 
 ## test: ruff + the default test suite in .venv-test (what CI runs)
 test:
@@ -19,6 +19,10 @@ bench: venv
 ## lint: ruff check in .venv-test
 lint: venv
 	$(PY) -m ruff check .
+
+## docs: build the documentation site into docs/_build/html (warnings are errors)
+docs: venv
+	./scripts/docs.sh
 
 ## demo: install into .venv-demo and run the demo
 demo:

@@ -298,8 +298,6 @@ def gpu_check(recipes: tuple[str, ...] = ("fp32", "bf16", "fp8_delayed", "mxfp8"
     tiny GPT, float32, no autocast).  The casts are bit-exact across devices (the core's
     contract), so the cast of each layer's weight must agree bit for bit; the loss and
     gradients differ only by the GEMMs' summation order (cuBLAS against the CPU's BLAS)."""
-    from floatsim_torch import _quant
-
     lines = ["", "GPU check (tiny GPT, one step, CUDA against CPU):", "",
              "| recipe | weight casts equal | loss rel. diff | max grad rel. diff | compiled |",
              "|---|---|---|---|---|"]
@@ -319,12 +317,12 @@ def gpu_check(recipes: tuple[str, ...] = ("fp32", "bf16", "fp8_delayed", "mxfp8"
                     for a, b in zip(cpu.parameters(), gpu.parameters()))
         same = True
         for n, plan in plans(cpu).items():
-            cs = plan.casts[1]
+            cs, op = plan.casts[1], plan.ops[1]
             if cs.quantized and cs.block and not cs.sr:
                 w = cpu.get_submodule(n).weight.detach()
                 ax = {"tile": (-2, -1), "tensor": None}.get(cs.axes, -1)
-                a = _quant.blocks_quantize(w, cs.key, cs.rounding, axis=ax)
-                b = _quant.blocks_quantize(w.to(dev), cs.key, cs.rounding, axis=ax).cpu()
+                a = fst.blocks.quantize(w, op.block_format, op.rounding, axis=ax)
+                b = fst.blocks.quantize(w.to(dev), op.block_format, op.rounding, axis=ax).cpu()
                 same = same and torch.equal(a, b)
         try:
             comp = fst.emulate(GPT(GPTConfig.named("tiny")), name,
@@ -412,9 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     args.batch = args.batch or 8
     args.seq = args.seq or (1024 if args.gpu else 128)
     lines = run_gpu(args) if args.gpu else run_cpu(args)
-    lines += ["", f"command: python bench/train_step.py {' '.join(argv or sys.argv[1:])}",
-              "note: the casts go through floatsim_torch/_quant.py's interim shim until the "
-              "PyTorch ops land (issue 22)"]
+    lines += ["", f"command: python bench/train_step.py {' '.join(argv or sys.argv[1:])}"]
     print("\n".join(lines))
     if args.markdown:
         Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)

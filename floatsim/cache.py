@@ -12,7 +12,8 @@ is untouched):
   else ``$XDG_CACHE_HOME/floatsim/numba`` (``~/.cache/floatsim/numba``): never
   the package tree;
 * below it, one folder per *source key*: a hash of every floatsim source
-  file that imports numba (the kernels and everything they inline) and the
+  file that names numba or a ``*_jit`` decorator of the kernel layer (the
+  kernels and everything they inline) and the
   Python, numpy and numba versions (CUDA kernels in a subfolder named by the
   numba-cuda version).  Editing any kernel source starts a new folder; old
   folders are left for ``floatsim warmup --clean``.  Virtual environments
@@ -75,7 +76,10 @@ def source_key() -> str:
     h = hashlib.sha256()
     for path in sorted(PACKAGE_DIR.rglob("*.py")):
         text = path.read_bytes()
-        if b"import numba" in text or b"from numba" in text:
+        # Kernel sources: those importing numba, and those compiled through the
+        # kernel layer's decorators (kernels/intrinsics.py's *_jit), which
+        # import no numba themselves (philox.py, fast32.py, ...).
+        if b"numba" in text or b"_jit" in text:
             h.update(str(path.relative_to(PACKAGE_DIR)).encode() + b"\0" + text + b"\0")
     for part in (sys.version, _version("numpy"), _version("numba")):
         h.update(part.encode() + b"\0")

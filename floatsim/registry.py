@@ -124,7 +124,9 @@ ALIASES: dict[str, str] = {
 }
 
 _P3109_RE = re.compile(r"^(?:p3109_k|binary)(\d+)p(\d+)(s|u)?(e|f)?$")
-_SPEC_RE = re.compile(r"^u?e\d+m\d+")  # looks like an e<E>m<M> spec: say why it is invalid
+# a well-formed e<E>m<M> spec (known suffixes only): say why it is invalid; a typo
+# such as "e4m3x" gets the unknown-format message with its close names
+_SPEC_RE = re.compile(r"^u?e\d+m\d+(?:b-?\d+)?(?:fn|fnuz|finite|ieee|p3109)?$")
 _FAMILY_RE = re.compile(r"^(?:fp|float)(\d+)$")  # 'fp8': a width, not a format
 
 #: Names that are not element formats, with where they belong: block format

@@ -23,10 +23,10 @@ Example:
     >>> x = jnp.array([[0.5, -3.0, 100.0, 7.0]])
     >>> fj.blocks.quantize(x, "mxfp4_e2m1").tolist()
     [[0.0, -0.0, 96.0, 8.0]]
-    >>> e, s = fj.blocks.encode(x, "mxfp4_e2m1")
-    >>> e.tolist(), s.tolist()
+    >>> codes = fj.blocks.encode(x, "mxfp4_e2m1")
+    >>> codes.elements.tolist(), codes.scales.tolist()
     ([[0, 8, 7, 1]], [[131]])
-    >>> fj.blocks.decode(e, s, "mxfp4_e2m1").tolist()
+    >>> fj.blocks.decode(codes, "mxfp4_e2m1").tolist()
     [[0.0, -0.0, 96.0, 8.0]]
 """
 
@@ -44,8 +44,8 @@ from jax import lax
 
 import floatsim as fs
 from floatsim import Format, Overflow, Rounding
-from floatsim.blocks import BlockFormat, IntFormat, ScaleRule
-from floatsim.kernels.abi import P_NAN_CODE, make_params
+from floatsim.blocks import BlockCodes, BlockFormat, IntFormat, ScaleRule
+from floatsim.kernels.abi import P_NAN_CODE, RULE_CODE, make_params
 from floatsim.kernels.forms import fits_fast32
 
 from . import fast32 as F
@@ -138,7 +138,7 @@ def rule_vector(bf: BlockFormat, fbits: int) -> np.ndarray:
     even = -(-(2**52 - 2 ** (51 - m)) // 2 ** (52 - fbits)) if m < 52 else 2**fbits
     nearest = math.isqrt(2 ** (2 * fbits + 1) - 1) + 1 - 2**fbits
     fmax = (int(np.float64(el.max).view(np.int64)) & ((1 << 52) - 1)) >> (52 - fbits)
-    vals = [bf.rule.code, el.emax, int(np.log2(sc.min_subnormal)), sc.emax,
+    vals = [RULE_CODE[bf.rule], el.emax, int(np.log2(sc.min_subnormal)), sc.emax,
             bf.scale_overflow == "nan", sc.has_nan, even, nearest, fmax,
             -126 - el.emin, 127 - el.emax, max(int(make_params(el)[P_NAN_CODE]), 0)]
     return np.array(vals, dtype=np.int64 if fbits == 52 else np.int32)
@@ -155,8 +155,8 @@ def block_k(rv: Array, m: Array, nan: Array, wide: bool) -> tuple[Array, Array]:
     Fr = Fr.astype(rv.dtype)
     rule = rv[R_RULE]
     bump = jnp.select(
-        [rule == ScaleRule.CEIL.code, rule == ScaleRule.EVEN.code,
-         rule == ScaleRule.NEAREST.code, rule == ScaleRule.RCEIL.code],
+        [rule == RULE_CODE[ScaleRule.CEIL], rule == RULE_CODE[ScaleRule.EVEN],
+         rule == RULE_CODE[ScaleRule.NEAREST], rule == RULE_CODE[ScaleRule.RCEIL]],
         [Fr != 0, Fr >= rv[R_EVEN], Fr >= rv[R_NEAREST], Fr > rv[R_RCEIL]], False)
     k = E.astype(jnp.int32) - rv[R_EMAX_E].astype(jnp.int32) + bump.astype(jnp.int32)
     kmin, kmax = rv[R_KMIN].astype(jnp.int32), rv[R_KMAX].astype(jnp.int32)
@@ -435,14 +435,16 @@ def quantize(x: Any, bfmt: BlockFormat | str, rounding: Rounding | str = "neares
 
 def encode(x: Any, bfmt: BlockFormat | str, rounding: Rounding | str = "nearest_even", *,
            axis: Any = -1, seed: Any = None, stream: Any = 0, sr_bits: int | None = None,
-           tensor_scale: Any = None) -> tuple[Array, ...]:
-    """``(elements, scales)`` codes of ``x`` in a block format, as
-    ``floatsim.blocks.encode``.
+           tensor_scale: Any = None) -> BlockCodes:
+    """The codes of ``x`` in a block format, as ``floatsim.blocks.encode``: a
+    ``floatsim.blocks.BlockCodes`` of jax arrays (``tensor_scale`` set for
+    two-level formats; ``zero_points`` None: rule 'minmax' is not supported
+    here).
 
     Example:
         >>> import jax.numpy as jnp, floatsim_jax as fj
-        >>> e, s = fj.blocks.encode(jnp.ones((2, 32)), "mxfp8")
-        >>> e.shape, s.shape, int(s[0, 0])
+        >>> codes = fj.blocks.encode(jnp.ones((2, 32)), "mxfp8")
+        >>> codes.elements.shape, codes.scales.shape, int(codes.scales[0, 0])
         ((2, 32), (2, 1), 119)
     """
     x, bf, plan, consts, rand = _prepare(x, bfmt, rounding, axis, seed, stream, sr_bits)
@@ -451,10 +453,11 @@ def encode(x: Any, bfmt: BlockFormat | str, rounding: Rounding | str = "nearest_
         ts = V.check_tensor_scale(bf, tensor_scale)
         e, s, t = _run_value(x, ts, *rand, plan=plan, out=np.dtype(np.float64), want_codes=True,
                              **dts)
-        return (e, s, t) if bf.tensor_format is not None else (e, s)
+        return BlockCodes(e, s, t if bf.tensor_format is not None else None)
     if tensor_scale is not None:
         raise ValueError(f"tensor_scale= applies to two-level formats only; {bf} has none")
-    return _run(x, consts, *rand, plan=plan, out=np.dtype(np.float32), want_codes=True, **dts)
+    e, s = _run(x, consts, *rand, plan=plan, out=np.dtype(np.float32), want_codes=True, **dts)
+    return BlockCodes(e, s)
 
 
 @functools.lru_cache(maxsize=64)
@@ -492,10 +495,12 @@ def _run_decode_value(e: Array, s: Array, et: Array, st: Array, t: Array, *, lay
     return lay.scatter(y).reshape(e.shape)
 
 
-def decode(elements: Any, scales: Any, bfmt: BlockFormat | str, *, axis: Any = -1,
-           tensor_scale: Any = None, dtype: Any = jnp.float32) -> Array:
+def decode(elements: Any, scales: Any = None, bfmt: BlockFormat | str | None = None, *,
+           axis: Any = -1, tensor_scale: Any = None, dtype: Any = jnp.float32) -> Array:
     """The values of encoded blocks, element * scale [* tensor_scale],
-    rounded once into ``dtype`` (as ``floatsim.blocks.decode``).  Value scales
+    rounded once into ``dtype`` (as ``floatsim.blocks.decode``): called as
+    ``decode(codes, bfmt)`` with what :func:`encode` returned, or as
+    ``decode(elements, scales, bfmt, tensor_scale=...)``.  Value scales
     (NVFP4) need x64.
 
     Example:
@@ -504,6 +509,14 @@ def decode(elements: Any, scales: Any, bfmt: BlockFormat | str, *, axis: Any = -
         ...                  fs.blocks.format("mxfp4").with_(block=2)).tolist()
         [[48.0, -4.0]]
     """
+    if isinstance(elements, BlockCodes):
+        if bfmt is not None or tensor_scale is not None:
+            raise TypeError("decode(codes, bfmt): with a BlockCodes, pass the format second; "
+                            "its tensor_scale comes from codes")
+        elements, scales, bfmt, tensor_scale = (
+            elements.elements, elements.scales, scales, elements.tensor_scale)
+    if bfmt is None or scales is None:
+        raise TypeError("decode takes (codes, bfmt) or (elements, scales, bfmt)")
     bf = fs.blocks.format(static(bfmt, "bfmt"))
     route = supported(bf)
     e, s = jnp.asarray(elements), jnp.asarray(scales)

@@ -12,7 +12,7 @@ format of a dtype and mode:
   other formats and 64-bit SR words; it needs ``jax_enable_x64``.
 
 ``quantize`` is differentiable: its VJP is straight-through by default
-(``grad='ste'``), or clipped (``grad='clipped'``: zero where |x| > max), and
+(``grad='ste'``), or clipped (``grad='clipped'``: zero where ``|x| > max``), and
 the cotangent may itself be rounded to a format (``grad_format=``).
 
 Example:
@@ -394,7 +394,7 @@ def quantize(
             or uint64 (64-bit words, x64).
         out_dtype: result dtype (default x's); must hold every value of fmt.
         grad: the VJP: 'ste' (straight-through, identity) or 'clipped'
-            (zero where |x| > fmt.max).
+            (zero where ``|x| > fmt.max``).
         grad_format, grad_rounding, grad_seed, grad_stream: round the
             cotangent to a format too (SR needs ``grad_seed``).
 

@@ -16,7 +16,7 @@ product) is rounded once into the output dtype.
 Example:
     >>> import jax, jax.numpy as jnp, floatsim_jax as fj
     >>> with jax.enable_x64(True):
-    ...     e, s, t = fj.blocks.encode(jnp.array([[3.0, -1.5] * 8]), "nvfp4")
+    ...     e, s, t, _ = fj.blocks.encode(jnp.array([[3.0, -1.5] * 8]), "nvfp4")
     ...     e[0, :2].tolist(), s.tolist(), float(t)
     ([7, 13], [[126]], 0.0011160714784637094)
 """

@@ -97,7 +97,7 @@ def _encode(x: Any, fmt: Format | BlockFormat, rounding: str, seed: int | None, 
     if isinstance(fmt, BlockFormat):
         if x.ndim == 0:
             return x  # a scalar has no block: kept as it is
-        e, s = B.encode(x, fmt, rounding, axis=-1, **kw)
+        e, s = B.encode(x, fmt, rounding, axis=-1, **kw)[:2]
         return Coded(e, s, fmt, x.dtype)
     return Coded(encode(x, fmt, rounding, **kw), None, fmt, x.dtype)
 

@@ -20,7 +20,8 @@ surrogate.  The forward ops carry what the backward does as ints
   gradient is then zeroed where the forward clipped.  Stochastic rounding
   in the backward draws from ``grad_seed`` / ``grad_stream``; by default the
   forward's seed with the stream's top bit flipped (``stream ^ 2**31``), so
-  that the backward's random words never repeat the forward's.
+  that the backward's random words never repeat the forward's (a stream
+  given as a tensor gives its backward ``stream ^ 2**31`` as a tensor too).
 
 Double backward is not supported (rounding has no useful second derivative):
 differentiating a gradient that went through these ops raises RuntimeError.
@@ -57,6 +58,7 @@ from .spec import (
 
 __all__ = [
     "DOUBLE_BACKWARD",
+    "FROM_STREAM_TENSOR",
     "BlockQuantizeFunction",
     "QuantizeFunction",
     "STE_MODES",
@@ -75,15 +77,20 @@ DOUBLE_BACKWARD = (
 )
 _TOP_BIT = 1 << 31
 _ROUND = fs.Rounding
+#: ``grad_stream`` of a call whose stream is a tensor and whose backward takes the
+#: default stream: the forward's stream tensor with its top bit flipped.
+FROM_STREAM_TENSOR = -1
 
 
 def grad_args(ste: str, grad_format: Any, grad_block: Any, grad_axis: Any, grad_rounding: Any,
               grad_sr_bits: int | None, grad_seed: int | None, grad_stream: int | None,
-              seed: int | None, stream: int, default_axis: Any = -1
-              ) -> tuple[list[int], int | None, int]:
+              seed: int | None, stream: int, default_axis: Any = -1,
+              stream_is_tensor: bool = False) -> tuple[list[int], int | None, int]:
     """Validate the autograd options of a quantize call; return the ops'
     ``(grad, grad_seed, grad_stream)`` arguments.  ``grad_axis=None`` means
-    ``default_axis`` (the forward's axis for a block op)."""
+    ``default_axis`` (the forward's axis for a block op); ``stream_is_tensor``:
+    the forward's stream is a tensor (its default backward stream is then
+    :data:`FROM_STREAM_TENSOR`)."""
     if (ste == "identity" and grad_format is None and grad_block is None and grad_rounding is None
             and grad_sr_bits is None and grad_seed is None and grad_stream is None):
         return [0, 0], None, 0  # the default, quickly
@@ -119,12 +126,13 @@ def grad_args(ste: str, grad_format: Any, grad_block: Any, grad_axis: Any, grad_
                 )
             grad_seed = seed
             if grad_stream is None:
-                grad_stream = stream ^ _TOP_BIT
+                grad_stream = FROM_STREAM_TENSOR if stream_is_tensor else stream ^ _TOP_BIT
         ops.check_seed(grad_seed, "grad_seed")
     elif grad_seed is not None or grad_sr_bits is not None:
         raise ValueError("grad_seed= and grad_sr_bits= apply to grad_rounding='stochastic' only")
     grad_stream = 0 if grad_stream is None else grad_stream
-    ops.check_stream(grad_stream, "grad_stream")
+    if grad_stream != FROM_STREAM_TENSOR:
+        ops.check_stream(grad_stream, "grad_stream")
     spec = GradSpec(ste == "clipped", fmt, rounding, ops.check_sr_bits(grad_sr_bits, "grad_sr_bits"),
                     default_axis if grad_axis is None else grad_axis)
     return list(grad_ints(spec)), ops.seed_int(grad_seed), int(grad_stream)
@@ -138,23 +146,30 @@ def range_bounds(fmt: fs.Format) -> tuple[float, float]:
     return (-fmt.max if fmt.signed else 0.0), fmt.max
 
 
-def _round_grad(g: torch.Tensor, spec: GradSpec, seed: int | None, stream: int) -> torch.Tensor:
+def _round_grad(g: torch.Tensor, spec: GradSpec, seed: int | None, stream: int,
+                stream_tensor: torch.Tensor | None) -> torch.Tensor:
     if spec.fmt is None:
         return g
     sr = spec.rounding is _ROUND.STOCHASTIC
+    if not sr:
+        stream, stream_tensor = 0, None
+    elif stream == FROM_STREAM_TENSOR:
+        stream, stream_tensor = 0, torch.bitwise_xor(stream_tensor, _TOP_BIT)
     if isinstance(spec.fmt, BlockFormat):
         from . import block_ops  # it imports this module
 
         return block_ops.quantize(g, list(block_ints(spec.fmt)), spec.rounding.value,
                                   list(axis_ints(spec.axis)), seed if sr else None, stream,
-                                  spec.sr_bits, None, None, None, [0, 0], None, 0)
+                                  spec.sr_bits, None, None, None, [0, 0], None, 0,
+                                  stream_tensor)
     return ops.quantize(g, list(format_ints(spec.fmt)), spec.rounding.value, -1, -1, False,
-                        seed if sr else None, stream if sr else 0, None, spec.sr_bits, None,
-                        [0, 0], None, 0)
+                        seed if sr else None, stream, None, spec.sr_bits, None,
+                        [0, 0], None, 0, stream_tensor)
 
 
-def _finish(ctx: Any, g: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    gi = _round_grad(g, ctx.spec, ctx.grad_seed, ctx.grad_stream)
+def _finish(ctx: Any, g: torch.Tensor, mask: torch.Tensor | None,
+            stream_tensor: torch.Tensor | None) -> torch.Tensor:
+    gi = _round_grad(g, ctx.spec, ctx.grad_seed, ctx.grad_stream, stream_tensor)
     if mask is not None:
         gi = torch.where(mask, gi, torch.zeros((), dtype=gi.dtype, device=gi.device))
     return ops.to_dtype(gi, ctx.x_dtype)
@@ -176,28 +191,34 @@ def _once(backward: Any) -> Any:
     return wrapped
 
 
+def _stream_tensor(inputs: tuple, at: int) -> torch.Tensor | None:
+    return inputs[at] if len(inputs) > at else None
+
+
 def _setup_element(ctx: Any, inputs: tuple, output: torch.Tensor) -> None:
     x, fmt = inputs[0], inputs[1]
     ctx.spec = grad_from_ints(inputs[11])
     ctx.grad_seed, ctx.grad_stream = inputs[12], inputs[13]
     ctx.x_dtype = x.dtype
+    ctx.n_inputs = len(inputs)
     ctx.bounds = None
     if ctx.spec.clipped:
         ctx.bounds = range_bounds(format_from_ints(fmt))
         held = fs.format(str(x.dtype).removeprefix("torch."))
         ctx.compare64 = not all(held.is_representable(v) for v in ctx.bounds)
-        ctx.save_for_backward(x)
+    st = _stream_tensor(inputs, 14) if ctx.grad_stream == FROM_STREAM_TENSOR else None
+    ctx.save_for_backward(x if ctx.spec.clipped else None, st)
 
 
 def _backward_element(ctx: Any, g: torch.Tensor) -> tuple:
     mask = None
+    x, st = ctx.saved_tensors
     if ctx.bounds is not None:
-        (x,) = ctx.saved_tensors
         lo, hi = ctx.bounds
         if ctx.compare64:
             x = x.to(torch.float64)  # compare exactly: a scalar is rounded to x's dtype
         mask = (x >= lo) & (x <= hi)
-    return (_finish(ctx, g, mask), *(None,) * 13)
+    return (_finish(ctx, g, mask, st), *(None,) * (ctx.n_inputs - 1))
 
 
 torch.library.register_autograd("floatsim::quantize", _once(_backward_element),
@@ -242,28 +263,33 @@ def block_bounds(x: torch.Tensor, bf: BlockFormat, encoded: tuple) -> tuple[torc
 
 def _setup_block(ctx: Any, inputs: tuple, output: torch.Tensor) -> None:
     (x, bfmt, rounding, axis, seed, stream, sr_bits, amax, tscale, _out_dtype, grad, grad_seed,
-     grad_stream) = inputs
+     grad_stream) = inputs[:13]
+    st = _stream_tensor(inputs, 13)
     ctx.spec = grad_from_ints(grad)
     ctx.grad_seed, ctx.grad_stream = grad_seed, grad_stream
     ctx.x_dtype = x.dtype
+    ctx.n_inputs = len(inputs)
     ctx.encode_args = None
     if ctx.spec.clipped:
         ctx.encode_args = (bfmt, rounding, axis, seed, stream, sr_bits)
-        ctx.save_for_backward(x, amax, tscale)
+        ctx.save_for_backward(x, amax, tscale, st)
+    else:
+        ctx.save_for_backward(None, None, None, st)
 
 
 def _backward_block(ctx: Any, g: torch.Tensor) -> tuple:
     mask = None
+    x, amax, tscale, st = ctx.saved_tensors
     if ctx.encode_args is not None:
         from . import block_ops  # it imports this module
 
-        x, amax, tscale = ctx.saved_tensors
         bfmt, rounding, axis, seed, stream, sr_bits = ctx.encode_args
-        enc = block_ops.encode(x, bfmt, rounding, axis, seed, stream, sr_bits, amax, tscale)
+        enc = block_ops.encode(x, bfmt, rounding, axis, seed, stream, sr_bits, amax, tscale, st)
         lo, hi = block_bounds(x, block_from_ints(bfmt), (*enc, axis_from_ints(axis)))
         x64 = x.to(torch.float64)
         mask = (x64 >= lo) & (x64 <= hi)
-    return (_finish(ctx, g, mask), *(None,) * 12)
+    return (_finish(ctx, g, mask, st if ctx.grad_stream == FROM_STREAM_TENSOR else None),
+            *(None,) * (ctx.n_inputs - 1))
 
 
 def register_block() -> None:

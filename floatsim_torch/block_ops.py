@@ -134,11 +134,12 @@ def _static(bfmt: tuple[int, ...], rounding: int, axis: tuple[int, ...],
 
 
 def _call_kw(bfmt: list[int], rounding: int, axis: list[int], seed: int | None, stream: int,
-             sr_bits: int, amax: torch.Tensor | None,
-             tensor_scale: torch.Tensor | None) -> tuple[BlockFormat, dict[str, Any]]:
+             sr_bits: int, amax: torch.Tensor | None, tensor_scale: torch.Tensor | None,
+             stream_tensor: torch.Tensor | None = None) -> tuple[BlockFormat, dict[str, Any]]:
     """The BlockFormat and the core's keyword arguments from the ops' primitive ones."""
     bf, kw = _static(tuple(bfmt), rounding, tuple(axis), sr_bits)
-    return bf, {**kw, "seed": ops.seed_from_int(seed), "stream": int(stream), "amax": _host(amax),
+    return bf, {**kw, "seed": ops.seed_from_int(seed),
+                "stream": ops.stream_value(stream, stream_tensor), "amax": _host(amax),
                 "tensor_scale": _tscale(tensor_scale)}
 
 
@@ -176,9 +177,12 @@ def quantize_new(x: torch.Tensor, bf: BlockFormat, kw: dict[str, Any],
 def quantize_kernel(x: torch.Tensor, bfmt: list[int], rounding: int, axis: list[int], seed: int | None,
              stream: int, sr_bits: int, amax: torch.Tensor | None,
              tensor_scale: torch.Tensor | None, out_dtype: torch.dtype | None, grad: list[int],
-             grad_seed: int | None, grad_stream: int) -> torch.Tensor:
-    """``fs.blocks.quantize`` of a tensor; ``grad*`` tell the backward what to do."""
-    bf, kw = _call_kw(bfmt, rounding, axis, seed, stream, sr_bits, amax, tensor_scale)
+             grad_seed: int | None, grad_stream: int,
+             stream_tensor: torch.Tensor | None = None) -> torch.Tensor:
+    """``fs.blocks.quantize`` of a tensor; ``grad*`` tell the backward what to do;
+    ``stream_tensor``, when given, is the stream (in place of ``stream``)."""
+    bf, kw = _call_kw(bfmt, rounding, axis, seed, stream, sr_bits, amax, tensor_scale,
+                      stream_tensor)
     return quantize_new(x, bf, kw, out_dtype)
 
 
@@ -187,16 +191,18 @@ quantize = torch.library.custom_op("floatsim::block_quantize", quantize_kernel, 
 
 @quantize.register_fake
 def _(x, bfmt, rounding, axis, seed, stream, sr_bits, amax, tensor_scale, out_dtype, grad,
-      grad_seed, grad_stream):
+      grad_seed, grad_stream, stream_tensor=None):
     scale_shape(x.shape, block_from_ints(bfmt), axis_from_ints(axis))  # checks the axes
     return x.new_empty(x.shape, dtype=x.dtype if out_dtype is None else out_dtype)
 
 
 def quantize_out_kernel(x: torch.Tensor, bfmt: list[int], rounding: int, axis: list[int],
                  seed: int | None, stream: int, sr_bits: int, amax: torch.Tensor | None,
-                 tensor_scale: torch.Tensor | None, out: torch.Tensor) -> None:
+                 tensor_scale: torch.Tensor | None, out: torch.Tensor,
+                 stream_tensor: torch.Tensor | None = None) -> None:
     """``fs.blocks.quantize(..., out=out)`` of a tensor."""
-    bf, kw = _call_kw(bfmt, rounding, axis, seed, stream, sr_bits, amax, tensor_scale)
+    bf, kw = _call_kw(bfmt, rounding, axis, seed, stream, sr_bits, amax, tensor_scale,
+                      stream_tensor)
     quantize_into(x, bf, kw, out)
 
 
@@ -204,7 +210,8 @@ quantize_out = torch.library.custom_op("floatsim::block_quantize_out", quantize_
 
 
 @quantize_out.register_fake
-def _(x, bfmt, rounding, axis, seed, stream, sr_bits, amax, tensor_scale, out):
+def _(x, bfmt, rounding, axis, seed, stream, sr_bits, amax, tensor_scale, out,
+      stream_tensor=None):
     scale_shape(x.shape, block_from_ints(bfmt), axis_from_ints(axis))
     return None
 
@@ -221,26 +228,28 @@ def _from_host(a: np.ndarray) -> torch.Tensor:
 
 def encode_kernel(x: torch.Tensor, bfmt: list[int], rounding: int, axis: list[int], seed: int | None,
            stream: int, sr_bits: int, amax: torch.Tensor | None,
-           tensor_scale: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
-                                                       torch.Tensor]:
+           tensor_scale: torch.Tensor | None, stream_tensor: torch.Tensor | None = None
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``fs.blocks.encode`` of a tensor: (elements, scales, tensor scale, zero points)."""
-    bf, kw = _call_kw(bfmt, rounding, axis, seed, stream, sr_bits, amax, tensor_scale)
+    bf, kw = _call_kw(bfmt, rounding, axis, seed, stream, sr_bits, amax, tensor_scale,
+                      stream_tensor)
     views.check_device(x, "x")
     if views.bf16_detour(x.dtype):
         x = x.float()  # exact; the core reads bfloat16 as float32
     if x.is_cuda:
-        res = list(fs.blocks.encode(x.contiguous(), bf, **kw))
+        res = fs.blocks.encode(x.contiguous(), bf, **kw)
+        elems, scales, zps = res.elements, res.scales, res.zero_points
     else:
-        res = list(fs.blocks.encode(views.host_view(x), bf, **kw))
-        res[:2] = [_from_host(r) for r in res[:2]]
-    elems, scales = res[0], res[1]
+        res = fs.blocks.encode(views.host_view(x), bf, **kw)
+        elems, scales, zps = (None if r is None else _from_host(r)
+                              for r in (res.elements, res.scales, res.zero_points))
     dev = x.device
     t = torch.zeros(0, dtype=torch.float64, device=dev)
     z = torch.zeros(0, dtype=torch.int64, device=dev)
-    if bf.tensor_format is not None:
-        t = torch.as_tensor(res[2], dtype=torch.float64, device=dev).reshape(())
-    elif bf.rule is ScaleRule.MINMAX:
-        z = _from_host(res[2]) if dev.type == "cpu" else res[2]
+    if res.tensor_scale is not None:
+        t = torch.as_tensor(res.tensor_scale, dtype=torch.float64, device=dev).reshape(())
+    if zps is not None:
+        z = zps
     return elems, scales, t, z
 
 
@@ -248,7 +257,7 @@ encode = torch.library.custom_op("floatsim::block_encode", encode_kernel, mutate
 
 
 @encode.register_fake
-def _(x, bfmt, rounding, axis, seed, stream, sr_bits, amax, tensor_scale):
+def _(x, bfmt, rounding, axis, seed, stream, sr_bits, amax, tensor_scale, stream_tensor=None):
     bf = block_from_ints(bfmt)
     sshape = scale_shape(x.shape, bf, axis_from_ints(axis))
     elems = x.new_empty(x.shape, dtype=element_code_dtype(bf))

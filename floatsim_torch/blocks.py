@@ -79,15 +79,18 @@ def _scalar_tensor(v: Any, what: str, x: torch.Tensor) -> torch.Tensor | None:
 
 
 def block_args(x: Any, bfmt: Any, rounding: Any, axis: Any, seed: Any, stream: Any,
-               sr_bits: Any, amax: Any, tensor_scale: Any) -> tuple[tuple, BlockFormat]:
+               sr_bits: Any, amax: Any,
+               tensor_scale: Any) -> tuple[tuple, BlockFormat, torch.Tensor | None]:
     """Validate the arguments shared by quantize and encode; return them as
-    the block ops take them, and the BlockFormat."""
+    the block ops take them, the BlockFormat and the stream tensor (the ops'
+    last argument; None for an int stream)."""
     x = views.check_float(x, "x")
     bf, bints, r, axints, sr = _static(bfmt, rounding, axis, sr_bits)
     _check_axes(tuple(x.shape), bf, axis)
-    args = (x, bints, r, axints, ops.check_seed(seed), ops.check_stream(stream), sr,
+    st_int, st = ops.check_stream_arg(stream)
+    args = (x, bints, r, axints, ops.check_seed(seed), st_int, sr,
             _scalar_tensor(amax, "amax", x), _scalar_tensor(tensor_scale, "tensor_scale", x))
-    return args, bf
+    return args, bf, st
 
 
 @memo
@@ -113,7 +116,7 @@ def quantize(
     *,
     axis: Axis = -1,
     seed: int | None = None,
-    stream: int = 0,
+    stream: int | torch.Tensor = 0,
     sr_bits: int | None = None,
     amax: Any = None,
     tensor_scale: Any = None,
@@ -143,23 +146,23 @@ def quantize(
         >>> bool((y - x).abs().max() < 2**-4)
         True
     """
-    args, bf = block_args(x, bfmt, rounding, axis, seed, stream, sr_bits, amax, tensor_scale)
+    args, bf, st = block_args(x, bfmt, rounding, axis, seed, stream, sr_bits, amax, tensor_scale)
     x = args[0]
     odt = None if out_dtype is None else views.float_dtype(out_dtype)
     grad, gseed, gstream = autograd.grad_args(
         ste, grad_format, grad_block, grad_axis, grad_rounding, grad_sr_bits, grad_seed,
-        grad_stream, seed, args[5], default_axis=axis)
-    tensors = (x, args[7], args[8])
+        grad_stream, seed, args[5], default_axis=axis, stream_is_tensor=st is not None)
+    tensors = (x, args[7], args[8], st)
     if out is not None:
         out = views.check_out(out, x, tuple(x.shape), odt)
         views.float_dtype(out.dtype, "out.dtype")
         views.check_no_grad_out(x)
         if route(*tensors, out) != OP:
-            block_ops.quantize_out_kernel(*args, out)
+            block_ops.quantize_out_kernel(*args, out, st)
         else:
-            block_ops.quantize_out(*args, out)
+            block_ops.quantize_out(*args, out, st)
         return out
-    full = (*args, odt, grad, gseed, gstream)
+    full = (*args, odt, grad, gseed, gstream, st)
     how = route(*tensors)
     if how == KERNEL:
         return block_ops.quantize_kernel(*full)
@@ -175,7 +178,7 @@ def encode(
     *,
     axis: Axis = -1,
     seed: int | None = None,
-    stream: int = 0,
+    stream: int | torch.Tensor = 0,
     sr_bits: int | None = None,
     amax: Any = None,
     tensor_scale: Any = None,
@@ -192,11 +195,11 @@ def encode(
         >>> e.elements[0, :2].tolist(), e.scales.tolist(), e.tensor_scale.item()
         ([7, 13], [[126]], 0.0011160714784637094)
     """
-    args, bf = block_args(x, bfmt, rounding, axis, seed, stream, sr_bits, amax, tensor_scale)
-    if route(args[0], args[7], args[8]) != OP:
-        e, s, t, z = block_ops.encode_kernel(*args)
+    args, bf, st = block_args(x, bfmt, rounding, axis, seed, stream, sr_bits, amax, tensor_scale)
+    if route(args[0], args[7], args[8], st) != OP:
+        e, s, t, z = block_ops.encode_kernel(*args, st)
     else:
-        e, s, t, z = block_ops.encode(*args)
+        e, s, t, z = block_ops.encode(*args, st)
     return BlockEncoding(e, s, t if bf.tensor_format is not None else None,
                          z if bf.rule is ScaleRule.MINMAX else None)
 

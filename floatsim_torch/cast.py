@@ -81,14 +81,17 @@ def _static(fmt: Any, rounding: Any, overflow: Any, subnormals: Any, daz: Any,
 
 
 def cast_args(x: Any, fmt: Any, rounding: Any, overflow: Any, subnormals: Any, daz: Any,
-              seed: Any, stream: Any, random_bits: Any, sr_bits: Any) -> tuple:
+              seed: Any, stream: Any, random_bits: Any,
+              sr_bits: Any) -> tuple[tuple, fs.Format, torch.Tensor | None]:
     """Validate the arguments shared by quantize and encode; return them as
-    the ops take them (x, fmt ints, rounding, ..., sr_bits) and the Format."""
+    the ops take them (x, fmt ints, rounding, ..., sr_bits), the Format and
+    the stream tensor (the ops' last argument; None for an int stream)."""
     x = views.check_float(x, "x")
     f, fints, r, ov, sub, daz, sr = _static(fmt, rounding, overflow, subnormals, daz, sr_bits)
-    args = (x, fints, r, ov, sub, daz, ops.check_seed(seed), ops.check_stream(stream), _random_bits(random_bits, x),
+    st_int, st = ops.check_stream_arg(stream)
+    args = (x, fints, r, ov, sub, daz, ops.check_seed(seed), st_int, _random_bits(random_bits, x),
             sr)
-    return args, f
+    return args, f, st
 
 
 def quantize(
@@ -100,7 +103,7 @@ def quantize(
     subnormals: bool | None = None,
     daz: bool = False,
     seed: int | None = None,
-    stream: int = 0,
+    stream: int | torch.Tensor = 0,
     random_bits: torch.Tensor | None = None,
     sr_bits: int | None = None,
     out: torch.Tensor | None = None,
@@ -122,7 +125,9 @@ def quantize(
     (a BlockFormat belongs to :func:`floatsim_torch.blocks.quantize`);
     ``seed`` and ``stream`` address the counter-based generator of stochastic
     rounding exactly as the core does (same bits as ``fs.quantize`` on the
-    same values); ``random_bits`` a uint32/int32 (or uint64/int64) tensor of
+    same values; ``stream`` may be a one-element integer tensor, read when
+    the cast runs: under ``torch.compile`` a stream that changes every step
+    then recompiles nothing); ``random_bits`` a uint32/int32 (or uint64/int64) tensor of
     x's shape; ``out`` a tensor of x's shape and device (any strides) to
     write into; ``out_dtype`` a torch float dtype (default x's).
 
@@ -142,24 +147,24 @@ def quantize(
         >>> y.backward(torch.tensor([0.3, 0.7])); x.grad.tolist()
         [0.3125, 0.75]
     """
-    args, f = cast_args(x, fmt, rounding, overflow, subnormals, daz, seed, stream, random_bits,
-                        sr_bits)
+    args, f, st = cast_args(x, fmt, rounding, overflow, subnormals, daz, seed, stream, random_bits,
+                            sr_bits)
     x, rb = args[0], args[8]
     odt = None if out_dtype is None else views.float_dtype(out_dtype)
     grad, gseed, gstream = autograd.grad_args(ste, grad_format, grad_block, grad_axis,
                                               grad_rounding, grad_sr_bits, grad_seed, grad_stream,
-                                              seed, args[7])
+                                              seed, args[7], stream_is_tensor=st is not None)
     if out is not None:
         out = views.check_out(out, x, tuple(x.shape), odt)
         views.float_dtype(out.dtype, "out.dtype")
         views.check_no_grad_out(x)
-        if route(x, rb, out) != OP:
-            ops.quantize_out_kernel(*args, out)
+        if route(x, rb, out, st) != OP:
+            ops.quantize_out_kernel(*args, out, st)
         else:
-            ops.quantize_out(*args, out)
+            ops.quantize_out(*args, out, st)
         return out
-    full = (*args, odt, grad, gseed, gstream)
-    how = route(x, rb)
+    full = (*args, odt, grad, gseed, gstream, st)
+    how = route(x, rb, st)
     if how == KERNEL:
         return ops.quantize_kernel(*full)
     if how == FUNCTION:
@@ -176,7 +181,7 @@ def encode(
     subnormals: bool | None = None,
     daz: bool = False,
     seed: int | None = None,
-    stream: int = 0,
+    stream: int | torch.Tensor = 0,
     random_bits: torch.Tensor | None = None,
     sr_bits: int | None = None,
     out: torch.Tensor | None = None,
@@ -193,20 +198,20 @@ def encode(
         >>> ft.encode(torch.tensor([6.0, -0.5, 5.0]), "e2m1").tolist()
         [7, 9, 6]
     """
-    args, f = cast_args(x, fmt, rounding, overflow, subnormals, daz, seed, stream, random_bits,
-                        sr_bits)
+    args, f, st = cast_args(x, fmt, rounding, overflow, subnormals, daz, seed, stream, random_bits,
+                            sr_bits)
     x, rb = args[0], args[8]
     if out is not None:
         out = views.check_out(out, x, tuple(x.shape),
                               views.code_torch_dtype(fs.code_dtype(f)))
-        if route(x, rb, out) != OP:
-            ops.encode_out_kernel(*args, out)
+        if route(x, rb, out, st) != OP:
+            ops.encode_out_kernel(*args, out, st)
         else:
-            ops.encode_out(*args, out)
+            ops.encode_out(*args, out, st)
         return out
-    if route(x, rb) != OP:
-        return ops.encode_kernel(*args)
-    return ops.encode(*args)
+    if route(x, rb, st) != OP:
+        return ops.encode_kernel(*args, st)
+    return ops.encode(*args, st)
 
 
 def decode(codes: torch.Tensor, fmt: fs.Format | str,

@@ -114,11 +114,17 @@ def all_but_ends(model: nn.Module, n: int = 1) -> Filter:
 
 
 def _layer_seed(seed: int, name: str) -> int:
-    """Each layer's Philox key: the user's seed and the layer's name (and the
-    DDP rank, so that ranks draw different bits)."""
-    rank = torch.distributed.get_rank() if (torch.distributed.is_available()
-                                            and torch.distributed.is_initialized()) else 0
-    return (seed * 0x9E3779B97F4A7C15 + zlib.crc32(name.encode()) + (rank << 40)) % (1 << 63)
+    """Each layer's Philox key, from the user's seed and the layer's name (the
+    same on every DDP rank: the ranks differ by their streams)."""
+    return (seed * 0x9E3779B97F4A7C15 + zlib.crc32(name.encode())) % (1 << 63)
+
+
+def _ranks() -> tuple[int, int]:
+    """(rank, world size) of the default process group; (0, 1) without one."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 def _check_layer(name: str, m: nn.Module, recipe: Recipe) -> None:
@@ -347,8 +353,9 @@ def emulate(model: nn.Module, recipe: Recipe | str, *, modules: ModulesArg = Non
             GEMMs), a module type or tuple of types, an fnmatch name pattern
             or list of them (qualified names as in ``named_modules()``), or a
             callable ``(module, name) -> bool`` (see :func:`all_but_ends`).
-        seed: key of the stochastic-rounding bits (with each layer's name and
-            the DDP rank); the stream advances with each layer's step counter.
+        seed: key of the stochastic-rounding bits (with each layer's name); the
+            stream advances with each layer's step counter and, for activations
+            and gradients, differs across DDP ranks (docs/training.md).
         telemetry: count saturated / flushed / NaN values and the SQNR of every
             cast (``floatsim_torch.telemetry(model)`` reads them).
 
@@ -403,15 +410,18 @@ def emulate(model: nn.Module, recipe: Recipe | str, *, modules: ModulesArg = Non
                 "or Conv1d/Conv2d layer, and recipe.attention is off; pass "
                 "recipe.replace(attention=True) to emulate its functional matmuls"
             )
+    rank, world = _ranks()
     for name, m, kind in chosen:
+        seeds = dict(weight_seed=_layer_seed(seed, name + "/weight"), rank=rank, world_size=world)
         if kind == "layer":
-            plan = gemm.make_plan(name, recipe, _layer_seed(seed, name), telemetry=telemetry)
+            plan = gemm.make_plan(name, recipe, _layer_seed(seed, name), telemetry=telemetry,
+                                  **seeds)
             _attach(m, plan, n_kinds=1)
             _swap(m, _conv_forward if isinstance(m, nn.Conv1d | nn.Conv2d) else _linear_forward)
             setattr(m.weight, _OWNER, m)
         else:
             plan = gemm.make_plan(name, recipe, _layer_seed(seed, name), telemetry=telemetry,
-                                  current_only=True)
+                                  current_only=True, **seeds)
             _attach(m, plan, n_kinds=len(_TKINDS))
             _swap(m, _host_forward)
     emulated_ids = {id(m) for _, m, _ in chosen}

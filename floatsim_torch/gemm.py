@@ -17,6 +17,15 @@ that picks the stochastic-rounding stream of each step), ``floatsim_amax``
 (telemetry counters).  This module is internal: ``floatsim_torch.emulate``
 is the public entry.
 
+The casts are the ``floatsim::quantize`` / ``floatsim::block_quantize``
+operators (:mod:`floatsim_torch.ops`, :mod:`floatsim_torch.block_ops`).  Each
+role's format, rounding and axes are converted to the operators' ints once,
+when the plan is made (:class:`Cast`): Dynamo cannot read the formats' frozen
+slots dataclasses inside a compiled region, and the conversion would cost
+host time at every call.  The stochastic-rounding stream is a tensor computed
+from the step counter (:meth:`floatsim_torch.RandomStream.stream_at`), so a
+compiled step is compiled once, whatever the step.
+
 Example:
     >>> import torch
     >>> from floatsim import recipes
@@ -39,13 +48,20 @@ from floatsim.blocks import IntFormat
 from floatsim.recipes import ROLES, Operand, Recipe, Scaling
 from floatsim.rounding import Rounding
 
-from . import _quant
+from . import block_ops, ops
 from .counters import stats
+from .dispatch import OP, route
+from .spec import axis_ints, block_ints, format_ints
+from .streams import RandomStream
 
 __all__ = ["Cast", "Plan", "apply", "hadamard", "make_plan"]
 
 FWD_L, FWD_R, DG_L, DG_R, WG_L, WG_R = range(6)
-_STREAMS_PER_STEP = 64   # 8 call slots x 8 roles: stream = step * 64 + 8 * slot + role
+#: The roles whose operand is a layer's weight (when the GEMM is a layer's): every
+#: DDP rank holds it alike, so its stochastic rounding must agree across ranks.
+WEIGHT_ROLES = (FWD_R, DG_R)
+_STREAMS_PER_STEP = 64   # 8 call slots x 8 roles: k = step * 64 + 8 * slot + role
+_NO_GRAD = (0, 0)        # the ops' GradSpec ints: straight through (the Function has its own)
 
 
 def _layout_free(op: Operand) -> bool:
@@ -61,15 +77,19 @@ def _layout_free(op: Operand) -> bool:
 @dataclass(frozen=True)
 class Cast:
     """One role's cast, in primitive values only: what the traced code reads (format
-    objects stay out of torch.compile's sight; ``key`` names the format)."""
+    objects stay out of torch.compile's sight; ``fmt`` is the ops' ints of the Format
+    or BlockFormat)."""
 
     quantized: bool
-    key: str = ""               # _quant.format_key of the Format / BlockFormat
+    fmt: tuple[int, ...] = ()   # spec.format_ints / spec.block_ints
     block: bool = False         # a BlockFormat (else an element Format, no scale)
     axes: str = "reduce"        # 'reduce' (the GEMM's reduction axis), 'tile' (2-D), 'tensor'
+    # the ops' axis ints when the reduction axis is -1 and when it is -2
+    axis_ints: tuple[tuple[int, ...], tuple[int, ...]] = ((1, -1), (1, -2))
     rounding: str = "nearest_even"
+    mode: int = 0               # the rounding as the ops' int (floatsim.Rounding's value)
     sr: bool = False
-    sr_bits: int | None = None
+    sr_bits: int = 0            # the ops' form: 0 is exact stochastic rounding
     margin: int = 0
     history: int = 0            # delayed scaling: steps kept (0: not delayed)
     algo: str = "max"
@@ -81,7 +101,7 @@ class Cast:
     mbits: int = 0
 
 
-def _cast(op: Operand) -> Cast:
+def _make_cast(op: Operand) -> Cast:
     if not op.quantized:
         return Cast(False)
     bf = op.block_format
@@ -96,11 +116,14 @@ def _cast(op: Operand) -> Cast:
     pow2 = bf is None or (bf.scale.mbits == 0 and bf.tensor_format is None)
     el = op.format if bf is None else bf.element
     el = el.cast_format if isinstance(el, IntFormat) else el
-    return Cast(True, key=_quant.format_key(op.format if bf is None else bf), pow2=pow2,
+    fixed = {"tile": (-2, -1), "tensor": None}
+    ax = tuple(axis_ints(fixed[axes] if axes in fixed else a) for a in (-1, -2))
+    return Cast(True, fmt=format_ints(op.format) if bf is None else block_ints(bf), pow2=pow2,
                 shape=None if bf is None else bf.block, elem_max=el.max, elem_emax=el.emax,
-                mbits=el.mbits,
-                block=bf is not None, axes=axes, rounding=op.rounding.name.lower(),
-                sr=op.rounding is Rounding.STOCHASTIC, sr_bits=op.sr_bits, margin=op.margin,
+                mbits=el.mbits, block=bf is not None, axes=axes, axis_ints=ax,
+                rounding=op.rounding.name.lower(), mode=op.rounding.value,
+                sr=op.rounding is Rounding.STOCHASTIC, sr_bits=ops.check_sr_bits(op.sr_bits),
+                margin=op.margin,
                 history=op.amax_history if op.scaling is Scaling.TENSOR_DELAYED else 0,
                 algo=op.amax_algo)
 
@@ -112,6 +135,8 @@ class Plan:
     name: str
     recipe: Recipe
     seed: int
+    streams: RandomStream         # per-rank streams: activations, gradients
+    weight_streams: RandomStream  # streams every rank agrees on: a layer's weight
     ops: tuple[Operand, ...]
     casts: tuple[Cast, ...]
     delayed: tuple[bool, ...]
@@ -129,9 +154,13 @@ class Plan:
 
 
 def make_plan(name: str, recipe: Recipe, seed: int, *, telemetry: bool = False,
-              current_only: bool = False) -> Plan:
+              current_only: bool = False, weight_seed: int | None = None, rank: int = 0,
+              world_size: int = 1) -> Plan:
     """The plan of one layer.  ``current_only``: delayed scaling becomes current
     scaling (attention GEMMs: their operands have no identity across steps).
+    ``seed`` keys the stochastic rounding of activations and gradients, whose
+    streams differ across the ``world_size`` DDP ranks; ``weight_seed`` (default
+    ``seed + 1``) keys the weight's, whose streams every rank shares.
 
     Example:
         >>> from floatsim import recipes
@@ -148,9 +177,12 @@ def make_plan(name: str, recipe: Recipe, seed: int, *, telemetry: bool = False,
     delayed = tuple(op.scaling is Scaling.TENSOR_DELAYED for op in ops)
     history = max((op.amax_history for op, d in zip(ops, delayed) if d), default=0)
     gemms = [(ops[0], ops[1]), (ops[2], ops[3]), (ops[4], ops[5])]
+    wseed = (seed + 1) % (1 << 63) if weight_seed is None else weight_seed
     return Plan(
         name=name, recipe=recipe, seed=seed, ops=tuple(ops),
-        casts=tuple(_cast(op) for op in ops),
+        streams=RandomStream(seed, rank=rank, world_size=world_size),
+        weight_streams=RandomStream(wseed),
+        casts=tuple(_make_cast(op) for op in ops),
         delayed=delayed, hadamard=tuple(g[0].hadamard for g in gemms),
         quantized=tuple(g[0].quantized or g[1].quantized for g in gemms),
         reuse_w=ops[FWD_R] == ops[DG_R] and _layout_free(ops[FWD_R]),
@@ -197,6 +229,22 @@ def _pad_to(t: torch.Tensor, n: int, axis: int) -> torch.Tensor:
     return F.pad(t, (0, extra) if axis == -1 else (0, 0, 0, extra))
 
 
+def _cast(t: torch.Tensor, cs: Cast, axis: int, seed: int | None, stream: torch.Tensor | None,
+          amax: torch.Tensor | None) -> torch.Tensor:
+    """``t`` cast by the ``floatsim`` operators as ``cs`` says, blocked along ``axis``
+    (the kernel itself in eager mode: this runs inside an autograd.Function, under
+    no_grad; the registered operator where torch.compile traces)."""
+    if not cs.block:
+        args = (t, list(cs.fmt), cs.mode, -1, -1, False, seed, 0, None, cs.sr_bits, None,
+                list(_NO_GRAD), None, 0, stream)
+        return ops.quantize(*args) if route(t, stream) == OP else ops.quantize_kernel(*args)
+    args = (t, list(cs.fmt), cs.mode, list(cs.axis_ints[0 if axis == -1 else 1]), seed, 0,
+            cs.sr_bits, amax, None, None, list(_NO_GRAD), None, 0, stream)
+    if route(t, amax, stream) == OP:
+        return block_ops.quantize(*args)
+    return block_ops.quantize_kernel(*args)
+
+
 class _Ctx:
     """Per-call values shared by forward and backward (no tensors)."""
 
@@ -220,18 +268,17 @@ def _quantize(t: torch.Tensor, c: _Ctx, role: int, axis: int, base: torch.Tensor
     cs = plan.casts[role]
     if not cs.quantized:
         return _hp(t, c, cd)
-    kw: dict = {}
+    seed = stream = None
     if cs.sr:
-        kw = dict(seed=plan.seed, stream=torch.remainder(base + role, 2**32), sr_bits=cs.sr_bits)
-    if not cs.block:
-        q = _quant.quantize(t, cs.key, cs.rounding, **kw)
-    else:
+        # a layer's weight rounds alike on every DDP rank; activations and gradients don't
+        rs = plan.weight_streams if c.linear and role in WEIGHT_ROLES else plan.streams
+        seed, stream = rs.seed, rs.stream_at(base + role)
+    if cs.block and amax is None and cs.margin:
         ax: int | tuple[int, int] | None = {"tile": (-2, -1), "tensor": None}.get(cs.axes, axis)
-        if amax is None and cs.margin:
-            amax = t.detach().abs().amax(dim=ax, keepdim=True) if ax is not None else \
-                t.detach().abs().amax()
-            amax = amax.double() * 2.0 ** cs.margin
-        q = _quant.blocks_quantize(t, cs.key, cs.rounding, axis=ax, amax=amax, **kw)
+        amax = t.detach().abs().amax(dim=ax, keepdim=True) if ax is not None else \
+            t.detach().abs().amax()
+        amax = amax.double() * 2.0 ** cs.margin
+    q = _cast(t, cs, axis, seed, stream, amax)
     if tel is not None:
         tel[c.tkind, role] += stats(t, q, cs, axis)
     return q
@@ -405,7 +452,8 @@ def apply(plan: Plan, a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | Non
     weight; tokens are every leading index).  ``linear=False``: ``a`` (..., M,
     K) and ``b`` (..., N, K) with the same leading (batch) shape, no bias.
     ``step`` is the layer's step counter (the stochastic-rounding stream of
-    this call is ``step * 64 + 8 * slot + role``); ``hist``, ``tel`` and
+    this call is the plan's RandomStream's ``stream_at(step * 64 + 8 * slot +
+    role)``); ``hist``, ``tel`` and
     ``signs`` the layer's amax history, telemetry counters and Hadamard signs.
     """
     return _Gemm.apply(a, b, bias, step, hist, tel, signs, plan, slot, tkind, linear)

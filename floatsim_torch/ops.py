@@ -45,6 +45,7 @@ __all__ = [
     "check_seed",
     "check_sr_bits",
     "check_stream",
+    "check_stream_arg",
     "seed_from_int",
     "seed_int",
     "to_dtype",
@@ -91,6 +92,29 @@ def check_stream(stream: Any, what: str = "stream") -> int:
     return stream
 
 
+def check_stream_arg(stream: Any, what: str = "stream") -> tuple[int, torch.Tensor | None]:
+    """``stream`` as the ops take it: ``(int, None)`` for an int, ``(0, t)``
+    for a one-element integer tensor ``t`` (read when the kernel runs, so that
+    a stream that changes every step is a graph input under torch.compile,
+    not a constant to recompile for)."""
+    if not isinstance(stream, torch.Tensor):
+        return check_stream(stream, what), None
+    if stream.is_floating_point() or stream.is_complex() or stream.dtype == torch.bool \
+            or stream.numel() != 1:
+        raise TypeError(f"{what} is a tensor of dtype {stream.dtype} and shape "
+                        f"{tuple(stream.shape)}; a stream tensor holds one integer "
+                        "(e.g. torch.tensor(3))")
+    return 0, stream
+
+
+def stream_value(stream: int, stream_tensor: torch.Tensor | None) -> int:
+    """The stream a kernel uses: ``stream_tensor``'s value when given (a
+    device-to-host read for a CUDA tensor), else ``stream``."""
+    if stream_tensor is None:
+        return int(stream)
+    return check_stream(int(stream_tensor.reshape(())), "stream")
+
+
 @memo
 def _static(fmt: tuple[int, ...], rounding: int, overflow: int, subnormals: int, daz: bool,
             sr_bits: int) -> tuple[fs.Format, dict[str, Any]]:
@@ -101,10 +125,11 @@ def _static(fmt: tuple[int, ...], rounding: int, overflow: int, subnormals: int,
 
 
 def cast_kwargs(fmt: list[int], rounding: int, overflow: int, subnormals: int, daz: bool,
-                seed: int | None, stream: int, sr_bits: int) -> tuple[fs.Format, dict[str, Any]]:
+                seed: int | None, stream: int, sr_bits: int,
+                stream_tensor: torch.Tensor | None = None) -> tuple[fs.Format, dict[str, Any]]:
     """The Format and the core's keyword arguments from the ops' primitive ones."""
     f, kw = _static(tuple(fmt), rounding, overflow, subnormals, daz, sr_bits)
-    return f, {**kw, "seed": seed_from_int(seed), "stream": int(stream)}
+    return f, {**kw, "seed": seed_from_int(seed), "stream": stream_value(stream, stream_tensor)}
 
 
 def _holds(dtype: torch.dtype, fmt: fs.Format) -> bool:
@@ -186,10 +211,13 @@ def quantize_new(x: torch.Tensor, fmt: fs.Format, kw: dict[str, Any],
 def quantize_kernel(x: torch.Tensor, fmt: list[int], rounding: int, overflow: int, subnormals: int,
              daz: bool, seed: int | None, stream: int, random_bits: torch.Tensor | None,
              sr_bits: int, out_dtype: torch.dtype | None, grad: list[int],
-             grad_seed: int | None, grad_stream: int) -> torch.Tensor:
+             grad_seed: int | None, grad_stream: int,
+             stream_tensor: torch.Tensor | None = None) -> torch.Tensor:
     """``fs.quantize`` of a tensor; ``grad``, ``grad_seed``, ``grad_stream``
-    tell the backward what to do (:mod:`floatsim_torch.autograd`)."""
-    f, kw = cast_kwargs(fmt, rounding, overflow, subnormals, daz, seed, stream, sr_bits)
+    tell the backward what to do (:mod:`floatsim_torch.autograd`);
+    ``stream_tensor``, when given, is the stream (in place of ``stream``)."""
+    f, kw = cast_kwargs(fmt, rounding, overflow, subnormals, daz, seed, stream, sr_bits,
+                        stream_tensor)
     return quantize_new(x, f, kw, random_bits, out_dtype)
 
 
@@ -198,15 +226,16 @@ quantize = torch.library.custom_op("floatsim::quantize", quantize_kernel, mutate
 
 @quantize.register_fake
 def _(x, fmt, rounding, overflow, subnormals, daz, seed, stream, random_bits, sr_bits, out_dtype,
-      grad, grad_seed, grad_stream):
+      grad, grad_seed, grad_stream, stream_tensor=None):
     return x.new_empty(x.shape, dtype=x.dtype if out_dtype is None else out_dtype)
 
 
 def quantize_out_kernel(x: torch.Tensor, fmt: list[int], rounding: int, overflow: int, subnormals: int,
                  daz: bool, seed: int | None, stream: int, random_bits: torch.Tensor | None,
-                 sr_bits: int, out: torch.Tensor) -> None:
+                 sr_bits: int, out: torch.Tensor, stream_tensor: torch.Tensor | None = None) -> None:
     """``fs.quantize(..., out=out)`` of a tensor: written into ``out``."""
-    f, kw = cast_kwargs(fmt, rounding, overflow, subnormals, daz, seed, stream, sr_bits)
+    f, kw = cast_kwargs(fmt, rounding, overflow, subnormals, daz, seed, stream, sr_bits,
+                        stream_tensor)
     quantize_into(x, f, kw, random_bits, out)
 
 
@@ -214,7 +243,8 @@ quantize_out = torch.library.custom_op("floatsim::quantize_out", quantize_out_ke
 
 
 @quantize_out.register_fake
-def _(x, fmt, rounding, overflow, subnormals, daz, seed, stream, random_bits, sr_bits, out):
+def _(x, fmt, rounding, overflow, subnormals, daz, seed, stream, random_bits, sr_bits, out,
+      stream_tensor=None):
     return None
 
 
@@ -249,9 +279,10 @@ def _code_dtype(fmt: fs.Format) -> torch.dtype:
 
 def encode_kernel(x: torch.Tensor, fmt: list[int], rounding: int, overflow: int, subnormals: int,
            daz: bool, seed: int | None, stream: int, random_bits: torch.Tensor | None,
-           sr_bits: int) -> torch.Tensor:
+           sr_bits: int, stream_tensor: torch.Tensor | None = None) -> torch.Tensor:
     """``fs.encode`` of a tensor: codes as uint8 / uint16 / uint32 / uint64."""
-    f, kw = cast_kwargs(fmt, rounding, overflow, subnormals, daz, seed, stream, sr_bits)
+    f, kw = cast_kwargs(fmt, rounding, overflow, subnormals, daz, seed, stream, sr_bits,
+                        stream_tensor)
     views.check_device(x, "x")
     if x.is_cuda and not views.bf16_detour(x.dtype):
         return fs.encode(x.contiguous(), f, random_bits=random_bits, **kw)
@@ -264,15 +295,17 @@ encode = torch.library.custom_op("floatsim::encode", encode_kernel, mutates_args
 
 
 @encode.register_fake
-def _(x, fmt, rounding, overflow, subnormals, daz, seed, stream, random_bits, sr_bits):
+def _(x, fmt, rounding, overflow, subnormals, daz, seed, stream, random_bits, sr_bits,
+      stream_tensor=None):
     return x.new_empty(x.shape, dtype=_code_dtype(format_from_ints(fmt)))
 
 
 def encode_out_kernel(x: torch.Tensor, fmt: list[int], rounding: int, overflow: int, subnormals: int,
                daz: bool, seed: int | None, stream: int, random_bits: torch.Tensor | None,
-               sr_bits: int, out: torch.Tensor) -> None:
+               sr_bits: int, out: torch.Tensor, stream_tensor: torch.Tensor | None = None) -> None:
     """``fs.encode(..., out=out)`` of a tensor: written into ``out``."""
-    f, kw = cast_kwargs(fmt, rounding, overflow, subnormals, daz, seed, stream, sr_bits)
+    f, kw = cast_kwargs(fmt, rounding, overflow, subnormals, daz, seed, stream, sr_bits,
+                        stream_tensor)
     encode_into(x, f, kw, random_bits, out)
 
 
@@ -280,7 +313,8 @@ encode_out = torch.library.custom_op("floatsim::encode_out", encode_out_kernel, 
 
 
 @encode_out.register_fake
-def _(x, fmt, rounding, overflow, subnormals, daz, seed, stream, random_bits, sr_bits, out):
+def _(x, fmt, rounding, overflow, subnormals, daz, seed, stream, random_bits, sr_bits, out,
+      stream_tensor=None):
     return None
 
 

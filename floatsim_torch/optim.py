@@ -23,7 +23,14 @@ them again (rounding as asked; the decoded values are on the format's grid).
   after each step (nearest-even, or ``master_rounding="stochastic"``: "BF16
   + SR").  The parameters stay float32 tensors holding bfloat16 values, so the
   model runs unchanged; the update itself is computed by the wrapped
-  optimizer in float32 and then rounded once into the master format.
+  optimizer in float32 and then rounded once into the master format.  The
+  stochastic rounding draws one stream per parameter and step from a
+  :class:`~floatsim_torch.RandomStream` without a rank: every DDP rank rounds
+  its replica of the weights alike, so the replicas stay equal.
+
+The codes are made and read by the ``floatsim`` operators
+(:func:`floatsim_torch.blocks.encode` / ``decode``,
+:func:`floatsim_torch.quantize`), eagerly: the optimizer step is not traced.
 
 Example:
     >>> import torch
@@ -49,7 +56,9 @@ from floatsim.recipes import Recipe, parse_format
 from floatsim.recipes import get as get_recipe
 from floatsim.rounding import Rounding
 
-from . import _quant
+from . import blocks as _blocks
+from .cast import quantize
+from .streams import RandomStream
 
 __all__ = ["QuantizedOptimizer", "wrap"]
 
@@ -70,15 +79,16 @@ def _as_block(fmt: Format | BlockFormat | str | None, group: int,
 
 
 class _Stored:
-    """One state tensor as codes: element codes, scale codes [, tensor scale], [k]."""
+    """One state tensor as codes: a BlockEncoding (element codes, scale codes,
+    tensor scale), COAT's k."""
 
-    def __init__(self, parts: tuple[torch.Tensor, ...], k: torch.Tensor | None,
+    def __init__(self, codes: _blocks.BlockEncoding, k: torch.Tensor | None,
                  shape: torch.Size) -> None:
-        self.parts, self.k, self.shape = parts, k, shape
+        self.codes, self.k, self.shape = codes, k, shape
 
     @property
     def nbytes(self) -> int:
-        n = sum(p.numel() * p.element_size() for p in self.parts)
+        n = sum(p.numel() * p.element_size() for p in self.codes if p is not None)
         return n + (0 if self.k is None else self.k.numel() * self.k.element_size())
 
 
@@ -94,8 +104,8 @@ class QuantizedOptimizer:
         self.formats = {"m": m, "v": v}
         self.master, self.master_rounding = master, master_rounding
         self.expand_range, self.seed = expand_range, seed
+        self._streams = RandomStream(seed)   # no rank: every replica rounds alike
         self._stored: dict[tuple[int, str], _Stored] = {}
-        self._steps = 0
 
     @property
     def param_groups(self) -> list[dict]:
@@ -110,11 +120,10 @@ class QuantizedOptimizer:
         k = None
         if self.expand_range:
             flat, k = self._expand(flat, bf)
-        parts = _quant.blocks_encode(flat, bf)
-        return _Stored(parts, k, x.shape)
+        return _Stored(_blocks.encode(flat, bf), k, x.shape)
 
     def _decode(self, s: _Stored, bf: BlockFormat) -> torch.Tensor:
-        flat = _quant.blocks_decode(s.parts, bf)
+        flat = _blocks.decode(s.codes, bf)
         if s.k is not None:
             flat = self._unexpand(flat, s.k, bf)
         return flat.reshape(s.shape)
@@ -164,25 +173,16 @@ class QuantizedOptimizer:
 
     @torch.no_grad()
     def _round_master(self) -> None:
-        i = 0
         for group in self.optimizer.param_groups:
             for p in group["params"]:
-                if self.master_rounding is Rounding.STOCHASTIC:
-                    stream = (self._steps * 65536 + i) % 2**32
-                    q = _quant.quantize(p.data.float(), self.master, "stochastic",
-                                        seed=self.seed, stream=stream)
-                else:
-                    q = _quant.quantize(p.data.float(), self.master,
-                                        self.master_rounding.name.lower())
-                p.data.copy_(q)
-                i += 1
+                kw = self._streams.kwargs() if self.master_rounding is Rounding.STOCHASTIC else {}
+                p.data.copy_(quantize(p.data, self.master, self.master_rounding, **kw))
 
     def step(self, closure: Any = None) -> Any:
         """Decode the states, run the wrapped optimizer's step, round the master
         weights, encode the states."""
         self._load()
         loss = self.optimizer.step(closure)
-        self._steps += 1
         if self.master is not None:
             self._round_master()
         self._store()
@@ -191,12 +191,15 @@ class QuantizedOptimizer:
     # ---- checkpoints and memory ---------------------------------------------------------
     def state_dict(self) -> dict:
         """The wrapped optimizer's state dict with the states decoded (float32
-        values on the formats' grids): a checkpoint any torch optimizer loads."""
+        values on the formats' grids): a checkpoint any torch optimizer loads;
+        ``"floatsim_streams"`` holds where the master weights' stochastic
+        rounding continues."""
         self._load()
         try:
             sd = self.optimizer.state_dict()
             # torch packs the live per-parameter dicts, which _store() empties next
             sd["state"] = {k: dict(v) for k, v in sd["state"].items()}
+            sd["floatsim_streams"] = self._streams.state_dict()
             return sd
         finally:
             self._store()
@@ -204,6 +207,10 @@ class QuantizedOptimizer:
     def load_state_dict(self, state: dict) -> None:
         """Load a torch state dict, then store its states as codes."""
         self._stored.clear()
+        state = dict(state)
+        streams = state.pop("floatsim_streams", None)
+        if streams is not None:
+            self._streams.load_state_dict(streams)
         self.optimizer.load_state_dict(state)
         self._store()
 

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 __all__ = ["RandomStream"]
 
 _LIMIT = 1 << 31
@@ -70,6 +72,26 @@ class RandomStream:
             )
         self.counter += 1
         return self.seed, stream
+
+    def stream_at(self, k: int | torch.Tensor) -> int | torch.Tensor:
+        """The stream of the ``k``-th pair, ``k * world_size + rank``, without
+        handing it out (the counter does not move).  ``k`` may be an integer
+        tensor (a step counter kept in a buffer): the stream is then computed
+        by torch operations, so that it is a value of a compiled graph rather
+        than a constant to recompile for, and wraps at 2**31.
+
+        Example:
+            >>> import torch
+            >>> rs = RandomStream(5, rank=1, world_size=2)
+            >>> rs.stream_at(10), rs.stream_at(torch.tensor(10)).item(), rs.counter
+            (21, 21, 0)
+        """
+        if isinstance(k, torch.Tensor):
+            return torch.remainder(k * self.world_size + self.rank, _LIMIT)
+        stream = _int(k, "k", 0, _LIMIT) * self.world_size + self.rank
+        if stream >= _LIMIT:
+            raise OverflowError(f"stream_at({k}) is beyond 2**31 streams of {self!r}")
+        return stream
 
     def __iter__(self) -> RandomStream:
         return self

@@ -5,7 +5,9 @@
 #   ./scripts/test.sh -m "slow or not slow"   # extra arguments go to pytest
 #
 # 1. .venv-test: floatsim with every extra (dev, cuda, torch, jax, docs);
-#    ruff, then the test suite with doctests on 2 workers.
+#    ruff, then the test suite with doctests on 2 workers, then the
+#    documentation site (scripts/docs.sh: Sphinx, warnings as errors, the
+#    notebooks executed; FLOATSIM_SKIP_DOCS=1 skips it).
 # 2. .venv-core: floatsim alone (numpy, numba, tqdm) plus pytest: the tests
 #    of a core-only install (tests/test_core_install.py, tests/test_backends.py),
 #    so that every optional import is exercised both ways.  Compiled kernels
@@ -33,9 +35,9 @@ make_venv "$venv"
 # torch first and pinned: on these machines torch==2.13.0 is a CPU wheel on
 # local disk, while an open range (as the torch extra says, torch>=2.4) would
 # pull a multi-GB CUDA build.  With 2.13.0 installed the extra adds nothing.
-echo "test.sh: installing torch==2.13.0 and floatsim[dev,cuda,torch,jax] (editable) into $venv"
+echo "test.sh: installing torch==2.13.0 and floatsim[dev,cuda,torch,jax,docs] (editable) into $venv"
 "$py" "${PIP[@]}" torch==2.13.0
-"$py" "${PIP[@]}" -e '.[dev,cuda,torch,jax]'
+"$py" "${PIP[@]}" -e '.[dev,cuda,torch,jax,docs]'
 
 core=.venv-core
 if [ "${FLOATSIM_SKIP_CORE:-0}" != 1 ]; then
@@ -56,6 +58,16 @@ status=0
 "$py" -m pytest -n 2 tests floatsim floatsim_torch floatsim_jax --doctest-modules -q "$@" || status=$?
 if [ "$status" -eq 5 ]; then
     echo "test.sh: pytest collected no tests (exit 5); that is a failure" >&2
+fi
+
+if [ "${FLOATSIM_SKIP_DOCS:-0}" != 1 ]; then
+    # After the tests: the kernels the notebooks call are compiled and cached by now.
+    echo "test.sh: the documentation site (scripts/docs.sh)"
+    docs_status=0
+    PYTHON="$py" ./scripts/docs.sh || docs_status=$?
+    if [ "$status" -eq 0 ]; then
+        status=$docs_status
+    fi
 fi
 
 if [ "${FLOATSIM_SKIP_CORE:-0}" != 1 ]; then

@@ -570,10 +570,8 @@ def test_float32_scale_route_matches_value_scale(spec):
     the reciprocal) against blocksteps.value_scale, on amax a hair from every
     scale value and midpoint times den, and random."""
     from floatsim.formats import Overflow
-    from floatsim.kernels.abi import make_params
+    from floatsim.kernels.abi import N_BP, N_FP, make_params
     from floatsim.kernels.blocksteps import (
-        N_BP,
-        N_FP,
         value_scale,
         value_scale_f32,
         value_scale_rcp,

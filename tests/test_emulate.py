@@ -21,8 +21,9 @@ import floatsim as fs  # noqa: E402
 import floatsim_torch as fst  # noqa: E402
 from floatsim import recipes  # noqa: E402
 from floatsim.recipes import Gemm, Operand, Recipe  # noqa: E402
-from floatsim_torch import _quant, gemm  # noqa: E402
+from floatsim_torch import block_ops, gemm  # noqa: E402
 from floatsim_torch.gpt import GPT, GPTConfig  # noqa: E402
+from floatsim_torch.spec import block_ints  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -151,14 +152,14 @@ def _q(a: np.ndarray, name: str) -> np.ndarray:
 
 def test_each_gemm_quantizes_its_operands_along_its_reduction_dim(monkeypatch) -> None:
     seen = []
-    real = _quant.blocks_quantize
+    real = block_ops.quantize_kernel   # what the eager GEMM calls: the block_quantize op's kernel
 
-    def spy(x, bfmt, *a, **kw):
-        y = real(x, bfmt, *a, **kw)
-        seen.append((x.clone(), y.clone(), bfmt))
+    def spy(x, bfmt, *a):
+        y = real(x, bfmt, *a)
+        seen.append((x.clone(), y.clone(), tuple(bfmt)))
         return y
 
-    monkeypatch.setattr(_quant, "blocks_quantize", spy)
+    monkeypatch.setattr(block_ops, "quantize_kernel", spy)
     rng = np.random.default_rng(0)
     # Magnitudes spread over rows and columns, so that blocks along the wrong axis differ.
     xn = (rng.standard_normal((2, 40, 64)) * np.exp2(rng.integers(-6, 6, (2, 40, 1)))
@@ -182,7 +183,7 @@ def test_each_gemm_quantizes_its_operands_along_its_reduction_dim(monkeypatch) -
         "wgrad.rhs": (_q(x2.T, "mxfp8_e4m3").T, x2),           # x blocked along tokens
     }
     assert [key for _, _, key in seen] == [
-        _quant.format_key(fs.blocks.format(n)) for n in ("mxfp8_e4m3", "mxfp6_e3m2", "mxfp8_e5m2",
+        block_ints(fs.blocks.format(n)) for n in ("mxfp8_e4m3", "mxfp6_e3m2", "mxfp8_e5m2",
                                                           "mxfp6_e2m3", "mxfp4_e2m1", "mxfp8_e4m3")]
     for (inp, out, _), (role, (q, orig)) in zip(seen, want.items()):
         assert np.array_equal(inp.numpy(), orig), role
@@ -269,7 +270,7 @@ def test_attention_gemms_are_emulated() -> None:
 
 # ---- torch.compile, autocast ------------------------------------------------------------
 def _train(model: nn.Module, kind: str, steps: int, compiled: bool,
-           backend: str = "aot_eager") -> list[torch.Tensor]:
+           backend: object = "aot_eager") -> list[torch.Tensor]:
     def fn(y: torch.Tensor, *xs: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(model(*xs).flatten(0, -2), y.flatten())
 
@@ -293,11 +294,18 @@ def _train(model: nn.Module, kind: str, steps: int, compiled: bool,
 def test_compiled_training_step_equals_eager(name: str, kind: str) -> None:
     # fullgraph=True: no graph break in forward, loss or (AOTAutograd) backward; the
     # delayed amax histories and the SR step counters are buffers mutated in place.
+    # One compilation for every step: the SR stream is a tensor computed from the step
+    # counter (a stream that Dynamo saw as a constant would recompile, or, specialised,
+    # repeat the first step's bits and part from eager after it).
+    from torch._dynamo.testing import CompileCounterWithBackend
+
     torch._dynamo.reset()
     r = recipes.get(name).replace(attention=kind in ("gpt", "attn"))
     eager, comp = (fst.emulate(MODELS[kind](), r, modules=lambda m, n: n != "lm_head")
                    for _ in range(2))
-    le, lc = _train(eager, kind, 3, False), _train(comp, kind, 3, True)
+    counter = CompileCounterWithBackend("aot_eager")
+    le, lc = _train(eager, kind, 3, False), _train(comp, kind, 3, True, backend=counter)
+    assert counter.frame_count == 1
     assert all(torch.equal(a, b) for a, b in zip(le, lc)), (le, lc)
     for (n, a), b in zip(eager.state_dict().items(), comp.state_dict().values()):
         assert torch.equal(a, b), n

@@ -55,7 +55,7 @@ def test_adamw_states_are_the_core_codes_and_steps_match() -> None:
                 assert torch.equal(full[i][key], want), (step, key)
                 ropt.state[rp][key] = want.clone()
     stored = list(opt._stored.values())
-    assert stored and all(s.parts[0].dtype == torch.uint8 for s in stored)
+    assert stored and all(s.codes.elements.dtype == torch.uint8 for s in stored)
     n = sum(p.numel() for p in model.parameters())
     per = sum(p.numel() + 4 * math.ceil(p.numel() / 128) for p in model.parameters()) / n
     b = opt.bytes_per_param()

@@ -84,14 +84,17 @@ def _block_hi(x: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
     bf = fs.blocks.format(name)
     enc = fs.blocks.encode(x, bf)
     r, c = x.shape
-    s = fs.decode(enc[1], bf.scale, np.float64)
+    s = fs.decode(enc.scales, bf.scale, np.float64)
     s = np.repeat(s, bf.block[0], axis=1)[:, :c]
     if bf.tensor_format is not None:
-        s = s * enc[2]
+        s = s * enc.tensor_scale
     if bf.rule is fs.blocks.ScaleRule.MINMAX:
-        z = np.repeat(enc[2].astype(np.float64), bf.block[0], axis=1)[:, :c]
+        z = np.repeat(enc.zero_points.astype(np.float64), bf.block[0], axis=1)[:, :c]
         return -z * s, (15 - z) * s
-    return -bf.element.max * s, bf.element.max * s
+    el = bf.element
+    if isinstance(el, fs.blocks.IntFormat):   # two's complement: -2**(bits-1) is held too
+        return el.qmin * 2.0**-el.frac_bits * s, el.max * s
+    return -el.max * s, el.max * s
 
 
 @pytest.mark.parametrize("name", ["mxfp4_e2m1", "nvfp4", "int4_asym", "mxint8"])

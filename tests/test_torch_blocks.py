@@ -43,21 +43,19 @@ def _check(x: torch.Tensor, bf: fs.blocks.BlockFormat, axis: object, **kw: objec
                      fs.blocks.quantize(xn, bf, axis=axis, **kw), what)
     enc = ft.blocks.encode(x, bf, axis=axis, **kw)
     want = fs.blocks.encode(xn, bf, axis=axis, **kw)
-    assert_same_bits(enc.elements, want[0], what)
-    assert_same_bits(enc.scales, want[1], what)
+    assert_same_bits(enc.elements, want.elements, what)
+    assert_same_bits(enc.scales, want.scales, what)
     if bf.tensor_format is not None:
-        assert enc.tensor_scale.shape == () and enc.tensor_scale.item() == want[2]
+        assert enc.tensor_scale.shape == () and enc.tensor_scale.item() == want.tensor_scale
         assert enc.zero_points is None
     elif bf.rule is fs.blocks.ScaleRule.MINMAX:
-        assert_same_bits(enc.zero_points, want[2], what)
+        assert_same_bits(enc.zero_points, want.zero_points, what)
         assert enc.tensor_scale is None
     else:
         assert enc.tensor_scale is None and enc.zero_points is None
     for dtype, np_dtype in DTYPES.items():
-        core = fs.blocks.decode(*want, bf, axis=axis, dtype=np_dtype) if len(want) == 2 else (
-            fs.blocks.decode(want[0], want[1], bf, axis=axis, dtype=np_dtype,
-                             **({"tensor_scale": want[2]} if bf.tensor_format is not None
-                                else {"zero_points": want[2]})))
+        core = fs.blocks.decode(want.elements, want.scales, bf, axis=axis, dtype=np_dtype,
+                                tensor_scale=want.tensor_scale, zero_points=want.zero_points)
         assert_same_bits(ft.blocks.decode(enc, bf, axis=axis, dtype=dtype), core, what)
         # the torch-side decode that CUDA tensors take, here on the CPU
         torch_side = block_ops.decode_torch(enc.elements, enc.scales, bf, axis, enc.tensor_scale,
@@ -119,8 +117,8 @@ def test_decode_call_forms() -> None:
         want = fs.blocks.quantize(xn, bf)
         core = fs.blocks.encode(xn, bf)
         enc = ft.blocks.encode(x, bf)
-        as_tensors = tuple(torch.as_tensor(v) for v in core)
-        forms = [enc, tuple(enc), as_tensors]  # ours, a 4-tuple, the core's 2- or 3-tuple
+        as_tensors = tuple(None if v is None else torch.as_tensor(v) for v in core)
+        forms = [enc, tuple(enc), as_tensors]  # ours, a 4-tuple, the core's BlockCodes
         for form in forms:
             assert_same_bits(ft.blocks.decode(form, name), want, f"{name} {type(form)}")
         kw = ({"tensor_scale": enc.tensor_scale} if bf.tensor_format is not None else

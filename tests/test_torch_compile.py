@@ -38,11 +38,14 @@ def _opcheck_cases() -> list:
     grad_fmt = [1, 1, 6, 0, 2, 1, -1, *e5m2]  # clipped; E5M2 gradient with SR
     x, xg = _x(4, 40), _x(4, 40, grad=True)
     codes = torch.from_numpy(_RNG.integers(0, 256, (4, 40), dtype=np.uint8))
+    codes[(codes & 0x7F) == 0x7F] = 0  # no E4M3 NaN: opcheck compares outputs with NaN != NaN
     enc = ft.blocks.encode(x, "nvfp4")
     mm = ft.blocks.encode(x, "int4_asym")
     return [
         (ops.quantize, (xg, e4m3, 0, -1, -1, False, None, 0, None, 0, None, [0, 0], None, 0)),
         (ops.quantize, (xg, e4m3, 6, 0, -1, False, -3, 7, None, 4, torch.float64, grad_fmt, 11, 2)),
+        (ops.quantize, (xg, e4m3, 6, -1, -1, False, 5, 0, None, 0, None, grad_fmt, 5, -1,
+                        torch.tensor(9))),  # a stream tensor, and the backward's taken from it
         (ops.quantize_out, (x, e4m3, 2, -1, 0, True, None, 0, None, 0, torch.empty(4, 40))),
         (ops.encode, (x, e5m2, 6, -1, -1, False, 5, 1, None, 0)),
         (ops.encode_out, (x, e4m3, 0, -1, -1, False, None, 0, None, 0,
@@ -56,6 +59,8 @@ def _opcheck_cases() -> list:
         (block_ops.quantize_out, (x, _b("mxfp4"), 0, list(axis_ints(0)), None, 0, 0, None, None,
                                   torch.empty(4, 40, dtype=torch.float64))),
         (block_ops.encode, (x, _b("nvfp4"), 0, ax, None, 0, 0, None, None)),
+        (block_ops.quantize, (xg, _b("mxfp4"), 6, ax, 3, 0, 0, None, None, None, grad_fmt, 3, -1,
+                              torch.tensor(4))),
         (block_ops.encode, (x, _b("int4_asym"), 0, ax, None, 0, 0, None, None)),
         (block_ops.decode, (enc.elements, enc.scales, _b("nvfp4"), ax, enc.tensor_scale, None,
                             torch.float32)),
@@ -124,6 +129,38 @@ def test_one_recompile_for_changing_streams_and_no_graph_break() -> None:
     assert counter.frame_count <= 2  # the first stream is specialised, then it is a symbol
 
 
+def test_stream_tensors_compile_once() -> None:
+    """A stream passed as a tensor is a graph input: one compilation for every
+    stream, the core's bits forward and (the default ``stream ^ 2**31``) backward."""
+    from torch._dynamo.testing import CompileCounterWithBackend
+
+    torch._dynamo.reset()
+    counter = CompileCounterWithBackend("aot_eager")
+
+    @torch.compile(fullgraph=True, backend=counter)
+    def step(x: torch.Tensor, stream: torch.Tensor) -> torch.Tensor:
+        y = ft.quantize(x, "e4m3", "sr", seed=7, stream=stream, grad_format="e5m2",
+                        grad_rounding="sr")
+        return y + ft.blocks.quantize(x, "mxfp4", "sr", seed=3, stream=stream + 1)
+
+    x, g = _x(2, 64, grad=True), _x(2, 64)
+    xn, gn = x.detach().numpy(), g.numpy()
+    for stream in (0, 5, 2**31 - 1):
+        x.grad = None
+        y = step(x, torch.tensor(stream))
+        y.backward(g)
+        want = (fs.quantize(xn, "e4m3", "sr", seed=7, stream=stream)
+                + fs.blocks.quantize(xn, "mxfp4", "sr", seed=3, stream=stream + 1))
+        assert_same_bits(y, want)
+        assert_same_bits(x.grad, fs.quantize(gn, "e5m2", "sr", seed=7, stream=stream ^ 2**31)
+                         + gn)
+    assert counter.frame_count == 1
+    with pytest.raises(TypeError, match=r"stream is a tensor of dtype torch.float32"):
+        ft.quantize(x, "e4m3", "sr", seed=1, stream=torch.tensor(1.0))
+    with pytest.raises(ValueError, match=r"stream=-1 must be an int in 0..2\*\*32-1"):
+        ft.quantize(x.detach(), "e4m3", "sr", seed=1, stream=torch.tensor(-1))
+
+
 def test_autocast() -> None:
     lin = torch.nn.Linear(16, 8)
     x = _x(4, 16, grad=True)
@@ -157,7 +194,8 @@ def test_dynamic_shapes_out_and_tensor_scale() -> None:
         xn = x.numpy()
         assert_same_bits(out, fs.quantize(xn, "e4m3"))
         assert_same_bits(o2, fs.quantize(xn, "e4m3") * 2)
-        elems, scales, _t = fs.blocks.encode(xn, "nvfp4", tensor_scale=0.01)
+        codes = fs.blocks.encode(xn, "nvfp4", tensor_scale=0.01)
+        elems, scales = codes.elements, codes.scales
         assert_same_bits(s, scales)
         assert_same_bits(d, fs.blocks.quantize(xn, "nvfp4", tensor_scale=0.01))
         assert_same_bits(u, elems.reshape(-1))
