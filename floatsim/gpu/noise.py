@@ -28,7 +28,7 @@ import numpy as np
 from numba import cuda
 
 from ..kernels.abi import K_F64
-from ..kernels.intrinsics import f64_bits, f64_from_bits
+from ..kernels.intrinsics import f64_from_bits
 from ..kernels.noise import (
     C3_ANNEAL,
     C3_NOISE,
