@@ -27,7 +27,17 @@ Example:
     (dtype('float32'), True)
 """
 
-from .api import JMAX, Plan, anneal_thresholds, draw, plan, pseudo_quantize, scale_exponent, spacing
+from .api import (
+    JMAX,
+    Plan,
+    anneal_thresholds,
+    draw,
+    plan,
+    pseudo_quantize,
+    resolve,
+    scale_exponent,
+    spacing,
+)
 from .config import PARAM_DTYPES, SCALES, PQTConfig
 from .dist import SIGMA_DEFAULT, Noise, parse
 
@@ -44,6 +54,7 @@ __all__ = [
     "parse",
     "plan",
     "pseudo_quantize",
+    "resolve",
     "scale_exponent",
     "spacing",
 ]

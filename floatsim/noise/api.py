@@ -32,7 +32,7 @@ from ..rounding import Rounding
 from .config import PQTConfig
 from .dist import Noise
 
-__all__ = ["JMAX", "Plan", "anneal_thresholds", "draw", "plan", "pseudo_quantize",
+__all__ = ["JMAX", "Plan", "anneal_thresholds", "draw", "plan", "pseudo_quantize", "resolve",
            "scale_exponent", "spacing"]
 
 #: The most extra bits of precision annealing gives an element (kernels.noise.JMAX).
@@ -117,9 +117,18 @@ def anneal_thresholds(a: float) -> np.ndarray:
     return np.array([int(fa ** i * (1 << 32)) for i in range(1, JMAX + 1)], np.uint32)
 
 
-def _config(fmt: Any, noise: Any, storage: Any, rounding: Any, scale: Any, clip: bool,
-            anneal: float) -> tuple[PQTConfig, int | None]:
-    """(config, fixed scale exponent or None) from the front door's arguments."""
+def resolve(fmt: Any, noise: Any = "gaussian", storage: Any = "bfloat16",
+            rounding: Any = "nearest_even", scale: Any = "tensor", clip: bool = True,
+            anneal: float = 0.0) -> tuple[PQTConfig, int | None]:
+    """(config, fixed scale exponent or None) from :func:`pseudo_quantize`'s
+    arguments, validated: the plan built, a fixed exponent within its bounds.
+    Shared with the adapters (``floatsim_torch.noise``).
+
+    Example:
+        >>> cfg, k = resolve("e3m2", "r", scale=-4)
+        >>> cfg.scale, k
+        ('none', -4)
+    """
     fixed = None
     if isinstance(scale, (int, np.integer)) and not isinstance(scale, bool):
         fixed, scale = int(scale), "none"
@@ -131,8 +140,13 @@ def _config(fmt: Any, noise: Any, storage: Any, rounding: Any, scale: Any, clip:
             cfg = cfg.replace(scale=scale)
         if anneal:
             cfg = cfg.replace(anneal=anneal)
-        return cfg, fixed
-    return PQTConfig(fmt, noise, storage, rounding, scale, clip, anneal), fixed
+    else:
+        cfg = PQTConfig(fmt, noise, storage, rounding, scale, clip, anneal)
+    p = plan(cfg)
+    if fixed is not None and not p.kmin <= fixed <= p.kmax:
+        raise ValueError(f"scale={fixed}: the exponent must be in {p.kmin}..{p.kmax} for {cfg.format} "
+                         f"with noise {cfg.noise.name}")
+    return cfg, fixed
 
 
 def _check_seed(seed: Any, stream: Any) -> tuple[int, int, int]:
@@ -178,12 +192,9 @@ def pseudo_quantize(x: Any, fmt: Format | str | PQTConfig, noise: Noise | str = 
         >>> pseudo_quantize(x, "e4m3", "r", seed=0, scale="none").tolist()
         [0.302734375, 0.310546875, 0.3046875, 0.302734375]
     """
-    cfg, fixed = _config(fmt, noise, storage, rounding, scale, clip, anneal)
+    cfg, fixed = resolve(fmt, noise, storage, rounding, scale, clip, anneal)
     p = plan(cfg)
     slo, shi, stream = _check_seed(seed, stream)
-    if fixed is not None and not p.kmin <= fixed <= p.kmax:
-        raise ValueError(f"scale={fixed}: the exponent must be in {p.kmin}..{p.kmax} for {cfg.format} "
-                         f"with noise {cfg.noise.name}")
     if is_device_array(x):
         from ..gpu import noise as gpu_noise
 
@@ -253,7 +264,7 @@ def scale_exponent(x: Any, fmt: Format | str | PQTConfig, noise: Noise | str = "
     """
     from ..kernels.noise import Q_EMAX, Q_KMAX, Q_KMIN, Q_MAXFRAC, tensor_exponent
 
-    cfg, _ = _config(fmt, noise, "bfloat16", "nearest_even", "tensor", True, 0.0)
+    cfg, _ = resolve(fmt, noise, "bfloat16", "nearest_even", "tensor", True, 0.0)
     p = plan(cfg)
     a = _amax(float_array(x)) if np.size(x) else 0.0
     q = p.q
@@ -273,7 +284,7 @@ def spacing(x: Any, fmt: Format | str | PQTConfig, *, scale: str | int | None = 
     """
     from ..cpu.noise import spacing_flat
 
-    cfg, fixed = _config(fmt, noise, "bfloat16", "nearest_even", scale, True, 0.0)
+    cfg, fixed = resolve(fmt, noise, "bfloat16", "nearest_even", scale, True, 0.0)
     p = plan(cfg)
     arr = np.asarray(float_array(x), np.float64)
     k = fixed if fixed is not None else (scale_exponent(arr, cfg) if cfg.scale == "tensor" else 0)
