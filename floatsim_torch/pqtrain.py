@@ -19,7 +19,9 @@ counts the model's forward passes in training mode), so every forward pass
 draws fresh noise, the same on every run, device and DDP rank.  (The steps
 are counted on the model :func:`pqt` was given: call that model, and build
 the optimizer after :func:`pqt`, which moves each weight to
-``parametrizations.weight.original``.)  With
+``parametrizations.weight.original``.)  Tested in eager mode; under
+``torch.compile`` the step, a Python int, would recompile the graph at
+every step.  With
 ``anneal`` > 0 in the config and ``steps`` given, the annealing probability
 falls as :meth:`floatsim.noise.PQTConfig.anneal_at` says.
 
@@ -167,8 +169,8 @@ def _scale(w: torch.Tensor, cfg: PQTConfig) -> int:
 def finalize(model: nn.Module) -> nn.Module:
     """Cast the pseudo-quantized weights to the target format and remove the
     parametrizations: each weight becomes ``quantize(w * 2**-k, target) *
-    2**k`` (nearest-even; ``k`` its per-tensor scale exponent, as the noise's),
-    kept in the parameter dtype.  Returns ``model``.
+    2**k`` (nearest-even, saturating at the target's max; ``k`` its
+    per-tensor scale exponent, as the noise's), kept in the parameter dtype.  Returns ``model``.
 
     Example:
         >>> import torch, floatsim_torch as ft
@@ -189,7 +191,7 @@ def finalize(model: nn.Module) -> nn.Module:
         parametrize.remove_parametrizations(m, "weight", leave_parametrized=False)
         k = _scale(w, cfg)
         with torch.no_grad():
-            q = quantize(w.detach() * 2.0 ** -k, cfg.format) * 2.0 ** k
+            q = quantize(w.detach() * 2.0 ** -k, cfg.format, overflow="saturate") * 2.0 ** k
         m.weight = nn.Parameter(q.to(w.dtype), requires_grad=w.requires_grad)
     state.hook.remove()
     model._floatsim_pqt = None
