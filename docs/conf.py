@@ -30,13 +30,13 @@ from apipages import notebook_cache, write_api_pages  # noqa: E402
 # ---- the API reference --------------------------------------------------
 # One page per module; a module that does not import (an adapter whose
 # framework is missing, a module not written yet) gets a note instead of a
-# page.  Add floatsim.noise here when it lands (its docstrings must then
-# build without warnings).
+# page.
 API_MODULES = [
     "floatsim",
     "floatsim.blocks",
     "floatsim.reference",
     "floatsim.recipes",
+    "floatsim.noise",
     "floatsim.mac",
     "floatsim.vectors",
     "floatsim_torch",

@@ -24,6 +24,7 @@ __all__ = [
     "encode",
     "format",
     "names",
+    "noise",
     "p3109",
     "pack",
     "packed_size",
@@ -31,3 +32,12 @@ __all__ = [
     "unpack",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """``floatsim.noise`` on first use (it loads Numba; ``import floatsim`` does not)."""
+    if name == "noise":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.noise")
+    raise AttributeError(f"module 'floatsim' has no attribute {name!r}")

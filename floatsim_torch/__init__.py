@@ -32,7 +32,8 @@ from .streams import RandomStream
 # the name is a submodule), imported at first use so that importing the ops
 # does not load the emulation machinery.
 _LAZY = {"emulate": "emulation", "unemulate": "emulation", "emulated": "emulation",
-         "all_but_ends": "emulation", "telemetry": "monitor", "optim": None}
+         "all_but_ends": "emulation", "telemetry": "monitor", "optim": None, "noise": None,
+         "pqt": "pqtrain"}
 
 __all__ = ["RandomStream", "blocks", "decode", "encode", "mac", "matmul", "pack", "quantize",
            "unpack", *sorted(_LAZY)]

@@ -16,7 +16,7 @@ import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PAGES = ["getting-started.md", "howto-training.md", "howto-numerical-analysis.md",
-         "howto-hardware.md"]
+         "howto-hardware.md", "pqt.md"]
 _BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 

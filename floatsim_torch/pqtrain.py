@@ -1,0 +1,201 @@
+"""Pseudo-quantization training in PyTorch: ``floatsim_torch.pqt(model, config)``.
+
+:func:`pqt` puts a parametrization (``torch.nn.utils.parametrize``) on the
+weight of each selected layer (Linear and Conv by default): in training mode
+every forward pass reads the weight as
+:func:`floatsim_torch.noise.pseudo_quantize` of the stored parameter (noise
+shaped like the target format's rounding error, one cast to BF16;
+docs/pqt.md), and the gradient passes straight through to the parameter.
+The parameters are kept in the config's ``param_dtype`` (``'bfloat16'``: 2
+bytes a parameter; the noisy weight is handed to the layer in the dtype the
+layer computes in, its original one).  In eval mode the layer reads the
+stored parameter unchanged.  :func:`finalize` casts the parameters to the
+target format (with the same per-tensor power-of-two scale as the noise) and
+removes the parametrizations, for evaluation.
+
+Random words: the layer named ``name`` draws with the Philox key
+``layer_seed(seed, name)`` and the training step as its stream (the step
+counts the model's forward passes in training mode), so every forward pass
+draws fresh noise, the same on every run, device and DDP rank.  (The steps
+are counted on the model :func:`pqt` was given: call that model, and build
+the optimizer after :func:`pqt`, which moves each weight to
+``parametrizations.weight.original``.)  Tested in eager mode; under
+``torch.compile`` the step, a Python int, would recompile the graph at
+every step.  With
+``anneal`` > 0 in the config and ``steps`` given, the annealing probability
+falls as :meth:`floatsim.noise.PQTConfig.anneal_at` says.
+
+Example:
+    >>> import torch, floatsim_torch as ft
+    >>> from floatsim.noise import PQTConfig
+    >>> m = torch.nn.Linear(8, 4)
+    >>> _ = ft.pqt(m, PQTConfig("e3m2", "r"), seed=1)
+    >>> m.parametrizations.weight.original.dtype        # 2 bytes a parameter
+    torch.bfloat16
+    >>> y = m(torch.ones(2, 8)); y.dtype
+    torch.float32
+    >>> _ = ft.pqt.finalize(m)                          # weights on e3m2's grid (times 2**k)
+    >>> type(m.weight).__name__, m.weight.dtype
+    ('Parameter', torch.bfloat16)
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+import floatsim as fs
+from floatsim.noise import PQTConfig
+
+from .cast import quantize
+from .noise import pseudo_quantize
+
+__all__ = ["PQTState", "PseudoQuantized", "finalize", "layer_seed", "pqt"]
+
+#: The layers :func:`pqt` selects by default (their ``weight``).
+LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_DTYPES = {"bfloat16": torch.bfloat16, "float32": torch.float32}
+
+
+def layer_seed(seed: int, name: str) -> int:
+    """The Philox key of the layer ``name`` (a 64-bit int from the user's seed
+    and the name; every rank of a DDP job gets the same)."""
+    return (seed * 0x9E3779B97F4A7C15 + zlib.crc32(name.encode())) % (1 << 64)
+
+
+class PQTState:
+    """What the layers of one :func:`pqt` call share: the config, the training
+    step (the noise's stream) and the annealing schedule."""
+
+    def __init__(self, config: PQTConfig, steps: int | None) -> None:
+        self.config = config
+        self.steps = steps
+        self.step = -1  # the first forward in training mode makes it 0
+        self.layers: list[str] = []  # the names of the layers it covers
+        self.hook: Any = None  # the model's forward pre-hook that counts the steps
+
+    def current(self) -> PQTConfig:
+        """The config at the current step (its ``anneal`` scheduled)."""
+        cfg = self.config
+        if cfg.anneal and self.steps:
+            return cfg.replace(anneal=cfg.anneal_at(max(self.step, 0), self.steps))
+        return cfg
+
+
+class PseudoQuantized(nn.Module):
+    """The parametrization: the stored parameter plus noise (training mode),
+    as ``dtype`` (the dtype the layer computes in)."""
+
+    def __init__(self, state: PQTState, seed: int, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.state = state
+        self.seed = seed
+        self.dtype = dtype
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        if not self.training:
+            return w.to(self.dtype)
+        return pseudo_quantize(w, self.state.current(), seed=self.seed,
+                               stream=max(self.state.step, 0) % (1 << 32), out_dtype=self.dtype)
+
+
+def pqt(model: nn.Module, config: PQTConfig | fs.Format | str = "e3m2",
+        noise: Any = "gaussian", *, modules: Callable[[nn.Module, str], bool] | None = None,
+        seed: int = 0, steps: int | None = None, **kw: Any) -> nn.Module:
+    """Train ``model``'s selected weights with pseudo-quantization noise (in place).
+
+    Args:
+        model: the model; its selected layers' ``weight`` gets the
+            parametrization (see the module docstring).
+        config: a :class:`~floatsim.noise.PQTConfig`, or the target format
+            (then ``noise`` and ``**kw``, PQTConfig's other fields, build one).
+        modules: ``(module, name) -> bool``, which layers of :data:`LAYERS`
+            to take (default: all of them).
+        seed: the Philox seed the layers' keys derive from.
+        steps: the number of training steps (for the annealing schedule).
+
+    Returns:
+        ``model``.
+
+    Example:
+        >>> import torch, floatsim_torch as ft
+        >>> m = ft.pqt(torch.nn.Linear(4, 4), "e2m3", "uniform", param_dtype="float32")
+        >>> m.parametrizations.weight.original.dtype
+        torch.float32
+    """
+    cfg = config if isinstance(config, PQTConfig) else PQTConfig(config, noise, **kw)
+    fs.noise.plan(cfg)  # refuse an invalid setting before touching the model
+    if getattr(model, "_floatsim_pqt", None) is not None:
+        raise ValueError("the model is already under pqt(); call floatsim_torch.pqt.finalize first")
+    state = PQTState(cfg, steps)
+    keep = modules or (lambda m, name: True)
+    pdt = _DTYPES[cfg.param_dtype]
+    done = []
+    for name, m in model.named_modules():
+        if not isinstance(m, LAYERS) or not keep(m, name):
+            continue
+        w = m.weight
+        dt = w.dtype
+        with torch.no_grad():
+            m.weight = nn.Parameter(w.detach().to(pdt), requires_grad=w.requires_grad)
+        noisy = PseudoQuantized(state, layer_seed(seed, name), dt)
+        parametrize.register_parametrization(m, "weight", noisy, unsafe=True)
+        done.append(name)
+
+    def count_step(mod: nn.Module, args: Any) -> None:
+        if mod.training:
+            state.step += 1
+
+    state.hook = model.register_forward_pre_hook(count_step)
+    state.layers = done
+    model._floatsim_pqt = state
+    return model
+
+
+def _scale(w: torch.Tensor, cfg: PQTConfig) -> int:
+    """The noise's per-tensor scale exponent of ``w`` (0 without scaling)."""
+    if cfg.scale != "tensor":
+        return 0
+    amax = w.detach().abs().max().double().cpu().numpy().reshape(1) if w.numel() else np.zeros(1)
+    return fs.noise.scale_exponent(amax, cfg)
+
+
+def finalize(model: nn.Module) -> nn.Module:
+    """Cast the pseudo-quantized weights to the target format and remove the
+    parametrizations: each weight becomes ``quantize(w * 2**-k, target) *
+    2**k`` (nearest-even, saturating at the target's max; ``k`` its
+    per-tensor scale exponent, as the noise's), kept in the parameter dtype.  Returns ``model``.
+
+    Example:
+        >>> import torch, floatsim_torch as ft
+        >>> m = ft.pqt(torch.nn.Linear(2, 1, bias=False), "e3m2", scale="none", param_dtype="float32")
+        >>> with torch.no_grad():
+        ...     _ = m.parametrizations.weight.original.copy_(torch.tensor([[0.3, -1.1]]))
+        >>> ft.pqt.finalize(m).weight.tolist()
+        [[0.3125, -1.0]]
+    """
+    state = getattr(model, "_floatsim_pqt", None)
+    if state is None:
+        raise ValueError("the model is not under floatsim_torch.pqt()")
+    cfg = state.config
+    for name, m in model.named_modules():
+        if name not in state.layers:
+            continue
+        w = m.parametrizations.weight.original
+        parametrize.remove_parametrizations(m, "weight", leave_parametrized=False)
+        k = _scale(w, cfg)
+        with torch.no_grad():
+            q = quantize(w.detach() * 2.0 ** -k, cfg.format, overflow="saturate") * 2.0 ** k
+        m.weight = nn.Parameter(q.to(w.dtype), requires_grad=w.requires_grad)
+    state.hook.remove()
+    model._floatsim_pqt = None
+    return model
+
+
+pqt.finalize = finalize  # floatsim_torch.pqt.finalize, as issue 27 names it
