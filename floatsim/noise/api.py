@@ -295,9 +295,9 @@ def spacing(x: Any, fmt: Format | str | PQTConfig, *, scale: str | int | None = 
 
 def draw(n: int, noise: Noise | str = "gaussian", *, seed: int = 0, stream: int = 0,
          anneal: float = 0.0, offset: int = 0) -> np.ndarray:
-    """The noise values ``z * 2**-j`` (units of the spacing, float64) of elements
-    ``offset .. offset + n - 1``: what :func:`pseudo_quantize` adds, before
-    scaling by Delta.
+    """The noise values ``z * 2**-j`` (units of the spacing, float64) of the
+    elements ``offset`` to ``offset + n - 1``: what :func:`pseudo_quantize`
+    adds, before scaling by Delta.
 
     Example:
         >>> draw(3, "uniform", seed=5).tolist() == draw(4, "uniform", seed=5)[:3].tolist()

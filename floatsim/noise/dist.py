@@ -325,13 +325,13 @@ class Noise:
 
     @property
     def max_abs(self) -> Fraction:
-        """The largest |value| (the noise moves a value by at most this many steps)."""
+        """The largest absolute value (the noise moves a value by at most this many steps)."""
         pm = self.pmf()
         return max(abs(pm[0][0]), abs(pm[-1][0]))
 
     @property
     def max_numerator(self) -> int:
-        """The largest |n| (values are n * 2**-frac_bits)."""
+        """The largest ``abs(n)`` (values are ``n * 2**-frac_bits``)."""
         levels, _ = self._levels_masses
         return max(abs(levels[0]), abs(levels[-1]))
 
