@@ -38,6 +38,7 @@ from ..kernels.noise import (
     Q_SUB,
     anneal_count,
     element_bits,
+    group_draws,
     group_words,
     level,
     step_exponent,
@@ -84,15 +85,8 @@ def _segments(xr, outr, starts, seg_amax, seg_k, from_amax, q, tab, athr, c, rnd
         for gi in numba.prange((hi - lo + 3) // 4):
             i0 = lo + 4 * gi
             gidx = (i0 + offset) >> 2
-            w0, w1, w2, w3 = group_words(seed_lo, seed_hi, gidx, stream, C3_NOISE)
-            nlo, nhi = (w1 << 32) | w0, (w3 << 32) | w2
-            alo = ahi = rlo = rhi = np.int64(0)
-            if annealed:
-                w0, w1, w2, w3 = group_words(seed_lo, seed_hi, gidx, stream, C3_ANNEAL)
-                alo, ahi = (w1 << 32) | w0, (w3 << 32) | w2
-            if draw_sr:
-                w0, w1, w2, w3 = group_words(seed_lo, seed_hi, gidx, stream, 0)
-                rlo, rhi = (w1 << 32) | w0, (w3 << 32) | w2
+            nlo, nhi, alo, ahi, rlo, rhi = group_draws(seed_lo, seed_hi, gidx, stream, annealed,
+                                                       draw_sr)
             for t in range(min(4, hi - i0)):
                 n = level(lane(nlo, nhi, t), kind, g, tab)
                 j = anneal_count(lane(alo, ahi, t), athr) if annealed else 0

@@ -30,8 +30,6 @@ from numba import cuda
 from ..kernels.abi import K_F64
 from ..kernels.intrinsics import f64_from_bits
 from ..kernels.noise import (
-    C3_ANNEAL,
-    C3_NOISE,
     Q_EMAX,
     Q_G,
     Q_KIND,
@@ -40,7 +38,7 @@ from ..kernels.noise import (
     Q_MAXFRAC,
     anneal_count,
     element_bits,
-    group_words,
+    group_draws,
     level,
     tensor_exponent,
 )
@@ -87,15 +85,7 @@ def noise_kernel(xr, outr, in_kind, out_kind, starts, seg_amax, seg_k, from_amax
         else:
             k = seg_k[lo]
         gidx = (i0 + offset) >> 2
-        w0, w1, w2, w3 = group_words(seed_lo, seed_hi, gidx, stream, C3_NOISE)
-        nlo, nhi = (w1 << 32) | w0, (w3 << 32) | w2
-        alo = ahi = rlo = rhi = np.int64(0)
-        if annealed:
-            w0, w1, w2, w3 = group_words(seed_lo, seed_hi, gidx, stream, C3_ANNEAL)
-            alo, ahi = (w1 << 32) | w0, (w3 << 32) | w2
-        if draw_sr:
-            w0, w1, w2, w3 = group_words(seed_lo, seed_hi, gidx, stream, 0)
-            rlo, rhi = (w1 << 32) | w0, (w3 << 32) | w2
+        nlo, nhi, alo, ahi, rlo, rhi = group_draws(seed_lo, seed_hi, gidx, stream, annealed, draw_sr)
         lim = min(np.int64(GROUP), starts[lo + 1] - i0)
         for t in range(GROUP):
             if t < lim:

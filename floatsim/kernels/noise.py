@@ -58,6 +58,7 @@ __all__ = [
     "Q_SUB",
     "anneal_count",
     "element_bits",
+    "group_draws",
     "group_words",
     "level",
     "step_exponent",
@@ -83,6 +84,24 @@ _FRAC = (1 << 52) - 1
 def group_words(seed_lo, seed_hi, group, stream, c3):  # noqa: ANN001, ANN201
     """The four 32-bit words of elements ``4*group .. 4*group+3`` for counter word ``c3``."""
     return philox4x32(group & 0xFFFFFFFF, group >> 32, stream, c3, seed_lo, seed_hi)
+
+
+@scalar_jit
+def group_draws(seed_lo, seed_hi, group, stream, annealed, draw_sr):  # noqa: ANN001, ANN201
+    """The random words of elements ``4*group .. 4*group+3``, each Philox result
+    as two 64-bit halves (lanes 0-1, 2-3): the noise, the annealing words
+    (zero unless ``annealed``) and the SR words (zero unless ``draw_sr``).  One
+    definition for the CPU and GPU loops, so both draw the same counters."""
+    w0, w1, w2, w3 = group_words(seed_lo, seed_hi, group, stream, C3_NOISE)
+    nlo, nhi = (w1 << 32) | w0, (w3 << 32) | w2
+    alo = ahi = rlo = rhi = np.int64(0)
+    if annealed:
+        w0, w1, w2, w3 = group_words(seed_lo, seed_hi, group, stream, C3_ANNEAL)
+        alo, ahi = (w1 << 32) | w0, (w3 << 32) | w2
+    if draw_sr:
+        w0, w1, w2, w3 = group_words(seed_lo, seed_hi, group, stream, 0)
+        rlo, rhi = (w1 << 32) | w0, (w3 << 32) | w2
+    return nlo, nhi, alo, ahi, rlo, rhi
 
 
 @scalar_jit
