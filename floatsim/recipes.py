@@ -46,7 +46,7 @@ from . import blocks
 from .blocks import BlockFormat
 from .formats import Format
 from .registry import format as _lookup_format
-from .rounding import Rounding
+from .rounding import Rounding, member_named
 
 __all__ = [
     "ROLES",
@@ -110,13 +110,9 @@ class Scaling(enum.Enum):
             >>> Scaling.parse("row")
             <Scaling.ROW: 'row'>
         """
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, str):
-            key = value.strip().lower()
-            for m in cls:
-                if key in (m.value, m.name.lower()):
-                    return m
+        found = member_named(cls, value)
+        if found is not None:
+            return found
         raise ValueError(
             f"scaling={value!r} is not valid; allowed: {', '.join(m.value for m in cls)}"
         )

@@ -10,7 +10,27 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["Rounding", "ScaleRule"]
+__all__ = ["Rounding", "ScaleRule", "member_named"]
+
+
+def member_named(cls: type[enum.Enum], value: object) -> enum.Enum | None:
+    """The member of a string-valued enum that ``value`` is or names (its value
+    or its name, any case, spaces trimmed), else None: the lookup behind
+    :meth:`ScaleRule.parse` and ``floatsim.recipes.Scaling.parse``, which word
+    their own errors.
+
+    Example:
+        >>> member_named(ScaleRule, " FLOOR "), member_named(ScaleRule, "x")
+        (<ScaleRule.FLOOR: 'floor'>, None)
+    """
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, str):
+        key = value.strip().lower()
+        for m in cls:
+            if key in (m.value, m.name.lower()):
+                return m
+    return None
 
 
 class Rounding(enum.Enum):
@@ -124,13 +144,9 @@ class ScaleRule(enum.Enum):
             >>> ScaleRule.parse("rceil")
             <ScaleRule.RCEIL: 'rceil'>
         """
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, str):
-            key = value.strip().lower()
-            for m in cls:
-                if key in (m.value, m.name.lower()):
-                    return m
+        found = member_named(cls, value)
+        if found is not None:
+            return found
         allowed = ", ".join(repr(m.value) for m in cls)
         raise ValueError(f"rule={value!r} is not a scale rule; allowed: {allowed}")
 
