@@ -18,6 +18,8 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+from floatsim.blocks.layout import norm_axis
+
 from .cast import static
 
 __all__ = ["Blocks"]
@@ -26,15 +28,8 @@ Array = Any
 
 
 def _norm_axis(a: object, ndim: int) -> int:
-    static(a, "axis")
-    if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
-        raise TypeError(f"axis entries must be ints, got {a!r}")
-    if not -ndim <= a < ndim:
-        raise ValueError(
-            f"axis={int(a)} is out of range for an array of {ndim} dimension"
-            f"{'s' if ndim != 1 else ''}; allowed: {-ndim}..{ndim - 1}"
-        )
-    return int(a) % ndim
+    static(a, "axis")   # a traced axis cannot shape the computation
+    return norm_axis(a, ndim)
 
 
 class Blocks:

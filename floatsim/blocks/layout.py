@@ -24,7 +24,14 @@ import numpy as np
 AxisArg = int | tuple[int, ...] | None
 
 
-def _norm_axis(a: object, ndim: int) -> int:
+def norm_axis(a: object, ndim: int) -> int:
+    """Axis ``a`` of an ``ndim``-dimensional array as 0..ndim-1, or a clear error
+    (also the JAX adapter's check).
+
+    Example:
+        >>> norm_axis(-1, 3)
+        2
+    """
     if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
         raise TypeError(f"axis entries must be ints, got {a!r}")
     if not -ndim <= a < ndim:
@@ -47,7 +54,7 @@ class Layout:
                 axes: tuple[int, ...] = tuple(range(ndim))
             else:
                 raw = (axis,) if not isinstance(axis, tuple) else axis
-                axes = tuple(_norm_axis(a, ndim) for a in raw)
+                axes = tuple(norm_axis(a, ndim) for a in raw)
             sizes: tuple[int | None, ...] = (None,) * len(axes)
         else:
             k = len(block)
@@ -72,7 +79,7 @@ class Layout:
                 raise ValueError(
                     f"block={block} is a rank-{k} tile; x has only {ndim} dimension(s)"
                 )
-            axes = tuple(_norm_axis(a, ndim) for a in raw)
+            axes = tuple(norm_axis(a, ndim) for a in raw)
             sizes = block
         if len(set(axes)) != len(axes):
             raise ValueError(f"axis={axis!r} names an axis twice")
