@@ -35,8 +35,8 @@ Example:
     >>> y = m(torch.ones(2, 8)); y.dtype
     torch.float32
     >>> _ = ft.pqt.finalize(m)                          # weights on e3m2's grid (times 2**k)
-    >>> type(m.weight).__name__, m.weight.dtype
-    ('Parameter', torch.bfloat16)
+    >>> type(m.weight).__name__, m.weight.dtype         # the layer's own dtype again
+    ('Parameter', torch.float32)
 """
 
 from __future__ import annotations
@@ -170,7 +170,9 @@ def finalize(model: nn.Module) -> nn.Module:
     """Cast the pseudo-quantized weights to the target format and remove the
     parametrizations: each weight becomes ``quantize(w * 2**-k, target) *
     2**k`` (nearest-even, saturating at the target's max; ``k`` its
-    per-tensor scale exponent, as the noise's), kept in the parameter dtype.  Returns ``model``.
+    per-tensor scale exponent, as the noise's), in the dtype the layer
+    computes in (its weight's dtype before :func:`pqt`; the target's values
+    are exact there), so that the model runs as it did.  Returns ``model``.
 
     Example:
         >>> import torch, floatsim_torch as ft
@@ -188,11 +190,12 @@ def finalize(model: nn.Module) -> nn.Module:
         if name not in state.layers:
             continue
         w = m.parametrizations.weight.original
+        dtype = m.parametrizations.weight[0].dtype  # the layer's own (a BF16 parameter can't run in an FP32 layer)
         parametrize.remove_parametrizations(m, "weight", leave_parametrized=False)
         k = _scale(w, cfg)
         with torch.no_grad():
             q = quantize(w.detach() * 2.0 ** -k, cfg.format, overflow="saturate") * 2.0 ** k
-        m.weight = nn.Parameter(q.to(w.dtype), requires_grad=w.requires_grad)
+        m.weight = nn.Parameter(q.to(dtype), requires_grad=w.requires_grad)
     state.hook.remove()
     model._floatsim_pqt = None
     return model

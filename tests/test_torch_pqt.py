@@ -76,6 +76,24 @@ def test_eval_reads_the_parameter_and_finalize_casts_to_the_target() -> None:
         ft.pqt.finalize(m)
 
 
+def test_finalize_leaves_a_model_that_runs_in_its_own_dtype() -> None:
+    # BF16 parameters (the default) under an FP32 layer: after finalize the layer must run
+    # again, with weights on the target's grid in FP32 (exact: e3m2 values fit)
+    m = ft.pqt(_model(), "e3m2", "r", seed=2)
+    before = m[0].parametrizations.weight.original.float()
+    ft.pqt.finalize(m)
+    assert m[0].weight.dtype == torch.float32
+    assert m(torch.ones(3, m[0].in_features)).dtype == torch.float32
+    k = R.tensor_k(max(abs(Fraction(float(v))) for v in before.ravel().tolist()), fs.format("e3m2"),
+                   fs.noise.parse("r"))
+    from floatsim.reference import round_value
+
+    want = np.array([float(round_value(Fraction(float(v)) / Fraction(2) ** k, "e3m2")
+                           * Fraction(2) ** k) for v in before.ravel().tolist()],
+                    np.float32).reshape(before.shape)
+    assert_same_bits(m[0].weight, want, "finalize from bf16")
+
+
 def test_a_small_model_learns_under_pqt() -> None:
     torch.manual_seed(1)
     x = torch.randn(64, 6)
