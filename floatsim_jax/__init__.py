@@ -27,5 +27,17 @@ try:  # the Optax wrapper, where optax is installed
 except ImportError:  # pragma: no cover
     optax = None  # type: ignore[assignment]
 
+#: submodules imported on first use (``fj.flax`` needs flax, whose import is slow)
+_LAZY = ("flax", "mac", "noise", "ste")
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'floatsim_jax' has no attribute {name!r}")
+
+
 __all__ = ["blocks", "code_dtype", "decode", "encode", "optax", "pack", "quantize", "seed_words",
            "unpack"]

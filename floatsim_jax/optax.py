@@ -6,8 +6,10 @@ each update the inner state's first (``mu``) and second (``nu``) moments are
 encoded into a :class:`floatsim.Format` (uint8 / uint16 codes) or a
 :class:`floatsim.blocks.BlockFormat` (element codes plus scale codes, blocks
 along the last axis), and decoded before the next one.  What the state holds
-is really the codes (:class:`Coded` leaves), so its memory is that of the
-format.
+is really the codes (each moment tree becomes a :class:`Coded`, whose
+``codes`` and ``scales`` trees have the moments' structure), so its memory
+is that of the format.  It works under ``flax.nnx.Optimizer`` as under plain
+Optax.
 
 Example:
     >>> import jax.numpy as jnp, optax, floatsim_jax as fj
@@ -16,7 +18,7 @@ Example:
     >>> state = opt.init(params)
     >>> upd, state = opt.update({"w": jnp.full((2, 32), 0.5)}, state, params)
     >>> inner = state.inner[0]
-    >>> inner.mu["w"].codes.dtype, inner.nu["w"].codes.dtype, inner.nu["w"].scales.shape
+    >>> inner.mu.codes["w"].dtype, inner.nu.codes["w"].dtype, inner.nu.scales["w"].shape
     (dtype('uint8'), dtype('uint8'), (2, 1))
 """
 
@@ -41,29 +43,49 @@ __all__ = ["Coded", "QuantizedState", "quantized_states"]
 Spec = Format | BlockFormat | str | None
 
 
+_NO_SCALES = np.zeros((0,), np.uint8)
+
+
 @jax.tree_util.register_pytree_node_class
 class Coded:
-    """One state array stored as codes: ``codes`` (and block ``scales``) with
-    the format and the dtype it decodes to as static data."""
+    """One moment tree (an optimizer's ``mu`` or ``nu``) stored as codes:
+    ``codes``, a tree of the moments' structure holding each array's codes,
+    and ``scales``, the same tree holding its block scale codes (an empty
+    array for element formats and for leaves kept as they are); the format and
+    each leaf's dtype are static data.
 
-    def __init__(self, codes: Any, scales: Any, fmt: Format | BlockFormat, dtype: Any) -> None:
-        self.codes, self.scales, self.fmt, self.dtype = codes, scales, fmt, np.dtype(dtype)
+    The codes sit in plain arrays at the moments' own positions, so that
+    frameworks that wrap every leaf of an optimizer state (``flax.nnx.Optimizer``
+    wraps each in a Variable) carry them from step to step unchanged.
+    """
+
+    def __init__(self, codes: Any, scales: Any, fmt: Format | BlockFormat,
+                 dtypes: tuple[Any, ...]) -> None:
+        self.codes, self.scales, self.fmt, self.dtypes = codes, scales, fmt, dtypes
 
     def tree_flatten(self) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
-        return (self.codes, self.scales), (self.fmt, self.dtype)
+        return (self.codes, self.scales), (self.fmt, self.dtypes)
 
     @classmethod
     def tree_unflatten(cls, aux: tuple[Any, Any], children: tuple[Any, Any]) -> Coded:
         return cls(children[0], children[1], *aux)
 
     def value(self) -> Any:
-        """The decoded array."""
-        if isinstance(self.fmt, BlockFormat):
-            return B.decode(self.codes, self.scales, self.fmt, dtype=self.dtype)
-        return decode(self.codes, self.fmt, self.dtype)
+        """The decoded moment tree."""
+        codes, treedef = jax.tree_util.tree_flatten(self.codes)
+        scales = jax.tree_util.tree_leaves(self.scales)
+        out = []
+        for c, s, dt in zip(codes, scales, self.dtypes, strict=True):
+            if dt is None:
+                out.append(c)   # kept as it was (not floating point, or a scalar with no block)
+            elif isinstance(self.fmt, BlockFormat):
+                out.append(B.decode(c, s, self.fmt, dtype=dt))
+            else:
+                out.append(decode(c, self.fmt, dt))
+        return jax.tree_util.tree_unflatten(treedef, out)
 
     def __repr__(self) -> str:
-        return f"Coded({self.fmt}, shape={tuple(self.codes.shape)}, dtype={self.dtype})"
+        return f"Coded({self.fmt}, {len(self.dtypes)} arrays)"
 
 
 class QuantizedState(NamedTuple):
@@ -89,17 +111,27 @@ def _spec(v: Spec, what: str) -> Format | BlockFormat | None:
                 "floatsim.blocks.names() list them)") from None
 
 
-def _encode(x: Any, fmt: Format | BlockFormat, rounding: str, seed: int | None, stream: Any
-            ) -> Any:
-    if not hasattr(x, "dtype") or not jnp.issubdtype(x.dtype, jnp.floating):
-        return x
+def _encode_tree(tree: Any, fmt: Format | BlockFormat, rounding: str, seed: int | None,
+                 stream: Any) -> Coded:
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
     kw = {"seed": seed, "stream": stream} if rounding in ("sr", "stochastic") else {}
-    if isinstance(fmt, BlockFormat):
-        if x.ndim == 0:
-            return x  # a scalar has no block: kept as it is
-        e, s = B.encode(x, fmt, rounding, axis=-1, **kw)[:2]
-        return Coded(e, s, fmt, x.dtype)
-    return Coded(encode(x, fmt, rounding, **kw), None, fmt, x.dtype)
+    codes, scales, dtypes = [], [], []
+    for x in leaves:
+        floating = hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating)
+        if not floating or (isinstance(fmt, BlockFormat) and x.ndim == 0):
+            codes.append(x)   # a count, or a scalar (no block): kept as it is
+            scales.append(_NO_SCALES)
+            dtypes.append(None)
+            continue
+        if isinstance(fmt, BlockFormat):
+            e, sc = B.encode(x, fmt, rounding, axis=-1, **kw)[:2]
+        else:
+            e, sc = encode(x, fmt, rounding, **kw), _NO_SCALES
+        codes.append(e)
+        scales.append(sc)
+        dtypes.append(np.dtype(x.dtype))
+    return Coded(jax.tree_util.tree_unflatten(treedef, codes),
+                 jax.tree_util.tree_unflatten(treedef, scales), fmt, tuple(dtypes))
 
 
 def _map_moments(state: Any, fn: Any) -> Any:
@@ -137,14 +169,11 @@ def quantized_states(inner: optax.GradientTransformation, *, m: Spec = None, v: 
             if f is None:
                 return tree
             stream = step + np.uint32(0 if name == "mu" else 2**31)
-            return jax.tree_util.tree_map(lambda x: _encode(x, f, rounding, seed, stream), tree)
+            return _encode_tree(tree, f, rounding, seed, stream)
         return _map_moments(state, fn)
 
     def expand(state: Any) -> Any:
-        def fn(_name: str, tree: Any) -> Any:
-            return jax.tree_util.tree_map(lambda x: x.value() if isinstance(x, Coded) else x, tree,
-                                          is_leaf=lambda x: isinstance(x, Coded))
-        return _map_moments(state, fn)
+        return _map_moments(state, lambda _name, tree: tree.value() if isinstance(tree, Coded) else tree)
 
     def init(params: Any) -> QuantizedState:
         step = jnp.zeros((), jnp.uint32)

@@ -421,3 +421,13 @@ def test_value_scales_every_mode() -> None:
         x64 = x.astype(np.float64) * 3.3
         _check(np.asarray(fj.blocks.quantize(x64, "nvfp4", "sr", seed=2)),
                fs.blocks.quantize(x64, "nvfp4", "sr", seed=2), "float64 sr", x64)
+
+
+def test_optional_submodules_are_attributes_of_the_package() -> None:
+    # `import floatsim_jax as fj; fj.flax.dot_general(...)` as the docs write it
+    code = ("import floatsim_jax as fj, sys; assert 'floatsim_jax.flax' not in sys.modules; "
+            "print(fj.flax.dot_general.__module__, fj.noise.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["floatsim_jax.flax", "floatsim_jax.noise"]
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        fj.nope  # noqa: B018

@@ -1,7 +1,7 @@
-"""floatsim_jax's Flax dot_general / einsum and Optax wrapper: the three
-GEMMs of a layer rounded per a recipe (checked against the core's casts of
-each operand), small linen and nnx models training under MXFP8 and MXFP4,
-and optimizer states stored as codes.
+"""floatsim_jax's Flax dot_general / einsum: the three GEMMs of a layer
+rounded per a recipe (checked against the core's casts of each operand),
+small linen and nnx models training under MXFP8 and MXFP4.  (The Optax
+wrapper: tests/test_jax_optax.py.)
 
 The recipe classes below are a minimal local stand-in for
 ``floatsim.recipes`` (its agreed shape: Recipe / Gemm / Operand / Scaling),
@@ -23,7 +23,6 @@ nn = pytest.importorskip("flax.linen")
 nnx = pytest.importorskip("flax.nnx")
 
 import floatsim as fs  # noqa: E402
-import floatsim_jax as fj  # noqa: E402
 import floatsim_jax.flax as fjf  # noqa: E402
 from floatsim import Rounding  # noqa: E402
 
@@ -173,40 +172,3 @@ def test_nnx_mlp_trains(recipe: Recipe) -> None:
         return jnp.mean((nnx.merge(graphdef, p)(jnp.asarray(x)) - y) ** 2)
 
     _assert_learns(_train(loss, params))
-
-
-# ---- optax -----------------------------------------------------------------------------------
-def test_optax_states_are_codes() -> None:
-    """The stored moments are codes: the core's encode of the moments the
-    inner optimizer computes from the decoded previous ones."""
-    params = {"w": jnp.asarray(np.random.default_rng(2).standard_normal((4, 32)).astype(np.float32))}
-    grads = [jax.tree_util.tree_map(lambda p, k=k: p * (0.1 * k + 0.3), params) for k in range(3)]
-    opt = fj.optax.quantized_states(optax.adam(1e-2), m="e4m3", v="mxfp8_e5m2")
-    inner = optax.adam(1e-2)
-    state = opt.init(params)
-    ref = inner.init(params)
-    for g in grads:
-        _, state = opt.update(g, state, params)
-        _, ref = inner.update(g, ref, params)
-        mu, nu = ref[0].mu["w"], ref[0].nu["w"]
-        got = state.inner[0]
-        assert got.mu["w"].codes.dtype == np.uint8
-        assert np.array_equal(np.asarray(got.mu["w"].codes), fs.encode(np.asarray(mu), "e4m3"))
-        e, s = fs.blocks.encode(np.asarray(nu), "mxfp8_e5m2")[:2]
-        assert np.array_equal(np.asarray(got.nu["w"].codes), e)
-        assert np.array_equal(np.asarray(got.nu["w"].scales), s)
-        # the reference continues from the decoded state, as the wrapper does
-        ref = (ref[0]._replace(mu=jax.tree_util.tree_map(lambda c: c.value(), got.mu,
-                                                         is_leaf=lambda c: hasattr(c, "codes")),
-                               nu=jax.tree_util.tree_map(lambda c: c.value(), got.nu,
-                                                         is_leaf=lambda c: hasattr(c, "codes"))),
-               ref[1])
-    x, y = _data()
-    w0 = {"w": jnp.zeros((32, 8))}
-    # the second moment spans many binades: a block format keeps it (e5m2 alone flushes
-    # small nu to zero and the step diverges)
-    opt = fj.optax.quantized_states(optax.adam(3e-2), m="e4m3", v="mxfp8_e5m2", rounding="sr",
-                                    seed=4)
-    _assert_learns(_train(lambda p: jnp.mean((jnp.asarray(x) @ p["w"] - y) ** 2), w0, opt=opt))
-    with pytest.raises(ValueError, match="m='nope' is neither a format nor a block format"):
-        fj.optax.quantized_states(optax.sgd(0.1), m="nope")
