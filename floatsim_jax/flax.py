@@ -154,6 +154,10 @@ def _gemm_bwd(spec: GemmSpec, res: tuple[Any, Any], dy: Any) -> tuple[Any, Any]:
 
 
 _gemm.defvjp(_gemm_fwd, _gemm_bwd)
+# One XLA program per GEMM (and one for its backward) when called eagerly, as
+# linen's init does: op by op, each cast and reshape would compile by itself.
+# Inside a caller's jit this is inlined.
+_gemm_jit = jax.jit(_gemm, static_argnums=0)
 
 
 class DotGeneral:
@@ -180,7 +184,7 @@ class DotGeneral:
         Bn, M, K, N = size(lhs, lb), size(lhs, lf), size(lhs, lc), size(rhs, rf)
         x = jnp.transpose(lhs, lb + lf + lc).reshape(Bn, M, K)
         w = jnp.transpose(rhs, rb + rc + rf).reshape(Bn, K, N)
-        y = _gemm(self.spec, x, w)
+        y = _gemm_jit(self.spec, x, w)
         shape = ([lhs.shape[d] for d in lb] + [lhs.shape[d] for d in lf]
                  + [rhs.shape[d] for d in rf])
         out_dt = preferred_element_type or jnp.result_type(lhs.dtype, rhs.dtype)
