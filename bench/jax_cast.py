@@ -5,7 +5,8 @@ kernel, in one process, on one input.
 Every cell times a fake-quantize round trip x (float32) -> format -> float32
 of ``np.random.default_rng(0).standard_normal(2**size, dtype=np.float32) * 4``
 and reports Melem/s (median of ``--repeats`` timed calls after a warm-up
-call that compiles).  Columns:
+call that compiles; the cells of a row are timed interleaved, one call of
+each per round, so that their ratios see the same load).  Columns:
 
 * ``floatsim_jax``: ``jax.jit(lambda x: fj.quantize(x, fmt))`` (or
   ``fj.blocks.quantize`` for MX);
@@ -69,17 +70,32 @@ def _fmt(name: str) -> Any:
     return fs.format(name) if not name.startswith(("mx", "nv")) else fs.blocks.format(name)
 
 
+def _call(fn: Any, arg: Any) -> float:
+    t = time.perf_counter()
+    r = fn(arg)
+    if hasattr(r, "block_until_ready"):
+        r.block_until_ready()
+    return time.perf_counter() - t
+
+
 def _time(fn: Any, arg: Any, repeats: int) -> float:
     """Median seconds of ``fn(arg)`` (blocking) after one warm-up call."""
-    fn(arg)
-    ts = []
+    return _times([(fn, arg)], repeats)[0]
+
+
+def _times(calls: list[tuple[Any, Any]], repeats: int) -> list[float]:
+    """Median seconds of each ``fn(arg)`` of ``calls`` (blocking), after one
+    warm-up call each, interleaved: every round calls each once, so that a
+    shared machine's changing load weighs on the cells of a row alike (timed
+    one after the other, the first row's cells came out 2-5x slower than the
+    same compiled cast in a later row)."""
+    for fn, arg in calls:
+        fn(arg)
+    ts: list[list[float]] = [[] for _ in calls]
     for _ in range(repeats):
-        t = time.perf_counter()
-        r = fn(arg)
-        if hasattr(r, "block_until_ready"):
-            r.block_until_ready()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
+        for t, (fn, arg) in zip(ts, calls):
+            t.append(_call(fn, arg))
+    return [statistics.median(t) for t in ts]
 
 
 def _same(a: Any, b: np.ndarray) -> bool:
@@ -122,25 +138,31 @@ def run(size: int, repeats: int, gpu: bool) -> list[str]:
             ours = jax.jit(lambda v, f=f: fj.quantize(v, f))
             ref = fs.quantize(xh, f)
             core = lambda v, f=f: fs.quantize(v, f, out=out)
-        t_ours = _time(ours, x, repeats)
-        ok = "" if _same(ours(x), ref) else " ✗"
-        cells = [f"{n / t_ours / 1e6:.0f}{ok}"]
+        calls = [(ours, x)]
+        xla, xla_cell = None, ["n/a", ""]
         if xla_dt is not None and hasattr(jnp, xla_dt):
             dt = getattr(jnp, xla_dt)
             xla = jax.jit(lambda v, dt=dt: v.astype(dt).astype(jnp.float32))
             try:
-                t_xla = _time(xla, x, repeats)
                 y = np.asarray(xla(x))
-                mark = " folded" if np.array_equal(y, xh) else ("" if _same(y, ref) else " ✗")
-                cells += [f"{n / t_xla / 1e6:.0f}{mark}", f"{t_xla / t_ours:.2f}x"]
+                calls.append((xla, x))
             except Exception as exc:  # noqa: BLE001 - XLA's float6 casts fail on the CPU
-                cells += [f"n/a ({type(exc).__name__})", ""]
-        else:
-            cells += ["n/a", ""]
+                xla, xla_cell = None, [f"n/a ({type(exc).__name__})", ""]
+        if not gpu:
+            calls.append((core, xh))
+        ts = _times(calls, repeats)
+        t_ours = ts[0]
+        ok = "" if _same(ours(x), ref) else " ✗"
+        cells = [f"{n / t_ours / 1e6:.0f}{ok}"]
+        if xla is not None:
+            t_xla = ts[1]
+            mark = " folded" if np.array_equal(y, xh) else ("" if _same(y, ref) else " ✗")
+            xla_cell = [f"{n / t_xla / 1e6:.0f}{mark}", f"{t_xla / t_ours:.2f}x"]
+        cells += xla_cell
         if gpu:
             cells += [f"copy {copy_t / t_ours:.2f}" if kind == "mx" else "", ""]
         else:
-            t_core = _time(core, xh, repeats)
+            t_core = ts[-1]
             cells += [f"{n / t_core / 1e6:.0f}", f"{t_core / t_ours:.2f}x"]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", "ratio: the other path's time over floatsim_jax's (above 1: floatsim_jax is faster);"

@@ -28,8 +28,10 @@ Usage::
 A recipe operand takes ``scaling`` NONE (an element Format), BLOCK (a
 BlockFormat: MX, NVFP4, ...), TENSOR_CURRENT (one FP32 scale amax / max per
 tensor) or ROW (one per row along the reduction dim); value scales (NVFP4,
-per-tensor, per-row) need ``jax_enable_x64``.  TENSOR_DELAYED and Hadamard
-transforms raise NotImplementedError.
+per-tensor, per-row) need ``jax_enable_x64``.  TENSOR_DELAYED scaling (the
+named recipe ``fp8_delayed``), Hadamard transforms (``mxfp4_quartet``,
+``nvfp4``) and a nonzero ``margin`` raise NotImplementedError naming the
+recipe, the operand and a ``Recipe.with_operands`` call that removes it.
 """
 
 from __future__ import annotations
@@ -43,67 +45,71 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-import floatsim as fs
-from floatsim import Format, Rounding
+from floatsim import Format, Rounding, recipes
 from floatsim.blocks import BlockFormat
+from floatsim.recipes import Operand, Recipe, Scaling
 
 from . import blocks as B
 from .cast import quantize
 
 __all__ = ["DotGeneral", "dot_general", "einsum", "OperandSpec", "GemmSpec"]
 
-#: The recipe roles in the order of their SR streams.
-ROLES = ("forward.lhs", "forward.rhs", "dgrad.lhs", "dgrad.rhs", "wgrad.lhs", "wgrad.rhs")
-_SUPPORTED = ("none", "block", "tensor_current", "row")
+#: The recipe roles in the order of their SR streams (floatsim.recipes.ROLES).
+ROLES = recipes.ROLES
+_SUPPORTED = (Scaling.NONE, Scaling.BLOCK, Scaling.TENSOR_CURRENT, Scaling.ROW)
 
 
 @dataclasses.dataclass(frozen=True)
 class OperandSpec:
-    """How one operand of one GEMM is rounded (from a recipe's Operand)."""
+    """How one operand of one GEMM is rounded (from a recipe's Operand).
+
+    ``axes``: 'reduce' (blocks along the GEMM's reduction dim), 'tile' (2-D
+    tiles over an operand's two matrix dims) or 'tensor' (one scale per tensor).
+    """
 
     fmt: Format | BlockFormat | None
     rounding: Rounding
     sr_bits: int | None
     stream: int
-    per_tensor: bool = False
+    axes: str = "reduce"
 
     @classmethod
-    def of(cls, op: Any, role: str, stream: int) -> OperandSpec:
-        fmt = getattr(op, "format", None) if op is not None else None
-        if fmt is None:
+    def of(cls, op: Operand, role: str, stream: int, recipe: str = "") -> OperandSpec:
+        if not op.quantized:
             return cls(None, Rounding.NEAREST_EVEN, None, stream)
-        scaling = getattr(getattr(op, "scaling", None), "value", getattr(op, "scaling", "none"))
-        scaling = str(scaling or "none").lower()
-        if scaling not in _SUPPORTED:
+        where = f"recipe {recipe!r}: operand {role}" if recipe else f"recipe operand {role}"
+        if op.scaling not in _SUPPORTED:
             raise NotImplementedError(
-                f"recipe operand {role} has scaling={scaling!r}; floatsim_jax.flax takes "
-                f"{', '.join(repr(s) for s in _SUPPORTED)} (delayed scaling needs an amax "
-                "history kept outside the GEMM)")
-        if getattr(op, "hadamard", None):
-            raise NotImplementedError(f"recipe operand {role} has a Hadamard transform; "
-                                      "floatsim_jax.flax does not apply it yet")
-        if scaling == "block" and not isinstance(fmt, BlockFormat):
-            fmt = fs.blocks.format(fmt)
-        if scaling == "none" and not isinstance(fmt, Format):
-            fmt = fs.format(fmt)
-        if scaling in ("tensor_current", "row"):
-            # one FP32 scale amax / max per tensor, or per row along the reduction dim
-            fmt = fs.blocks.scaled(fs.format(fmt) if not isinstance(fmt, Format) else fmt)
+                f"{where} has scaling={op.scaling.value!r}; floatsim_jax.flax takes "
+                f"{', '.join(repr(s.value) for s in _SUPPORTED)} (delayed scaling needs an amax "
+                "history kept outside the GEMM): use "
+                "recipe.with_operands('all', scaling='tensor_current') for current scaling")
+        if op.hadamard:
+            raise NotImplementedError(
+                f"{where} has hadamard={op.hadamard}; floatsim_jax.flax does not apply "
+                "Hadamard transforms yet: use recipe.with_operands('all', hadamard=None)")
+        if op.margin:
+            raise NotImplementedError(
+                f"{where} has margin={op.margin}; floatsim_jax.flax takes margin=0 only "
+                "(its block casts take no amax=)")
+        fmt = op.block_format or op.format
         if isinstance(fmt, BlockFormat):
             B.supported(fmt)
-        rnd = Rounding.parse(getattr(op, "rounding", Rounding.NEAREST_EVEN))
-        return cls(fmt, rnd, getattr(op, "sr_bits", None), stream, scaling == "tensor_current")
+        axes = ("tensor" if op.scaling is Scaling.TENSOR_CURRENT else
+                "tile" if isinstance(fmt, BlockFormat) and fmt.block is not None
+                and len(fmt.block) == 2 else "reduce")
+        return cls(fmt, op.rounding, op.sr_bits, stream, axes)
 
     def __call__(self, x: Any, axis: int, seed: int) -> Any:
-        """``x`` rounded, blocks along ``axis``."""
+        """``x`` (B, rows, cols) rounded, blocks along ``axis``."""
         if self.fmt is None:
             return x
         kw: dict[str, Any] = {}
         if self.rounding is Rounding.STOCHASTIC:
             kw = {"seed": seed, "stream": self.stream, "sr_bits": self.sr_bits}
         if isinstance(self.fmt, BlockFormat):
-            return B.quantize(x, self.fmt, self.rounding, axis=None if self.per_tensor else axis,
-                              **kw)
+            ax = {"tensor": None, "tile": (-2, -1)}.get(self.axes, axis)
+            return B.quantize(x, self.fmt, self.rounding, axis=ax, **kw)
         return quantize(x, self.fmt, self.rounding, **kw)
 
 
@@ -115,28 +121,11 @@ class GemmSpec:
     seed: int
 
     @classmethod
-    def of(cls, recipe: Any, seed: int = 0) -> GemmSpec:
-        r = _recipe(recipe)
-        ops = []
-        for i, role in enumerate(ROLES):
-            gemm, side = role.split(".")
-            ops.append(OperandSpec.of(getattr(getattr(r, gemm), side), role, i))
-        return cls(tuple(ops), int(seed))
-
-
-def _recipe(recipe: Any) -> Any:
-    if isinstance(recipe, str):
-        try:
-            from floatsim.recipes import get
-        except ImportError as exc:  # pragma: no cover - until floatsim.recipes lands
-            raise ImportError("recipes by name need floatsim.recipes; pass a Recipe object") from exc
-        return get(recipe)
-    for gemm in ("forward", "dgrad", "wgrad"):
-        if not hasattr(recipe, gemm):
-            raise TypeError(
-                f"recipe must be a floatsim.recipes.Recipe (or its name); {type(recipe).__name__} "
-                f"has no {gemm!r}")
-    return recipe
+    def of(cls, recipe: Recipe | str, seed: int = 0) -> GemmSpec:
+        r = recipes.get(recipe)
+        ops = tuple(OperandSpec.of(r.operand(role), role, i, r.name)
+                    for i, role in enumerate(ROLES))
+        return cls(ops, int(seed))
 
 
 def _mm(a: Any, b: Any, spec: str) -> Any:
@@ -165,6 +154,10 @@ def _gemm_bwd(spec: GemmSpec, res: tuple[Any, Any], dy: Any) -> tuple[Any, Any]:
 
 
 _gemm.defvjp(_gemm_fwd, _gemm_bwd)
+# One XLA program per GEMM (and one for its backward) when called eagerly, as
+# linen's init does: op by op, each cast and reshape would compile by itself.
+# Inside a caller's jit this is inlined.
+_gemm_jit = jax.jit(_gemm, static_argnums=0)
 
 
 class DotGeneral:
@@ -173,12 +166,12 @@ class DotGeneral:
 
     Example:
         >>> import jax.numpy as jnp
-        >>> dg = DotGeneral(_Demo())
+        >>> dg = DotGeneral("mxfp8")
         >>> dg(jnp.ones((2, 32)), jnp.full((32, 3), 0.3), (((1,), (0,)), ((), ()))).tolist()[0]
         [10.0, 10.0, 10.0]
     """
 
-    def __init__(self, recipe: Any, *, seed: int = 0) -> None:
+    def __init__(self, recipe: Recipe | str, *, seed: int = 0) -> None:
         self.spec = GemmSpec.of(recipe, seed)
 
     def __call__(self, lhs: Any, rhs: Any, dimension_numbers: Any, precision: Any = None,
@@ -191,14 +184,14 @@ class DotGeneral:
         Bn, M, K, N = size(lhs, lb), size(lhs, lf), size(lhs, lc), size(rhs, rf)
         x = jnp.transpose(lhs, lb + lf + lc).reshape(Bn, M, K)
         w = jnp.transpose(rhs, rb + rc + rf).reshape(Bn, K, N)
-        y = _gemm(self.spec, x, w)
+        y = _gemm_jit(self.spec, x, w)
         shape = ([lhs.shape[d] for d in lb] + [lhs.shape[d] for d in lf]
                  + [rhs.shape[d] for d in rf])
         out_dt = preferred_element_type or jnp.result_type(lhs.dtype, rhs.dtype)
         return y.reshape(shape).astype(out_dt)
 
 
-def dot_general(recipe: Any, *, seed: int = 0) -> DotGeneral:
+def dot_general(recipe: Recipe | str, *, seed: int = 0) -> DotGeneral:
     """A dot_general for ``flax.linen.Dense(dot_general=...)`` and
     ``flax.nnx.Linear(dot_general=...)``: ``recipe`` is a
     ``floatsim.recipes.Recipe`` or its name; SR operands draw from ``seed``
@@ -207,13 +200,13 @@ def dot_general(recipe: Any, *, seed: int = 0) -> DotGeneral:
     return DotGeneral(recipe, seed=seed)
 
 
-def einsum(recipe: Any, *, seed: int = 0) -> Any:
+def einsum(recipe: Recipe | str, *, seed: int = 0) -> Any:
     """An ``einsum`` (jnp.einsum's signature) whose contractions go through
     :func:`dot_general`: ``flax.nnx.Einsum(..., einsum_op=einsum(recipe))``.
 
     Example:
         >>> import jax.numpy as jnp
-        >>> einsum(_Demo())("bk,kn->bn", jnp.ones((2, 32)), jnp.full((32, 3), 0.3)).tolist()[0]
+        >>> einsum("mxfp8")("bk,kn->bn", jnp.ones((2, 32)), jnp.full((32, 3), 0.3)).tolist()[0]
         [10.0, 10.0, 10.0]
     """
     dg = dot_general(recipe, seed=seed)
@@ -224,25 +217,3 @@ def einsum(recipe: Any, *, seed: int = 0) -> Any:
                           preferred_element_type=preferred_element_type, _dot_general=dg, **kw)
 
     return op
-
-
-@dataclasses.dataclass(frozen=True)
-class _DemoOperand:
-    format: Any = "mxfp8_e4m3"
-    rounding: Any = "nearest_even"
-    scaling: str = "block"
-
-
-@dataclasses.dataclass(frozen=True)
-class _DemoGemm:
-    lhs: _DemoOperand = _DemoOperand()
-    rhs: _DemoOperand = _DemoOperand()
-
-
-@dataclasses.dataclass(frozen=True)
-class _Demo:
-    """The shape of a floatsim.recipes.Recipe, for this module's examples."""
-
-    forward: _DemoGemm = _DemoGemm()
-    dgrad: _DemoGemm = _DemoGemm()
-    wgrad: _DemoGemm = _DemoGemm()

@@ -1,17 +1,10 @@
 """floatsim_jax's Flax dot_general / einsum: the three GEMMs of a layer
-rounded per a recipe (checked against the core's casts of each operand),
-small linen and nnx models training under MXFP8 and MXFP4.  (The Optax
-wrapper: tests/test_jax_optax.py.)
-
-The recipe classes below are a minimal local stand-in for
-``floatsim.recipes`` (its agreed shape: Recipe / Gemm / Operand / Scaling),
-which lands separately; floatsim_jax.flax reads recipes by their attributes.
+rounded per a ``floatsim.recipes`` recipe (checked against the core's casts
+of each operand), small linen and nnx models training under the named MXFP8
+and MXFP4 recipes.  (The Optax wrapper: tests/test_jax_optax.py.)
 """
 
 from __future__ import annotations
-
-import enum
-from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
@@ -24,48 +17,11 @@ nnx = pytest.importorskip("flax.nnx")
 
 import floatsim as fs  # noqa: E402
 import floatsim_jax.flax as fjf  # noqa: E402
-from floatsim import Rounding  # noqa: E402
+from floatsim import recipes  # noqa: E402
 
-
-# ---- stand-in for floatsim.recipes (test only) ------------------------------------------------
-class Scaling(enum.Enum):
-    NONE = "none"
-    TENSOR_CURRENT = "tensor_current"
-    TENSOR_DELAYED = "tensor_delayed"
-    BLOCK = "block"
-
-
-@dataclass(frozen=True)
-class Operand:
-    format: object = None
-    rounding: Rounding = Rounding.NEAREST_EVEN
-    scaling: Scaling = Scaling.NONE
-    sr_bits: int | None = None
-    hadamard: int | None = None
-
-
-@dataclass(frozen=True)
-class Gemm:
-    lhs: Operand = field(default_factory=Operand)
-    rhs: Operand = field(default_factory=Operand)
-
-
-@dataclass(frozen=True)
-class Recipe:
-    name: str
-    forward: Gemm
-    dgrad: Gemm
-    wgrad: Gemm
-
-
-def _mx(name: str, elem: str, grad: str, grad_rounding: Rounding = Rounding.NEAREST_EVEN) -> Recipe:
-    f = Operand(fs.blocks.format(elem), scaling=Scaling.BLOCK)
-    g = Operand(fs.blocks.format(grad), grad_rounding, Scaling.BLOCK)
-    return Recipe(name, Gemm(f, f), Gemm(g, f), Gemm(g, f))
-
-
-MXFP8 = _mx("mxfp8", "mxfp8_e4m3", "mxfp8_e5m2")
-MXFP4 = _mx("mxfp4", "mxfp4_e2m1", "mxfp4_e2m1", Rounding.STOCHASTIC)
+#: mxfp4 with stochastic rounding of the output gradient (both dy operands): a
+#: Recipe derived from a named one, as users build theirs.
+MXFP4_SR = recipes.get("mxfp4").replace(name="mxfp4_sr_dy").with_operands("dy", rounding="sr")
 
 
 # ---- the GEMMs against the core ------------------------------------------------------------
@@ -74,7 +30,7 @@ def test_three_gemms_round_each_operand_per_recipe() -> None:
     x = rng.standard_normal((2, 3, 40)).astype(np.float32)  # (batch, tokens, K)
     w = rng.standard_normal((40, 24)).astype(np.float32)  # (K, N), as a Dense kernel
     dy = rng.standard_normal((2, 3, 24)).astype(np.float32)
-    dg = fjf.dot_general(MXFP4, seed=3)
+    dg = fjf.dot_general(MXFP4_SR, seed=3)
     dims = (((2,), (0,)), ((), ()))
     y, vjp = jax.vjp(lambda a, b: dg(a, b, dims), jnp.asarray(x), jnp.asarray(w))
     dx, dw = vjp(jnp.asarray(dy))
@@ -89,17 +45,45 @@ def test_three_gemms_round_each_operand_per_recipe() -> None:
     np.testing.assert_allclose(np.asarray(dx).reshape(6, 40), dx_ref, **tol)
     np.testing.assert_allclose(np.asarray(dw), dw_ref, **tol)
     # the einsum counterpart takes the same path (a batch dim included)
-    ein = fjf.einsum(MXFP8)
+    ein = fjf.einsum("mxfp8")
     got = ein("bmk,kn->bmn", jnp.asarray(x), jnp.asarray(w))
     ref = np.einsum("bmk,kn->bmn", q(x, "mxfp8", -1), q(w, "mxfp8", 0))
     np.testing.assert_allclose(np.asarray(got), ref, **tol)
 
 
+def test_row_and_tile_operands_follow_the_reduction_dim() -> None:
+    """fp8_rowwise: one E8M0 scale per row along K (the core's whole-axis block
+    format); a 2-D tile format (nvfp4_16x16's layout, with MX scales) covers W's
+    (K, N) tiles whatever the GEMM."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 40)).astype(np.float32)
+    w = rng.standard_normal((40, 24)).astype(np.float32)
+    dims = (((1,), (0,)), ((), ()))
+    row = recipes.get("fp8_rowwise")
+    bf = row.forward.lhs.block_format
+    ref = fs.blocks.quantize(x, bf, axis=-1) @ fs.blocks.quantize(w, bf, axis=0)
+    got = fjf.dot_general(row)(jnp.asarray(x), jnp.asarray(w), dims)
+    np.testing.assert_allclose(np.asarray(got), ref, rtol=1e-5, atol=1e-5)
+    tile = fs.blocks.BlockFormat(element="e2m1", scale="e8m0", block=(8, 8))
+    tiled = recipes.get("mxfp8").with_operands("w", format=tile)
+    ref = fs.blocks.quantize(x, "mxfp8", axis=-1) @ fs.blocks.quantize(w, tile, axis=(0, 1))
+    got = fjf.dot_general(tiled)(jnp.asarray(x), jnp.asarray(w), dims)
+    np.testing.assert_allclose(np.asarray(got), ref, rtol=1e-5, atol=1e-5)
+
+
 def test_recipe_errors() -> None:
-    bad = Recipe("t", Gemm(Operand(fs.format("e4m3"), scaling=Scaling.TENSOR_DELAYED)), Gemm(), Gemm())
-    with pytest.raises(NotImplementedError, match="forward.lhs has scaling='tensor_delayed'"):
-        fjf.dot_general(bad)
-    with pytest.raises(TypeError, match="has no 'forward'"):
+    with pytest.raises(NotImplementedError, match="recipe 'fp8_delayed': operand forward.lhs "
+                       "has scaling='tensor_delayed'.*with_operands"):
+        fjf.dot_general("fp8_delayed")
+    for name, role in (("mxfp4_quartet", "forward.lhs"), ("nvfp4", "wgrad.lhs")):
+        with pytest.raises(NotImplementedError,
+                           match=f"recipe '{name}': operand {role} has hadamard=.*hadamard=None"):
+            fjf.dot_general(name)
+    with pytest.raises(NotImplementedError, match="forward.lhs has margin=1"):
+        fjf.dot_general(recipes.get("fp8_current").with_operands(margin=1))
+    with pytest.raises(ValueError, match="unknown recipe 'mxfp5'"):
+        fjf.dot_general("mxfp5")
+    with pytest.raises(TypeError, match="a recipe is a floatsim.recipes.Recipe or a name"):
         fjf.dot_general(object())
 
 
@@ -134,26 +118,28 @@ def _assert_learns(losses: list[float]) -> None:
 
 
 # one model kind per recipe by default (CI time); the other two pairs are slow
-@pytest.mark.parametrize("recipe", [MXFP8, pytest.param(MXFP4, marks=pytest.mark.slow)],
-                         ids=lambda r: r.name)
-def test_linen_mlp_trains(recipe: Recipe) -> None:
+@pytest.mark.parametrize("recipe", ["mxfp8", pytest.param("mxfp4", marks=pytest.mark.slow)])
+def test_linen_mlp_trains(recipe: str) -> None:
     x, y = _data()
-    dg = fjf.dot_general(recipe)
 
     class MLP(nn.Module):
+        dg: object = None   # None: lax.dot_general
+
         @nn.compact
         def __call__(self, v):
-            v = nn.relu(nn.Dense(64, dot_general=dg)(v))
-            return nn.Dense(8, dot_general=dg)(v)
+            v = nn.relu(nn.Dense(64, dot_general=self.dg)(v))
+            return nn.Dense(8, dot_general=self.dg)(v)
 
-    model = MLP()
-    params = model.init(jax.random.key(0), jnp.asarray(x))
+    # the same parameters without the quantized GEMMs: linen's init runs the model
+    # eagerly, which would compile each cast by itself (the step compiles them together)
+    params = MLP().init(jax.random.key(0), jnp.asarray(x))
+    model = MLP(fjf.dot_general(recipe))
     _assert_learns(_train(lambda p: jnp.mean((model.apply(p, x) - y) ** 2), params))
 
 
-@pytest.mark.parametrize("recipe", [pytest.param(MXFP8, marks=pytest.mark.slow), MXFP4],
-                         ids=lambda r: r.name)
-def test_nnx_mlp_trains(recipe: Recipe) -> None:
+@pytest.mark.parametrize("recipe", [pytest.param("mxfp8", marks=pytest.mark.slow), "mxfp4",
+                                    pytest.param(MXFP4_SR, marks=pytest.mark.slow, id="mxfp4_sr_dy")])
+def test_nnx_mlp_trains(recipe: str | recipes.Recipe) -> None:
     x, y = _data()
     dg = fjf.dot_general(recipe)
     rngs = nnx.Rngs(0)
