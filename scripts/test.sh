@@ -55,7 +55,7 @@ echo "test.sh: ruff check ."
 
 echo "test.sh: pytest"
 status=0
-"$py" -m pytest -n 2 tests floatsim floatsim_torch floatsim_jax --doctest-modules -q "$@" || status=$?
+"$py" -m pytest -n 2 tests floatsim floatsim_torch floatsim_jax --doctest-modules -q --durations=30 "$@" || status=$?
 if [ "$status" -eq 5 ]; then
     echo "test.sh: pytest collected no tests (exit 5); that is a failure" >&2
 fi
