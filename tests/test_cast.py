@@ -17,6 +17,7 @@ from ml_support import E8M0_SUBNORMALS_ROUND_UP, ML_NAMES, ml_type
 import floatsim as fs
 from floatsim import reference as ref
 from floatsim.cpu import elementwise as cpu
+from floatsim.cpu.launch import serial
 from floatsim.cpu.tables import TABLE_CODES, decode_general, encode_general
 from floatsim.dtypes import holds
 from floatsim.kernels.fast32 import make_consts, quantize_f32_bits
@@ -579,16 +580,56 @@ def test_shapes_strides_and_no_mutation() -> None:
 
 
 def test_format_sweep_compiles_once() -> None:
-    x = np.linspace(-3, 3, 100, dtype=np.float32)
+    x = np.linspace(-3, 3, 100, dtype=np.float32)  # small: the serial twins run it
     fs.quantize(x, "e4m3")
     fs.encode(x.astype(np.float64), "e4m3")
-    before = (len(cpu.f32_rne.signatures), len(cpu.encode_flat.signatures))
+    kernels = (cpu.f32_rne, cpu.encode_flat, serial(cpu.f32_rne), serial(cpu.encode_flat))
+    before = [len(k.signatures) for k in kernels]
+    assert before[2] and before[3]
     for e in range(2, 8):
         for m in range(0, 8 - e):  # 8-bit codes throughout: one output dtype
             fmt = fs.Format(ebits=e, mbits=m, specials="fn" if m == 0 else "ieee")
             fs.quantize(x, fmt)
             fs.encode(x.astype(np.float64), fmt)
-    assert (len(cpu.f32_rne.signatures), len(cpu.encode_flat.signatures)) == before
+    assert [len(k.signatures) for k in kernels] == before
+
+
+# ---- small arrays and per-call plans (floatsim.cpu.launch, floatsim.cpu.plans) -------------
+
+
+def test_small_arrays_run_the_serial_twin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below PARALLEL_MIN elements launch() calls the kernel's serial twin: a
+    parallel kernel with one thread still waits for a worker's wake-up."""
+    from floatsim.cpu import launch as L
+
+    calls: list[str] = []
+
+    def kernel(*args: object) -> None:
+        calls.append("parallel")
+
+    monkeypatch.setattr(L, "first_use", lambda k: None)
+    monkeypatch.setattr(L, "serial", lambda k: (lambda *a: calls.append("serial")) if k is kernel else None)
+    L.launch(kernel, 0)
+    L.launch(kernel, L.PARALLEL_MIN - 1)
+    L.launch(kernel, L.PARALLEL_MIN)
+    assert calls == ["serial", "serial", "parallel"]
+
+
+def test_serial_twin_gives_the_same_bits_and_has_its_own_cache() -> None:
+    from floatsim.spec import CastSpec
+
+    twin = serial(cpu.f32_sr)
+    assert twin is serial(cpu.f32_sr)
+    assert cpu.f32_sr.targetoptions["parallel"] and not twin.targetoptions.get("parallel")
+    # its own cache files: the parallel kernel's machine code is never loaded for it
+    assert twin._cache._cache_file._index_name != cpu.f32_sr._cache._cache_file._index_name
+    xu = np.arange(7, 2**32, 2**32 // 3000, dtype=np.uint64).astype(np.uint32)
+    spec = CastSpec(xu.view(np.float32), "e2m1", "sr", seed=9, stream=3)
+    kernel, args = cpu.fast32_args(spec)
+    a, b = np.empty_like(xu), np.empty_like(xu)
+    kernel(xu, a, *args)
+    twin(xu, b, *args)
+    assert np.array_equal(a, b)
 
 
 # ---- errors name the argument and what is allowed ----------------------------------------
