@@ -7,7 +7,8 @@ CPU (default)::
 
 On ``2**size`` float32 values (``standard_normal * 4``; MX / NVFP4 on a
 ``2**(size//2)``-row view, blocks along the last axis) it times, median of
-``--repeats`` calls after a warm-up, in Melem/s:
+``--repeats`` calls after a warm-up (the four calls of a row taken in turn, so
+that their ratios compare calls made under the same load), in Melem/s:
 
 * ``floatsim_torch.quantize`` (and ``blocks.quantize``) on the tensor, with a
   new result and with ``out=``;
@@ -108,13 +109,23 @@ def compiled(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def cpu_time(fn: Callable[[], Any], repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+    return paired_times([fn], repeats)[0]
+
+
+def paired_times(fns: list[Callable[[], Any]], repeats: int) -> list[float]:
+    """Median seconds per call of each of ``fns``, called in turn ``repeats``
+    times: a ratio of two of them compares calls made under the same load
+    (timed one after the other, a loaded machine's swings went into the
+    ratios: 0.39-1.17 for the same two calls)."""
+    for fn in fns:
         fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [statistics.median(ts) for ts in times]
 
 
 def cpu(a: argparse.Namespace) -> None:
@@ -151,10 +162,9 @@ def cpu(a: argparse.Namespace) -> None:
         if not same_bits(op_fn(), core_fn()) or not same_bits(op_fn(out=shaped_out), core_fn()):
             say(f"| {name} | ✗ differs from the core: not timed | | | | | | |")
             continue
-        tc = cpu_time(core_fn, a.repeats)
-        to = cpu_time(op_fn, a.repeats)
-        tco = cpu_time(lambda f=core_fn, o=shaped_outn: f(out=o), a.repeats)
-        too = cpu_time(lambda f=op_fn, o=shaped_out: f(out=o), a.repeats)
+        tc, to, tco, too = paired_times([core_fn, op_fn,
+                                         lambda f=core_fn, o=shaped_outn: f(out=o),
+                                         lambda f=op_fn, o=shaped_out: f(out=o)], a.repeats)
         f8 = f"{t_f8 / to:.2f}x" if vs_f8 else ""
         say(f"| {name} | {n / tc / 1e6:.0f} | {n / to / 1e6:.0f} | {tc / to:.2f} | "
             f"{n / tco / 1e6:.0f} | {n / too / 1e6:.0f} | {tco / too:.2f} | {f8} |")

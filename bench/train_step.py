@@ -2,9 +2,12 @@
 """Training-step time of a GPT under emulated MX / NVFP4 recipes, with the peers, as ratios.
 
 CPU (default): a ~10.8M-parameter GPT (floatsim_torch.gpt, size '10m': 6 layers,
-width 384) trained with AdamW on random tokens; every Linear emulated (all six
-GEMM operands of each layer quantized; attention's matmuls stay in float32, as
-in every peer).  Each row is the median time of ``--steps`` training steps after
+width 384) trained with AdamW on random tokens; every Linear but the output head
+emulated (all six GEMM operands of each layer quantized; attention's matmuls stay
+in float32, as in every peer).  The head (``lm_head``, 384 -> 97, the vocabulary)
+stays in float32 in every row, by one filter (:func:`emulated_layer`): torchao's
+MX linear takes only dimensions that are multiples of 32, and leaving the output
+layer in high precision is the usual choice anyway.  Each row is the median time of ``--steps`` training steps after
 ``--warmup`` steps, and its ratio to the unemulated float32 step measured in the
 same process.  Rows:
 
@@ -12,7 +15,8 @@ same process.  Rows:
   element-wise", nearest and SR, next to qtorch's element-wise casts);
 * torchao's emulated MX training (``MXFP8TrainingOpConfig`` with the emulated
   kernel preference, or the older ``MXLinearConfig(gemm_kernel_choice=EMULATED)``;
-  whichever this torchao has);
+  whichever this torchao has; MXFP4 only through ``MXLinearConfig``, which
+  torchao 0.18 no longer has: that row then says so);
 * microxcaling's ``mx.Linear`` (pure-PyTorch path, ``custom_cuda=False``,
   ``quantize_backprop=True``, ``bfloat=0``), from a checkout in ``.peers/``;
 * qtorch's ``float_quantize`` and pychop's ``Chop`` / ``mx_quantize``, which
@@ -73,6 +77,13 @@ class NA(Exception):
     """A row that cannot run here (the reason is printed)."""
 
 
+def emulated_layer(module: nn.Module, name: str) -> bool:
+    """The layers every row quantizes: each nn.Linear but the output head (see
+    the module docstring); floatsim's ``modules=`` and torchao's ``filter_fn``
+    take it as it is."""
+    return isinstance(module, nn.Linear) and name != "lm_head"
+
+
 def _short(e: BaseException, n: int = 90) -> str:
     s = f"{type(e).__name__}: {e}".splitlines()[0]
     return s if len(s) <= n else s[: n - 3] + "..."
@@ -97,8 +108,8 @@ class _QuantLinear(torch.autograd.Function):
 
 
 def _wrap_linears(model: nn.Module, qf: Callable, qb: Callable) -> nn.Module:
-    for m in model.modules():
-        if isinstance(m, nn.Linear):
+    for name, m in model.named_modules():
+        if emulated_layer(m, name):
             m.forward = (lambda x, m=m: _QuantLinear.apply(x, m.weight, m.bias, qf, qb))
     return model
 
@@ -106,11 +117,12 @@ def _wrap_linears(model: nn.Module, qf: Callable, qb: Callable) -> nn.Module:
 # ---- the rows: name -> (builder of a model from the baseline model) ------------------------
 def rows_floatsim() -> dict[str, Callable[[nn.Module], nn.Module]]:
     return {
-        "floatsim mxfp8": lambda m: fst.emulate(m, "mxfp8"),
-        "floatsim mxfp4": lambda m: fst.emulate(m, "mxfp4"),
-        "floatsim fp8 element-wise, nearest": lambda m: fst.emulate(m, FP8_ELEM),
+        "floatsim mxfp8": lambda m: fst.emulate(m, "mxfp8", modules=emulated_layer),
+        "floatsim mxfp4": lambda m: fst.emulate(m, "mxfp4", modules=emulated_layer),
+        "floatsim fp8 element-wise, nearest": lambda m: fst.emulate(m, FP8_ELEM,
+                                                                   modules=emulated_layer),
         "floatsim fp8 element-wise, SR": lambda m: fst.emulate(
-            m, FP8_ELEM.with_operands("all", rounding="stochastic")),
+            m, FP8_ELEM.with_operands("all", rounding="stochastic"), modules=emulated_layer),
     }
 
 
@@ -118,12 +130,11 @@ def rows_torchao() -> dict[str, Callable[[nn.Module], nn.Module]]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            import torchao
             from torchao.quantization import quantize_
     except Exception as e:  # noqa: BLE001
         raise NA(_short(e)) from e
-
-    def linear_filter(mod: nn.Module, fqn: str) -> bool:
-        return isinstance(mod, nn.Linear)
+    version = getattr(torchao, "__version__", "?")
 
     def mx(elem: str) -> Callable[[nn.Module], nn.Module]:
         def build(m: nn.Module) -> nn.Module:
@@ -136,16 +147,22 @@ def rows_torchao() -> dict[str, Callable[[nn.Module], nn.Module]]:
                     )
                     cfg = MXFP8TrainingOpConfig.from_recipe(MXFP8TrainingRecipe.MXFP8_EMULATED_RCEIL)
                     cfg.out_dtype = torch.float32
-                    quantize_(m, cfg, filter_fn=linear_filter)
+                    quantize_(m, cfg, filter_fn=emulated_layer)
                     return m
                 except Exception as e:  # noqa: BLE001
                     errors.append(_short(e, 60))
-            try:       # the MXLinear API
+            try:       # the MXLinear API (torchao < 0.18)
                 from torchao.prototype.mx_formats import MXGemmKernelChoice, MXLinearConfig
+            except ImportError:
+                what = ("its MXFP8TrainingOpConfig failed" if errors
+                        else f"no emulated {elem} training (MXFP8TrainingOpConfig is MXFP8 only)")
+                raise NA(f"torchao {version}: {what}, and it has no MXLinearConfig"
+                         + (f"; {errors[0]}" if errors else "")) from None
+            try:
                 dt = torch.float8_e4m3fn if elem == "mxfp8" else torch.float4_e2m1fn_x2
                 cfg = MXLinearConfig(elem_dtype=dt, block_size=32,
                                      gemm_kernel_choice=MXGemmKernelChoice.EMULATED)
-                quantize_(m, cfg, filter_fn=linear_filter)
+                quantize_(m, cfg, filter_fn=emulated_layer)
                 return m
             except Exception as e:  # noqa: BLE001
                 errors.append(_short(e, 60))
@@ -171,13 +188,13 @@ def rows_microxcaling() -> dict[str, Callable[[nn.Module], nn.Module]]:
                                    "quantize_backprop": True})
 
         def build(m: nn.Module) -> nn.Module:
-            for parent in list(m.modules()):
-                for name, child in list(parent.named_children()):
-                    if type(child) is nn.Linear:
-                        new = MxLinear(child.in_features, child.out_features,
-                                       bias=child.bias is not None, mx_specs=specs)
-                        new.load_state_dict(child.state_dict())
-                        setattr(parent, name, new)
+            for name, child in list(m.named_modules()):
+                if type(child) is nn.Linear and emulated_layer(child, name):
+                    new = MxLinear(child.in_features, child.out_features,
+                                   bias=child.bias is not None, mx_specs=specs)
+                    new.load_state_dict(child.state_dict())
+                    parent, _, attr = name.rpartition(".")
+                    setattr(m.get_submodule(parent), attr, new)
             return m
         return build
 
@@ -304,7 +321,7 @@ def gpu_check(recipes: tuple[str, ...] = ("fp32", "bf16", "fp8_delayed", "mxfp8"
     dev = torch.device("cuda")
     for name in recipes:
         torch.manual_seed(0)
-        cpu = fst.emulate(GPT(GPTConfig.named("tiny")), name, modules=lambda m, n: n != "lm_head")
+        cpu = fst.emulate(GPT(GPTConfig.named("tiny")), name, modules=emulated_layer)
         gpu = copy.deepcopy(cpu).to(dev)
         g = torch.Generator().manual_seed(1)
         x = torch.randint(0, 97, (4, 32), generator=g)
@@ -325,8 +342,7 @@ def gpu_check(recipes: tuple[str, ...] = ("fp32", "bf16", "fp8_delayed", "mxfp8"
                 b = fst.blocks.quantize(w.to(dev), op.block_format, op.rounding, axis=ax).cpu()
                 same = same and torch.equal(a, b)
         try:
-            comp = fst.emulate(GPT(GPTConfig.named("tiny")), name,
-                               modules=lambda m, n: n != "lm_head").to(dev)
+            comp = fst.emulate(GPT(GPTConfig.named("tiny")), name, modules=emulated_layer).to(dev)
             loss = torch.compile(comp.loss, fullgraph=True)(x.to(dev), y.to(dev))
             loss.backward()
             compiled = "ok" if torch.isfinite(loss) else f"loss {float(loss)}"
@@ -368,7 +384,8 @@ def run_gpu(args: argparse.Namespace) -> list[str]:
 
     def torchao_float8(m: nn.Module) -> nn.Module:
         from torchao.float8 import Float8LinearConfig, convert_to_float8_training
-        return convert_to_float8_training(m, config=Float8LinearConfig(emulate=True))
+        return convert_to_float8_training(m, config=Float8LinearConfig(emulate=True),
+                                          module_filter_fn=emulated_layer)
 
     def torchao_mxfp8(m: nn.Module) -> nn.Module:
         return rows_torchao()["torchao mxfp8 (emulated)"](m)
@@ -377,8 +394,8 @@ def run_gpu(args: argparse.Namespace) -> list[str]:
         lines += gpu_check() + [""]
     for compiled in (False, True):
         row("bf16", lambda m: m, compiled)
-        row("floatsim mxfp8", lambda m: fst.emulate(m, "mxfp8"), compiled)
-        row("floatsim nvfp4", lambda m: fst.emulate(m, "nvfp4"), compiled)
+        row("floatsim mxfp8", lambda m: fst.emulate(m, "mxfp8", modules=emulated_layer), compiled)
+        row("floatsim nvfp4", lambda m: fst.emulate(m, "nvfp4", modules=emulated_layer), compiled)
         if "torchao" in args.only:
             row("torchao float8 emulate=True", torchao_float8, compiled)
             row("torchao mxfp8 (emulated)", torchao_mxfp8, compiled)

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,15 @@ def _gpu() -> Any:
     from .gpu import dispatch
 
     return dispatch
+
+
+@functools.cache
+def _plans() -> Any:
+    """The CPU per-call plans, imported at the first call (they import numba;
+    cached: an import statement costs a microsecond per call)."""
+    from .cpu import plans
+
+    return plans
 
 
 def _cpu() -> Any:
@@ -99,6 +109,11 @@ def quantize(
             x, fmt, rounding, overflow=overflow, subnormals=subnormals, daz=daz, seed=seed,
             stream=stream, random_bits=random_bits, sr_bits=sr_bits, out=out, out_dtype=out_dtype,
             cuda_stream=cuda_stream)
+    if out_dtype is None and random_bits is None and cuda_stream is None:
+        # the per-call plans of contiguous float32 / float64 arrays (floatsim.cpu.plans)
+        y = _plans().quantize(x, fmt, rounding, overflow, subnormals, daz, seed, stream, sr_bits, out)
+        if y is not None:
+            return y
     spec = CastSpec(x, fmt, rounding, overflow=overflow, subnormals=subnormals, daz=daz, seed=seed,
                     stream=stream, random_bits=random_bits, sr_bits=sr_bits)
     if out is not None and out_dtype is None:

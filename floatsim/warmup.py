@@ -2,9 +2,12 @@
 
 A kernel compiles at its first use and is then cached on disk
 (:mod:`floatsim.cache`); a cold first call takes seconds (an element-wise
-cast) to tens of seconds (NVFP4).  Warm-up runs one small call per kernel
-family, each in its own process so that the compiles run side by side, and
-leaves the machine code in the cache for every later process.
+cast) to tens of seconds (NVFP4).  Warm-up runs the calls of each kernel
+family, each family in its own process so that the compiles run side by
+side, and leaves the machine code in the cache for every later process.  On
+the CPU each family runs twice, on a small array and on one of
+:data:`floatsim.cpu.launch.PARALLEL_MIN` elements: small arrays run a
+serial compile of each kernel (its twin), large ones the parallel kernel.
 
 Example:
     >>> from floatsim.warmup import tasks
@@ -29,13 +32,21 @@ _MODES = ("nearest_even", "nearest_away", "toward_zero", "up", "down", "odd", "s
 
 
 def _call(kind: str, mode: str, gpu: bool) -> Callable[[], object]:
-    """One small call that compiles the kernel family ``kind`` in ``mode``."""
+    """The calls that compile the kernel family ``kind`` in ``mode``."""
 
     def run() -> object:
+        if gpu:
+            return one(64)
+        from .cpu.launch import PARALLEL_MIN
+
+        one(64)  # the serial twins
+        return one(PARALLEL_MIN)
+
+    def one(n: int) -> object:
         import floatsim as fs
 
         sr = {"seed": 1} if mode == "stochastic" else {}
-        f32, f64 = np.linspace(-3, 3, 64, dtype=np.float32), np.linspace(-3, 3, 64)
+        f32, f64 = np.linspace(-3, 3, n, dtype=np.float32), np.linspace(-3, 3, n)
         if gpu:
             from numba import cuda
 
@@ -47,14 +58,14 @@ def _call(kind: str, mode: str, gpu: bool) -> Callable[[], object]:
         if kind == "encode float32":
             return fs.encode(f32, "e4m3", mode, **sr)
         if kind == "decode":
-            codes = np.arange(256, dtype=np.uint8)
+            codes = (np.arange(max(n, 256)) % 256).astype(np.uint8)
             return fs.decode(cuda.to_device(codes) if gpu else codes, "e4m3")
         if kind == "blocks mx":
-            return fs.blocks.quantize(f32.reshape(2, 32), "mxfp8_e4m3", mode, **sr)
+            return fs.blocks.quantize(f32.reshape(-1, 32), "mxfp8_e4m3", mode, **sr)
         if kind == "blocks nvfp4":
-            return fs.blocks.quantize(f32.reshape(4, 16), "nvfp4", mode, **sr)
+            return fs.blocks.quantize(f32.reshape(-1, 16), "nvfp4", mode, **sr)
         if kind == "blocks encode":
-            return fs.blocks.encode(f32.reshape(2, 32), "mxfp4_e2m1", mode, **sr)
+            return fs.blocks.encode(f32.reshape(-1, 32), "mxfp4_e2m1", mode, **sr)
         raise ValueError(f"unknown warm-up task {kind!r}")
 
     return run

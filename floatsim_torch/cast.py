@@ -67,8 +67,9 @@ def _random_bits(rb: Any, x: torch.Tensor) -> torch.Tensor | None:
 
 @memo
 def _static(fmt: Any, rounding: Any, overflow: Any, subnormals: Any, daz: Any,
-            sr_bits: Any) -> tuple[fs.Format, list[int], int, int, int, bool, int]:
-    """The call-independent arguments checked and converted (cached)."""
+            sr_bits: Any) -> tuple[fs.Format, list[int], int, int, int, bool, int, dict[str, Any]]:
+    """The call-independent arguments checked and converted, and the core's
+    keyword arguments they make (:func:`floatsim_torch.ops.core_kwargs`; cached)."""
     f = element_format(fmt)
     r = fs.Rounding.parse(rounding)
     ov = overflow_int(None if overflow is None else f.check_overflow(overflow))
@@ -77,21 +78,25 @@ def _static(fmt: Any, rounding: Any, overflow: Any, subnormals: Any, daz: Any,
     if not isinstance(daz, bool):
         raise TypeError(f"daz={daz!r} must be True or False")
     sub = -1 if subnormals is None else int(subnormals)
-    return f, list(format_ints(f)), r.value, ov, sub, daz, ops.check_sr_bits(sr_bits)
+    fints, sr = format_ints(f), ops.check_sr_bits(sr_bits)
+    kw = ops.core_kwargs(fints, r.value, ov, sub, daz, sr)[1]
+    return f, list(fints), r.value, ov, sub, daz, sr, kw
 
 
 def cast_args(x: Any, fmt: Any, rounding: Any, overflow: Any, subnormals: Any, daz: Any,
               seed: Any, stream: Any, random_bits: Any,
-              sr_bits: Any) -> tuple[tuple, fs.Format, torch.Tensor | None]:
+              sr_bits: Any) -> tuple[tuple, fs.Format, torch.Tensor | None, dict[str, Any]]:
     """Validate the arguments shared by quantize and encode; return them as
-    the ops take them (x, fmt ints, rounding, ..., sr_bits), the Format and
-    the stream tensor (the ops' last argument; None for an int stream)."""
+    the ops take them (x, fmt ints, rounding, ..., sr_bits), the Format, the
+    stream tensor (the ops' last argument; None for an int stream) and the
+    core's call-independent keyword arguments (what the ops' kernels make of
+    those ints: :func:`floatsim_torch.ops.core_kwargs`)."""
     x = views.check_float(x, "x")
-    f, fints, r, ov, sub, daz, sr = _static(fmt, rounding, overflow, subnormals, daz, sr_bits)
+    f, fints, r, ov, sub, daz, sr, kw = _static(fmt, rounding, overflow, subnormals, daz, sr_bits)
     st_int, st = ops.check_stream_arg(stream)
     args = (x, fints, r, ov, sub, daz, ops.check_seed(seed), st_int, _random_bits(random_bits, x),
             sr)
-    return args, f, st
+    return args, f, st, kw
 
 
 def quantize(
@@ -147,8 +152,8 @@ def quantize(
         >>> y.backward(torch.tensor([0.3, 0.7])); x.grad.tolist()
         [0.3125, 0.75]
     """
-    args, f, st = cast_args(x, fmt, rounding, overflow, subnormals, daz, seed, stream, random_bits,
-                            sr_bits)
+    args, f, st, kw = cast_args(x, fmt, rounding, overflow, subnormals, daz, seed, stream,
+                                random_bits, sr_bits)
     x, rb = args[0], args[8]
     odt = None if out_dtype is None else views.float_dtype(out_dtype)
     grad, gseed, gstream = autograd.grad_args(ste, grad_format, grad_block, grad_axis,
@@ -159,14 +164,16 @@ def quantize(
         views.float_dtype(out.dtype, "out.dtype")
         views.check_no_grad_out(x)
         if route(x, rb, out, st) != OP:
-            ops.quantize_out_kernel(*args, out, st)
+            # what quantize_out_kernel does with args
+            ops.quantize_into(x, f, ops.call_kwargs(kw, args[6], args[7], st), rb, out)
         else:
             ops.quantize_out(*args, out, st)
         return out
     full = (*args, odt, grad, gseed, gstream, st)
     how = route(x, rb, st)
     if how == KERNEL:
-        return ops.quantize_kernel(*full)
+        # what quantize_kernel does with full
+        return ops.quantize_new(x, f, ops.call_kwargs(kw, args[6], args[7], st), rb, odt)
     if how == FUNCTION:
         return autograd.QuantizeFunction.apply(*full)
     return ops.quantize(*full)
@@ -198,8 +205,8 @@ def encode(
         >>> ft.encode(torch.tensor([6.0, -0.5, 5.0]), "e2m1").tolist()
         [7, 9, 6]
     """
-    args, f, st = cast_args(x, fmt, rounding, overflow, subnormals, daz, seed, stream, random_bits,
-                            sr_bits)
+    args, f, st, _kw = cast_args(x, fmt, rounding, overflow, subnormals, daz, seed, stream,
+                                 random_bits, sr_bits)
     x, rb = args[0], args[8]
     if out is not None:
         out = views.check_out(out, x, tuple(x.shape),

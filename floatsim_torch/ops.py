@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -41,11 +42,13 @@ from .spec import format_from_ints, overflow_from_int
 
 __all__ = [
     "SEED_MOD",
+    "call_kwargs",
     "cast_kwargs",
     "check_seed",
     "check_sr_bits",
     "check_stream",
     "check_stream_arg",
+    "core_kwargs",
     "seed_from_int",
     "seed_int",
     "to_dtype",
@@ -92,11 +95,21 @@ def check_stream(stream: Any, what: str = "stream") -> int:
     return stream
 
 
+def stream_value(stream: int, stream_tensor: torch.Tensor | None) -> int:
+    """The stream a kernel uses: ``stream_tensor``'s value when given (a
+    device-to-host read for a CUDA tensor), else ``stream``."""
+    if stream_tensor is None:
+        return int(stream)
+    return check_stream(int(stream_tensor.reshape(())), "stream")
+
+
 def check_stream_arg(stream: Any, what: str = "stream") -> tuple[int, torch.Tensor | None]:
     """``stream`` as the ops take it: ``(int, None)`` for an int, ``(0, t)``
     for a one-element integer tensor ``t`` (read when the kernel runs, so that
     a stream that changes every step is a graph input under torch.compile,
     not a constant to recompile for)."""
+    if type(stream) is int and 0 <= stream < 1 << 32:  # the common case, first (no isinstance)
+        return stream, None
     if not isinstance(stream, torch.Tensor):
         return check_stream(stream, what), None
     if stream.is_floating_point() or stream.is_complex() or stream.dtype == torch.bool \
@@ -107,29 +120,30 @@ def check_stream_arg(stream: Any, what: str = "stream") -> tuple[int, torch.Tens
     return 0, stream
 
 
-def stream_value(stream: int, stream_tensor: torch.Tensor | None) -> int:
-    """The stream a kernel uses: ``stream_tensor``'s value when given (a
-    device-to-host read for a CUDA tensor), else ``stream``."""
-    if stream_tensor is None:
-        return int(stream)
-    return check_stream(int(stream_tensor.reshape(())), "stream")
-
-
 @memo
-def _static(fmt: tuple[int, ...], rounding: int, overflow: int, subnormals: int, daz: bool,
-            sr_bits: int) -> tuple[fs.Format, dict[str, Any]]:
+def core_kwargs(fmt: tuple[int, ...], rounding: int, overflow: int, subnormals: int, daz: bool,
+                sr_bits: int) -> tuple[fs.Format, dict[str, Any]]:
+    """The Format and the core's call-independent keyword arguments from the
+    ops' primitive ones (cached)."""
     return format_from_ints(fmt), dict(
         rounding=fs.Rounding(rounding), overflow=overflow_from_int(overflow),
         subnormals=None if subnormals < 0 else bool(subnormals), daz=bool(daz),
         sr_bits=int(sr_bits) or None)
 
 
+def call_kwargs(kw: dict[str, Any], seed: int | None, stream: int,
+                stream_tensor: torch.Tensor | None = None) -> dict[str, Any]:
+    """:func:`core_kwargs`' ``kw`` with this call's seed (the schema's int)
+    and stream."""
+    return {**kw, "seed": seed_from_int(seed), "stream": stream_value(stream, stream_tensor)}
+
+
 def cast_kwargs(fmt: list[int], rounding: int, overflow: int, subnormals: int, daz: bool,
                 seed: int | None, stream: int, sr_bits: int,
                 stream_tensor: torch.Tensor | None = None) -> tuple[fs.Format, dict[str, Any]]:
     """The Format and the core's keyword arguments from the ops' primitive ones."""
-    f, kw = _static(tuple(fmt), rounding, overflow, subnormals, daz, sr_bits)
-    return f, {**kw, "seed": seed_from_int(seed), "stream": stream_value(stream, stream_tensor)}
+    f, kw = core_kwargs(tuple(fmt), rounding, overflow, subnormals, daz, sr_bits)
+    return f, call_kwargs(kw, seed, stream, stream_tensor)
 
 
 def _holds(dtype: torch.dtype, fmt: fs.Format) -> bool:
@@ -145,6 +159,14 @@ def _check_bf16_detour(fmt: fs.Format) -> None:
             "bits); pass out_dtype=torch.float32"
         )
 
+
+
+@functools.cache
+def _cpu_plans() -> Any:
+    """:mod:`floatsim.cpu.plans`, imported at the first CPU cast (it defines kernels)."""
+    from floatsim.cpu import plans
+
+    return plans
 
 
 def _rbits_view(random_bits: torch.Tensor | None) -> np.ndarray | None:
@@ -175,8 +197,11 @@ def quantize_into(x: torch.Tensor, fmt: fs.Format, kw: dict[str, Any],
             quantize_into(x, fmt, kw, random_bits, tmp)
             out.copy_(tmp)
             return
-        fs.quantize(views.host_view(x), fmt, out=views.host_view(out),
-                    random_bits=_rbits_view(random_bits), **kw)
+        xv, ov = views.host_view(x), views.host_view(out)
+        if random_bits is not None or _cpu_plans().quantize(
+                xv, fmt, kw["rounding"], kw["overflow"], kw["subnormals"], kw["daz"], kw["seed"],
+                kw["stream"], kw["sr_bits"], ov) is None:  # the core's per-call plans first
+            fs.quantize(xv, fmt, out=ov, random_bits=_rbits_view(random_bits), **kw)
         return
     xc = x.contiguous()  # CUDA: strided inputs made dense by torch (its allocator, capturable)
     if views.bf16_detour(x.dtype, out.dtype):

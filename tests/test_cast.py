@@ -17,6 +17,7 @@ from ml_support import E8M0_SUBNORMALS_ROUND_UP, ML_NAMES, ml_type
 import floatsim as fs
 from floatsim import reference as ref
 from floatsim.cpu import elementwise as cpu
+from floatsim.cpu.launch import serial
 from floatsim.cpu.tables import TABLE_CODES, decode_general, encode_general
 from floatsim.dtypes import holds
 from floatsim.kernels.fast32 import make_consts, quantize_f32_bits
@@ -579,16 +580,121 @@ def test_shapes_strides_and_no_mutation() -> None:
 
 
 def test_format_sweep_compiles_once() -> None:
-    x = np.linspace(-3, 3, 100, dtype=np.float32)
+    x = np.linspace(-3, 3, 100, dtype=np.float32)  # small: the serial twins run it
     fs.quantize(x, "e4m3")
     fs.encode(x.astype(np.float64), "e4m3")
-    before = (len(cpu.f32_rne.signatures), len(cpu.encode_flat.signatures))
+    kernels = (cpu.f32_rne, cpu.encode_flat, serial(cpu.f32_rne), serial(cpu.encode_flat))
+    before = [len(k.signatures) for k in kernels]
+    assert before[2] and before[3]
     for e in range(2, 8):
         for m in range(0, 8 - e):  # 8-bit codes throughout: one output dtype
             fmt = fs.Format(ebits=e, mbits=m, specials="fn" if m == 0 else "ieee")
             fs.quantize(x, fmt)
             fs.encode(x.astype(np.float64), fmt)
-    assert (len(cpu.f32_rne.signatures), len(cpu.encode_flat.signatures)) == before
+    assert [len(k.signatures) for k in kernels] == before
+
+
+# ---- small arrays and per-call plans (floatsim.cpu.launch, floatsim.cpu.plans) -------------
+
+
+def test_small_arrays_run_the_serial_twin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below PARALLEL_MIN elements launch() calls the kernel's serial twin: a
+    parallel kernel with one thread still waits for a worker's wake-up."""
+    from floatsim.cpu import launch as L
+
+    calls: list[str] = []
+
+    def kernel(*args: object) -> None:
+        calls.append("parallel")
+
+    monkeypatch.setattr(L, "first_use", lambda k: None)
+    monkeypatch.setattr(L, "serial", lambda k: (lambda *a: calls.append("serial")) if k is kernel else None)
+    L.launch(kernel, 0)
+    L.launch(kernel, L.PARALLEL_MIN - 1)
+    L.launch(kernel, L.PARALLEL_MIN)
+    assert calls == ["serial", "serial", "parallel"]
+
+
+def test_serial_twin_gives_the_same_bits_and_has_its_own_cache() -> None:
+    from floatsim.spec import CastSpec
+
+    twin = serial(cpu.f32_sr)
+    assert twin is serial(cpu.f32_sr)
+    assert cpu.f32_sr.targetoptions["parallel"] and not twin.targetoptions.get("parallel")
+    # its own cache files: the parallel kernel's machine code is never loaded for it
+    assert twin._cache._cache_file._index_name != cpu.f32_sr._cache._cache_file._index_name
+    xu = np.arange(7, 2**32, 2**32 // 3000, dtype=np.uint64).astype(np.uint32)
+    spec = CastSpec(xu.view(np.float32), "e2m1", "sr", seed=9, stream=3)
+    kernel, args = cpu.fast32_args(spec)
+    a, b = np.empty_like(xu), np.empty_like(xu)
+    kernel(xu, a, *args)
+    twin(xu, b, *args)
+    assert np.array_equal(a, b)
+
+
+def _plan_inputs(dtype: type) -> np.ndarray:
+    rng = np.random.default_rng(12)
+    x = (rng.standard_normal(700) * np.exp2(rng.integers(-30, 30, 700))).astype(dtype)
+    x[:8] = [0.0, -0.0, np.nan, np.inf, -np.inf, 1e-40, 3.0e38, -1.0625]
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_per_call_plans_equal_the_general_path(dtype: type) -> None:
+    """floatsim.cpu.plans (contiguous float32 / float64 arrays) gives the bits
+    of the general path (taken by a strided view of the same values), with a
+    new result and with out=, in every mode and with the per-call options."""
+    from floatsim.cpu import plans
+
+    x = _plan_inputs(dtype)
+    strided = np.repeat(x, 2)[::2]  # same values, not contiguous: the general path
+    cases = [("e4m3", {}), ("e2m1", {"overflow": "saturate"}), ("e5m2", {"subnormals": False}),
+             ("e4m3", {"daz": True}), ("bf16", {}), (fs.Format(ebits=6, mbits=9), {})]
+    for mode in MODES:
+        for fmt, kw in cases:
+            if mode is fs.Rounding.STOCHASTIC:
+                kw = {**kw, "seed": 2**63 + 5, "stream": 7}
+            want = fs.quantize(strided, fmt, mode, **kw)
+            args = (fmt, mode, kw.get("overflow"), kw.get("subnormals"), kw.get("daz", False),
+                    kw.get("seed"), kw.get("stream", 0), None)
+            got = plans.quantize(x, *args, None)
+            assert got is not None and same_bits(got, want), (fmt, mode, kw)
+            out = np.empty_like(x)
+            assert plans.quantize(x, *args, out) is out and same_bits(out, want), (fmt, mode, kw)
+            assert same_bits(fs.quantize(x, fmt, mode, **kw), want)
+    sr = plans.quantize(x, "e2m1", "sr", None, None, False, 3, 0, 4, None)
+    assert same_bits(sr, fs.quantize(strided, "e2m1", "sr", seed=3, sr_bits=4))
+    assert plans.quantize(x[:0], "e4m3", "rne", None, None, False, None, 0, None, None).shape == (0,)
+    zero_d = plans.quantize(np.array(1.0625, dtype), "e4m3", "rne", None, None, False, None, 0, None,
+                            None)
+    assert zero_d.shape == () and zero_d == 1.0
+
+
+def test_per_call_plans_leave_the_rest_to_the_general_path() -> None:
+    """What the plans do not take (returns None): the general path handles it,
+    or says what is wrong with its own message."""
+    from floatsim.cpu import plans
+
+    x = _plan_inputs(np.float32)
+    rne = ("e4m3", "rne", None, None, False, None)
+    assert plans.quantize(x, *rne, 0, None, None) is not None
+    assert plans.quantize(np.ones(4, np.float16), *rne, 0, None, None) is None
+    assert plans.quantize(x[::2], *rne, 0, None, None) is None
+    assert plans.quantize(list(x[:3]), *rne, 0, None, None) is None
+    assert plans.quantize(x, *rne, np.uint32(1), None, None) is None
+    assert plans.quantize(x, *rne, 2**32, None, None) is None
+    assert plans.quantize(x, *rne, 0, None, np.empty_like(x, np.float64)) is None
+    assert plans.quantize(x, *rne, 0, None, np.empty(3, np.float32)) is None
+    assert plans.quantize(x, "e4m3", "sr", None, None, False, np.int64(1), 0, None, None) is None
+    assert plans.quantize(x, "e4m3", "sr", None, None, False, -1, 0, None, None) is None
+    assert plans.quantize(x, "e4m3", "rne", None, None, False, 1, 0, None, None) is None
+    assert plans.quantize(x, "e4m3", "sr", None, None, False, None, 0, None, None) is None
+    assert plans.quantize(x, "e4m3", "rne", ["saturate"], None, False, None, 0, None, None) is None
+    assert plans.quantize(x, "bf16", "rne", None, None, False, None, 0, None, None) is not None
+    fp64 = fs.Format(ebits=11, mbits=52)  # float32 cannot hold it
+    assert plans.quantize(x, fp64, "rne", None, None, False, None, 0, None, None) is None
+    with pytest.raises(ValueError, match=r"stream=4294967296 must be an int in 0..4294967295"):
+        fs.quantize(x, "e4m3", stream=2**32)
 
 
 # ---- errors name the argument and what is allowed ----------------------------------------

@@ -114,6 +114,30 @@ def test_strided_zero_d_and_empty_tensors(mode: fs.Rounding) -> None:
             assert torch.equal(x, before)  # never modified in place
 
 
+def test_host_views_share_memory_and_leave_storage_resizable() -> None:
+    """views.host_view: numpy arrays over the tensors' own memory (any strides,
+    0-d, empty, bfloat16, integer codes) that keep the tensor alive and do not
+    mark its storage unresizable (Tensor.numpy() does: FSDP2 then fails)."""
+    base = torch.arange(24, dtype=torch.float64).reshape(4, 6)
+    for t in (base, base[:, ::2], base.t(), base[1, 2], base[:0], base[:1].expand(3, 6),
+              base.float(), base.bfloat16(), base.to(torch.uint8), base.to(torch.int64)):
+        a = views.host_view(t)
+        assert a.shape == tuple(t.shape)
+        assert a.__array_interface__["data"][0] == t.data_ptr() or not t.numel()
+        want = t.float().numpy() if t.dtype == torch.bfloat16 else t.numpy()
+        assert np.array_equal(a.astype(np.float64), want.astype(np.float64))
+    t = torch.zeros(5)
+    a = views.host_view(t)
+    a[1] = 2.5
+    assert t[1] == 2.5  # the same memory
+    del t
+    assert a.base.tensor.tolist() == [0.0, 2.5, 0.0, 0.0, 0.0]  # kept alive by the view
+    w = torch.ones(8)
+    views.host_view(w)
+    w.untyped_storage().resize_(0)  # what FSDP2 does to an all-gathered weight
+    assert w.untyped_storage().nbytes() == 0
+
+
 @pytest.mark.parametrize("dtype", list(DTYPES), ids=str)
 def test_seeded_stochastic_rounding_equals_core(dtype: torch.dtype) -> None:
     x = torch.from_numpy(_RNG.standard_normal(3000) * 10).to(dtype)

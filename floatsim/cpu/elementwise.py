@@ -167,6 +167,24 @@ F32_KERNELS = (f32_rne, f32_rna, f32_rtz, f32_rup, f32_rdn, f32_odd, f32_sr)
 # ---- running a validated call ------------------------------------------------------------
 
 
+def fast32_args(spec: Any, table: np.ndarray | None = None) -> tuple[Any, tuple]:
+    """The float32 fast-path kernel of ``spec`` and its arguments after the
+    input and output views (Philox seed words and stream at 2, 3, 4 under
+    stochastic rounding, as in :func:`general_args`)."""
+    kernel = F32_KERNELS[ROUNDING_CODE[spec.rounding]]
+    if spec.rounding is Rounding.STOCHASTIC:
+        return kernel, (spec.consts(), spec.rmode, spec.seed_lo, spec.seed_hi, spec.stream, 0,
+                        spec.rbits, table)
+    return kernel, (spec.consts(), table)
+
+
+def general_args(spec: Any) -> tuple:
+    """The arguments of the general routine (``quantize_flat`` or
+    ``encode_flat``) after the input and output: the parameter vector, the
+    random-bit source, Philox seed words and stream (at 2, 3, 4), offset 0."""
+    return (spec.params, spec.rmode, spec.seed_lo, spec.seed_hi, spec.stream, 0, spec.rbits)
+
+
 def run_fast32(spec: Any, out_flat: np.ndarray, table: np.ndarray | None = None) -> None:
     """The float32 fast path of ``spec`` (a :class:`floatsim.spec.CastSpec`
     whose ``fast32`` holds) into float32 ``out_flat``, or with a code
@@ -174,17 +192,12 @@ def run_fast32(spec: Any, out_flat: np.ndarray, table: np.ndarray | None = None)
     ``out_flat`` of the code dtype."""
     xu = spec.flat_input().view(np.uint32)
     ou = out_flat if table is not None else out_flat.view(np.uint32)
-    kernel = F32_KERNELS[ROUNDING_CODE[spec.rounding]]
-    if spec.rounding is Rounding.STOCHASTIC:
-        launch(kernel, xu.size, xu, ou, spec.consts(), spec.rmode, spec.seed_lo, spec.seed_hi,
-               spec.stream, 0, spec.rbits, table)
-    else:
-        launch(kernel, xu.size, xu, ou, spec.consts(), table)
+    kernel, args = fast32_args(spec, table)
+    launch(kernel, xu.size, xu, ou, *args)
 
 
 def run_general(spec: Any, kernel: Any, out_flat: np.ndarray) -> None:
     """The general routine (``quantize_flat`` or ``encode_flat``) of ``spec``
     into ``out_flat`` (float64 / float32 values, or codes)."""
     x = spec.flat_input()
-    launch(kernel, x.size, x, out_flat, spec.params, spec.rmode, spec.seed_lo, spec.seed_hi,
-           spec.stream, 0, spec.rbits)
+    launch(kernel, x.size, x, out_flat, *general_args(spec))
