@@ -116,9 +116,11 @@ def element_code_dtype(bf: BlockFormat) -> torch.dtype:
 
 
 def _host(t: torch.Tensor | None) -> np.ndarray | None:
+    # the core's GPU block path takes amax= from the host (it checks it there and copies it
+    # to the device): a CUDA amax costs a device-to-host copy, as a tensor scale does
     if t is None:
         return None
-    return views.host_view(t) if t.is_cpu else t
+    return views.host_view(t) if t.is_cpu else t.detach().cpu().numpy()
 
 
 def _tscale(t: torch.Tensor | None) -> float | None:

@@ -130,10 +130,12 @@ def elementwise(dev: torch.device, rng: np.random.Generator) -> None:
                         want = fs.quantize(xn, fmt, mode, **kw)
                     except ValueError:  # x's dtype cannot hold the format
                         continue
+                    # the NaN-free selection is a boolean mask, whose indexing syncs: made
+                    # outside no_sync() (only floatsim's own calls must not synchronise)
+                    xk = x if isinstance(keep, slice) else x[torch.from_numpy(np.asarray(keep)).to(dev)]
                     with no_sync():
                         got = ft.quantize(x, fmt, mode, **kw)
-                        codes = ft.encode(x[torch.from_numpy(np.asarray(keep)).to(dev)]
-                                          if not isinstance(keep, slice) else x, fmt, mode, **kw)
+                        codes = ft.encode(xk, fmt, mode, **kw)
                     assert got.device == dev
                     same(got, want, f"quantize {fmt} {mode} {kw} {dtype}")
                     same(codes, fs.encode(xn[keep], fmt, mode, **kw), f"encode {fmt} {mode} {dtype}")
@@ -195,11 +197,7 @@ def block_checks(dev: torch.device, rng: np.random.Generator) -> None:
                         same(enc.scales, want[1], "scales " + what)
                         for dt, npdt in ((torch.float32, np.float32), (torch.bfloat16, BF16)):
                             same(ft.blocks.decode(enc, name, axis=axis, dtype=dt),
-                                 fs.blocks.decode(*want, name, axis=axis, dtype=npdt)
-                                 if len(want) == 2 else
-                                 fs.blocks.decode(want[0], want[1], name, axis=axis, dtype=npdt,
-                                                  **({"tensor_scale": want[2]} if "nvfp4" in name
-                                                     else {"zero_points": want[2]})),
+                                 fs.blocks.decode(want, name, axis=axis, dtype=npdt),
                                  "decode " + what)
     check("blocks quantize / encode / decode", where, run)
 
@@ -210,6 +208,17 @@ def block_checks(dev: torch.device, rng: np.random.Generator) -> None:
                 ft.blocks.quantize(x, name)
                 ft.blocks.decode(ft.blocks.encode(x, name), name)
     check("blocks without host synchronisation", where, no_host_sync)
+
+    def amax_on_device() -> None:
+        # the training layer's delayed scaling and NVFP4 pass amax as a tensor on x's device
+        x = torch.from_numpy(v).to(dev)
+        for name, am in (("nvfp4", np.float32(300.0)), (fs.blocks.scaled("e4m3"), np.float32(5e3))):
+            got = ft.blocks.quantize(x, name, axis=None if not isinstance(name, str) else -1,
+                                     amax=torch.tensor(am, device=dev))
+            want = fs.blocks.quantize(v, name, axis=None if not isinstance(name, str) else -1,
+                                      amax=np.asarray(am))
+            same(got, want, f"amax on {dev}: {name}")
+    check("blocks with amax= on the device", where, amax_on_device)
 
 
 def gradients(dev: torch.device, rng: np.random.Generator) -> None:
