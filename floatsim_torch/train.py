@@ -40,6 +40,7 @@ from floatsim.studies.corpus import Corpus
 from .emulation import emulate
 from .gpt import GPT, GPTConfig
 from .monitor import Telemetry, counting, telemetry
+from .pqtrain import finalize, state_of
 
 __all__ = ["RunResult", "TrainConfig", "run", "log"]
 
@@ -110,7 +111,7 @@ def _lr(cfg: TrainConfig, step: int) -> float:
 def run(recipe: _recipes.Recipe | str, data: Corpus, model_cfg: GPTConfig, cfg: TrainConfig,
         *, modules: Any = None, telemetry_steps: int | None = 0, progress: bool = True,
         desc: str | None = None, on_step: Callable[[int, float], None] | None = None,
-        ) -> RunResult:
+        prepare: Callable[[torch.nn.Module], Any] | None = None) -> RunResult:
     """Train one model under one recipe and return its curves and numbers.
 
     Args:
@@ -121,6 +122,13 @@ def run(recipe: _recipes.Recipe | str, data: Corpus, model_cfg: GPTConfig, cfg: 
         progress: show a progress bar and log lines.
         desc: the bar's label (default the recipe's name).
         on_step: called with (step, loss) after every step.
+        prepare: called with the model after :func:`emulate`, before the
+            optimizer is built (e.g. ``floatsim_torch.pqt.qat``).
+
+    A model under :func:`floatsim_torch.pqt` (a recipe's ``weight_noise``, or
+    ``prepare``'s) trains with its annealing over ``cfg.steps`` and is
+    finalized (its weights cast to the target format) before the final
+    evaluation: the last validation loss is the cast model's.
     """
     r = _recipes.get(recipe)
     dev = torch.device(cfg.device)
@@ -130,6 +138,11 @@ def run(recipe: _recipes.Recipe | str, data: Corpus, model_cfg: GPTConfig, cfg: 
         modules = lambda m, name: name != "lm_head"   # noqa: E731 - the usual high-precision head
     counted = cfg.steps if telemetry_steps is None else min(telemetry_steps, cfg.steps)
     emulate(model, r, modules=modules, seed=cfg.seed, telemetry=counted > 0)
+    if prepare is not None:
+        prepare(model)
+    pqt_state = state_of(model)
+    if pqt_state is not None:
+        pqt_state.steps = cfg.steps
     first_counted = cfg.steps - counted   # index of the first step that counts
     counting_on = [first_counted == 0]
     counting(model, counting_on[0])
@@ -200,6 +213,8 @@ def run(recipe: _recipes.Recipe | str, data: Corpus, model_cfg: GPTConfig, cfg: 
         bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
         bar.update(1)
     bar.close()
+    if pqt_state is not None:
+        finalize(model)   # evaluate the weights as they will be stored
     res.val_loss.append((res.train_loss[-1][0], evaluate()))
     res.seconds = time.perf_counter() - t0
     res.tokens_per_s = tokens / timed if timed > 0 else math.nan
