@@ -230,9 +230,10 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
-def time_steps(model: nn.Module, args: argparse.Namespace, dev: torch.device, *,
-               compiled: bool = False, autocast: bool = False) -> list[float]:
-    """Seconds per training step (forward, backward, AdamW) after the warm-up steps."""
+def make_step(model: nn.Module, args: argparse.Namespace, dev: torch.device, *,
+              compiled: bool = False, autocast: bool = False) -> Callable[[], float]:
+    """A function running one training step (forward, backward, AdamW) of
+    ``model`` on fixed random tokens and returning its seconds and loss."""
     model.to(dev).train()
     g = torch.Generator().manual_seed(0)
     vocab = model.cfg.vocab_size
@@ -241,8 +242,8 @@ def time_steps(model: nn.Module, args: argparse.Namespace, dev: torch.device, *,
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=dev.type == "cuda")
     loss_fn = torch.compile(model.loss, fullgraph=False) if compiled else model.loss
     amp = torch.autocast(dev.type, torch.bfloat16) if autocast else contextlib.nullcontext()
-    times = []
-    for i in range(args.warmup + args.steps):
+
+    def step() -> tuple[float, torch.Tensor]:
         _sync(dev)
         t = time.perf_counter()
         with amp:
@@ -251,9 +252,21 @@ def time_steps(model: nn.Module, args: argparse.Namespace, dev: torch.device, *,
         loss.backward()
         opt.step()
         _sync(dev)
+        return time.perf_counter() - t, loss.detach()
+
+    return step
+
+
+def time_steps(model: nn.Module, args: argparse.Namespace, dev: torch.device, *,
+               compiled: bool = False, autocast: bool = False) -> list[float]:
+    """Seconds per training step (forward, backward, AdamW) after the warm-up steps."""
+    step = make_step(model, args, dev, compiled=compiled, autocast=autocast)
+    times = []
+    for i in range(args.warmup + args.steps):
+        t, loss = step()
         if i >= args.warmup:
-            times.append(time.perf_counter() - t)
-    if not torch.isfinite(loss.detach()):
+            times.append(t)
+    if not torch.isfinite(loss):
         raise NA(f"loss is {float(loss)}")
     return times
 
