@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
-from train_step import make_step  # noqa: E402
+from train_step import make_step, report  # noqa: E402
 
 import floatsim_torch as fst  # noqa: E402
 from floatsim.noise import PQTConfig  # noqa: E402
@@ -106,12 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         over = "" if label.startswith("float32") else f"{100 * (ratio - 1):+.1f}%"
         lines.append(f"| {label} | {1e3 * statistics.median(ts):.1f} | {1e3 * min(ts):.1f} | "
                      f"{over} |")
-    lines += ["", f"command: python bench/pqt_step.py {' '.join(argv or sys.argv[1:])}"]
-    print("\n".join(lines))
-    if args.markdown:
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text("\n".join(lines) + "\n")
-    return 0
+    return report(lines, "pqt_step.py", argv, args.markdown)
 
 
 if __name__ == "__main__":

@@ -423,11 +423,17 @@ def main(argv: list[str] | None = None) -> int:
     args.batch = args.batch or 8
     args.seq = args.seq or (1024 if args.gpu else 128)
     lines = run_gpu(args) if args.gpu else run_cpu(args)
-    lines += ["", f"command: python bench/train_step.py {' '.join(argv or sys.argv[1:])}"]
+    return report(lines, "train_step.py", argv, args.markdown)
+
+
+def report(lines: list[str], script: str, argv: list[str] | None, markdown: str | None) -> int:
+    """Print the table and the command that made it (and write them to
+    ``markdown``); the exit status."""
+    lines = [*lines, "", f"command: python bench/{script} {' '.join(argv or sys.argv[1:])}"]
     print("\n".join(lines))
-    if args.markdown:
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text("\n".join(lines) + "\n")
+    if markdown:
+        Path(markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(markdown).write_text("\n".join(lines) + "\n")
     return 0
 
 
