@@ -5,7 +5,8 @@ The model is ``bench/train_step.py``'s (floatsim_torch.gpt size '10m', ~10.8M
 parameters, AdamW, random tokens, batch 8 x 128).  Rows: the float32 model as
 it is (no noise), and the same model under ``floatsim_torch.pqt`` (every
 Linear but the output head: BF16 parameters, noise at the target's spacing,
-one BF16 cast, the layer computing in float32) for each noise, and under
+one BF16 cast, the layer computing in float32) for each noise (and R with
+FP32 parameters: AdamW on BF16 tensors is itself slower on most CPUs), and under
 ``floatsim_torch.pqt.qat`` (round-to-nearest STE) for comparison.  The rows
 take one step each in turn, ``--steps`` times over (after ``--warmup`` such
 rounds), so that a machine whose load changes slows neighbouring steps
@@ -55,6 +56,9 @@ def rows(target: str) -> dict[str, Callable[[nn.Module], nn.Module]]:
         cfg = PQTConfig(target, noise)
         out[f"pqt {target} {noise} (BF16 parameters)"] = (
             lambda m, cfg=cfg: fst.pqt(m, cfg, modules=_hidden, seed=0))
+    cfg = PQTConfig(target, "r", param_dtype="float32")
+    out[f"pqt {target} r (FP32 parameters)"] = (
+        lambda m: fst.pqt(m, cfg, modules=_hidden, seed=0))
     out[f"qat {target} (STE, FP32 parameters)"] = (
         lambda m: fst.pqt.qat(m, PQTConfig(target, param_dtype="float32"), modules=_hidden))
     return out

@@ -91,6 +91,7 @@ class RunResult:
     recipe: str
     train_loss: list[tuple[int, float]] = field(default_factory=list)
     val_loss: list[tuple[int, float]] = field(default_factory=list)
+    val_before_cast: float = math.nan   # under pqt / qat: the last evaluation before finalize
     tokens_per_s: float = math.nan
     seconds: float = 0.0
     params: int = 0
@@ -128,7 +129,9 @@ def run(recipe: _recipes.Recipe | str, data: Corpus, model_cfg: GPTConfig, cfg: 
     A model under :func:`floatsim_torch.pqt` (a recipe's ``weight_noise``, or
     ``prepare``'s) trains with its annealing over ``cfg.steps`` and is
     finalized (its weights cast to the target format) before the final
-    evaluation: the last validation loss is the cast model's.
+    evaluation: the last validation loss is the cast model's, and
+    ``val_before_cast`` the parameters' as trained (in eval mode: without
+    noise for PQT, rounded for QAT).
     """
     r = _recipes.get(recipe)
     dev = torch.device(cfg.device)
@@ -214,6 +217,7 @@ def run(recipe: _recipes.Recipe | str, data: Corpus, model_cfg: GPTConfig, cfg: 
         bar.update(1)
     bar.close()
     if pqt_state is not None:
+        res.val_before_cast = evaluate()
         finalize(model)   # evaluate the weights as they will be stored
     res.val_loss.append((res.train_loss[-1][0], evaluate()))
     res.seconds = time.perf_counter() - t0

@@ -7,6 +7,7 @@ final cast)."""
 from __future__ import annotations
 
 import csv
+import math
 import sys
 
 import pytest
@@ -22,7 +23,8 @@ def _fake(losses: dict[str, list[float]], cfg: pqt.StudyConfig) -> list[Result]:
     for r in pqt.plan(cfg):
         v = losses.get(r.label, [2.0] * cfg.seeds)[r.seed]
         out.append(Result(r, v, [(s, 3.0 - s / 10 + v / 100) for s in range(1, 11)],
-                          tokens_per_s=1000.0 + r.seed))
+                          tokens_per_s=1000.0 + r.seed,
+                          val_before_cast=v - 0.01 if r.method != "baseline" else math.nan))
     return out
 
 
@@ -63,9 +65,11 @@ def test_summary_table_and_files(tmp_path) -> None:
     res = _fake({"bf16": [2.0, 2.2], "e2m3 qat": [2.3, 2.3], "e2m3 pqt r": [2.1, 2.3]}, cfg)
     rows = pqt.summarize(res)
     text = pqt.table(rows).splitlines()
-    assert text[3] == "| bf16 | 2.100 ± 0.141 |  | 1000 | 4, 2 |"
-    assert text[4] == "| e2m3 qat | 2.300 ± 0.000 | +0.200 ± 0.141 | 1000 | 4, 0.75 |"
-    assert text[5] == "| e2m3 pqt r | 2.200 ± 0.141 | +0.100 ± 0.000 | 1000 | 2, 0.75 |"
+    assert text[3] == "| bf16 | 2.100 ± 0.141 |  |  |  | 1000 | 4, 2 |"
+    assert text[4] == ("| e2m3 qat | 2.300 ± 0.000 | +0.200 ± 0.141 | 0.200 | +0.010 ± 0.000 | "
+                       "1000 | 4, 0.75 |")
+    assert text[5] == ("| e2m3 pqt r | 2.200 ± 0.141 | +0.100 ± 0.000 | 0.100 | +0.010 ± 0.000 | "
+                       "1000 | 2, 0.75 |")
     made = pqt.report(res, tmp_path, title="t")
     assert made == ["summary.csv", "runs.csv", "losses.csv", "curves.png"]
     with (tmp_path / "losses.csv").open() as f:
@@ -88,7 +92,7 @@ def test_main_with_a_stand_in_trainer(tmp_path, capsys) -> None:
     assert (cfg.formats, cfg.noises, cfg.qat, cfg.size, cfg.seeds, threads) == (
         ("e3m2",), ("gaussian",), False, "tiny", 1, 1)
     out = capsys.readouterr().out
-    assert "| e3m2 pqt gaussian | 2.000 | +0.000 | 1000 | 2, 0.75 |" in out
+    assert "| e3m2 pqt gaussian | 2.000 | +0.000 | 0.000 | +0.010 | 1000 | 2, 0.75 |" in out
     assert pqt.main(["--noises", "laplace"], trainer=trainer) == 2
     assert "noise 'laplace' is not valid" in capsys.readouterr().err
 
@@ -131,3 +135,6 @@ def test_smallest_configuration_trains_and_evaluates_after_the_cast(tmp_path, ca
         last = sum(v for _, v in r.train_loss[-3:]) / 3
         assert last < first - 0.3, (r.run.label, r.train_loss)
         assert r.val_loss < r.train_loss[0][1] and r.tokens_per_s > 0
+        assert math.isnan(r.val_before_cast) == (r.run.method == "baseline")
+    qat_run = res[2]
+    assert qat_run.val_before_cast == qat_run.val_loss   # QAT's eval reads the same cast

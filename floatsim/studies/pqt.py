@@ -179,27 +179,39 @@ def summarize(results: Sequence[Result]) -> list[dict[str, Any]]:
     """One row per label in plan order: method, format, noise, bytes per
     parameter (training, final), tokens/s (mean over seeds), then
     :func:`~floatsim.studies.report.summary`'s final validation loss
-    statistics with the gap to BF16 paired by seed.
+    statistics with the gap to BF16 paired by seed, then ``abs_gap`` (the
+    mean over seeds of that gap's magnitude: how closely the run tracks
+    BF16) and ``cast`` / ``cast_std`` (the final cast's cost: each run's
+    validation loss after the cast minus before it; NaN for the baselines).
 
     Example:
         >>> r = [Result(Run("baseline", "bf16", s), 2.0 + s / 10) for s in range(2)]
-        >>> r += [Result(Run("pqt", "e3m2", s, "r"), 2.1 + s / 5) for s in range(2)]
+        >>> r += [Result(Run("pqt", "e3m2", s, "r"), 2.1 - s / 5, val_before_cast=2.0)
+        ...       for s in range(2)]
         >>> row = summarize(r)[1]
-        >>> row["label"], row["train_bytes"], round(row["gap"], 2), round(row["gap_std"], 3)
-        ('e3m2 pqt r', 2, 0.15, 0.071)
+        >>> row["label"], row["train_bytes"], round(row["gap"], 2), round(row["abs_gap"], 2)
+        ('e3m2 pqt r', 2, -0.05, 0.15)
+        >>> round(row["cast"], 2), round(row["cast_std"], 3)
+        (0.0, 0.141)
     """
     groups: dict[str, list[Result]] = {}
     for r in results:
         groups.setdefault(r.run.label, []).append(r)
+    ref = {r.run.seed: r.val_loss for r in groups.get("bf16", []) if not r.diverged}
     rows = []
     for row in summary(results, reference="bf16"):
         rs = groups[row.pop("label")]
+        ok = [r for r in rs if not r.diverged]
         run = rs[0].run
         train_b, final_b = run.bytes_per_param
         tps = [r.tokens_per_s for r in rs if math.isfinite(r.tokens_per_s)]
+        gaps = [abs(r.val_loss - ref[r.run.seed]) for r in ok if r.run.seed in ref]
+        cast, cast_std = mean_std([r.val_loss - r.val_before_cast for r in ok
+                                   if math.isfinite(r.val_before_cast)])
         rows.append(dict(label=run.label, method=run.method, format=run.name, noise=run.noise,
                          train_bytes=train_b, final_bytes=final_b,
-                         tokens_per_s=mean_std(tps)[0], **row))
+                         tokens_per_s=mean_std(tps)[0], **row, abs_gap=mean_std(gaps)[0],
+                         cast=cast, cast_std=cast_std))
     return rows
 
 
@@ -208,22 +220,25 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
 
     Example:
         >>> res = [Result(Run("baseline", "bf16", 0), 2.0, tokens_per_s=1000.0),
-        ...        Result(Run("qat", "e2m3", 0), 2.1, tokens_per_s=900.0)]
+        ...        Result(Run("qat", "e2m3", 0), 2.1, tokens_per_s=900.0, val_before_cast=2.1)]
         >>> print(table(summarize(res)))
-        | run | validation loss | gap to bf16 | tokens/s | bytes/param: training, final |
-        |---|---|---|---|---|
-        | bf16 | 2.000 |  | 1000 | 4, 2 |
-        | e2m3 qat | 2.100 | +0.100 | 900 | 4, 0.75 |
+        | run | validation loss | gap to bf16 | mean abs gap | cast cost | tokens/s | bytes/param: training, final |
+        |---|---|---|---|---|---|---|
+        | bf16 | 2.000 |  |  |  | 1000 | 4, 2 |
+        | e2m3 qat | 2.100 | +0.100 | 0.100 | +0.000 | 900 | 4, 0.75 |
     """
-    out = ["| run | validation loss | gap to bf16 | tokens/s | bytes/param: training, final |",
-           "|---|---|---|---|---|"]
+    out = ["| run | validation loss | gap to bf16 | mean abs gap | cast cost | tokens/s | "
+           "bytes/param: training, final |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         loss = pm(r["mean"], r["std"])
         if r["diverged"]:
             loss += f" ({r['diverged']}/{r['runs']} diverged)"
-        gap = "" if r["label"] == "bf16" else pm(r["gap"], r["gap_std"], signed=True)
+        ref = r["label"] == "bf16"
+        gap = "" if ref else pm(r["gap"], r["gap_std"], signed=True)
+        abs_gap = "" if ref or math.isnan(r["abs_gap"]) else f"{r['abs_gap']:.3f}"
+        cast = "" if math.isnan(r["cast"]) else pm(r["cast"], r["cast_std"], signed=True)
         tps = "-" if math.isnan(r["tokens_per_s"]) else f"{r['tokens_per_s']:.0f}"
-        out.append(f"| {r['label']} | {loss} | {gap} | {tps} | "
+        out.append(f"| {r['label']} | {loss} | {gap} | {abs_gap} | {cast} | {tps} | "
                    f"{r['train_bytes']:g}, {r['final_bytes']:g} |")
     return "\n".join(out)
 
@@ -231,7 +246,7 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
 def run_rows(results: Sequence[Result]) -> list[dict[str, Any]]:
     """One dict per run: what runs.csv holds."""
     return [dict(label=r.run.label, method=r.run.method, format=r.run.name, noise=r.run.noise,
-                 seed=r.run.seed, val_loss=r.val_loss,
+                 seed=r.run.seed, val_loss=r.val_loss, val_before_cast=r.val_before_cast,
                  final_train_loss=r.train_loss[-1][1] if r.train_loss else math.nan,
                  tokens_per_s=round(r.tokens_per_s, 1), diverged=r.diverged,
                  seconds=round(r.seconds, 1)) for r in results]
@@ -331,8 +346,9 @@ def main(argv: Sequence[str] | None = None, *,
     def text(results: list[Result], cfg: StudyConfig) -> str:
         return (table(summarize(results)) + f"\n\nvalidation loss: final, after the cast to the "
                 f"target; mean ± sample std over {cfg.seeds} seed(s); gap: each run minus the "
-                "bf16 run of the same seed; tokens/s: training steps after the first, "
-                "evaluation excluded")
+                "bf16 run of the same seed (mean abs gap: of its magnitude); cast cost: the loss "
+                "after the final cast minus before it; tokens/s: training steps after the "
+                "first, evaluation excluded")
 
     return runner.run("floatsim study pqt", args, make_config,
                       trainer or "floatsim_torch.studies.pqt:train", write, text)

@@ -102,7 +102,9 @@ class Result:
     """What one training run produced: its run (anything with ``label`` and
     ``seed``), the final validation loss, the training loss of every step
     and the validation losses along the way (``(step, loss)`` pairs), and
-    its wall time and training throughput (NaN where not measured)."""
+    its wall time and training throughput, and the validation loss before
+    a final cast of the weights where the run has one (NaN where not
+    measured)."""
 
     run: Any
     val_loss: float
@@ -110,6 +112,7 @@ class Result:
     val_curve: list[tuple[int, float]] = field(default_factory=list)
     seconds: float = 0.0
     tokens_per_s: float = math.nan
+    val_before_cast: float = math.nan
 
     @property
     def diverged(self) -> bool:

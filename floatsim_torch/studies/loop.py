@@ -68,4 +68,5 @@ def train_recipe(r: Any, recipe: Any, cfg: Training, data: corpus.Corpus, model_
                      eval_batches=cfg.eval_batches, warmup=max(1, cfg.steps // 15))
     res = run(recipe, data, model_cfg, tc, telemetry_steps=0, progress=False,
               on_step=lambda step, loss: step_done(), **kw)
-    return Result(r, res.final_val, res.train_loss, res.val_loss, res.seconds, res.tokens_per_s)
+    return Result(r, res.final_val, res.train_loss, res.val_loss, res.seconds, res.tokens_per_s,
+                  res.val_before_cast)
