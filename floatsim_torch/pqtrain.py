@@ -143,19 +143,22 @@ def pqt(model: nn.Module, config: PQTConfig | fs.Format | str = "e3m2",
 class Rounded(nn.Module):
     """The parametrization of :func:`qat`: :func:`cast` of the stored parameter
     (in training and eval mode), as ``dtype``; the gradient passes straight
-    through."""
+    through.  ``rounding=False`` (post-training quantization): the stored
+    parameter as it is."""
 
-    def __init__(self, state: PQTState, dtype: torch.dtype) -> None:
+    def __init__(self, state: PQTState, dtype: torch.dtype, rounding: bool = True) -> None:
         super().__init__()
         self.state = state
         self.dtype = dtype
+        self.rounding = rounding
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return cast(w, self.state.config).to(self.dtype)
+        return (cast(w, self.state.config) if self.rounding else w).to(self.dtype)
 
 
 def qat(model: nn.Module, config: PQTConfig | fs.Format | str = "e3m2", *,
-        modules: Callable[[nn.Module, str], bool] | None = None, **kw: Any) -> nn.Module:
+        modules: Callable[[nn.Module, str], bool] | None = None, rounding: bool = True,
+        **kw: Any) -> nn.Module:
     """Round-to-nearest QAT with a straight-through estimator, the baseline PQT
     is compared with: the selected layers' weights read as :func:`cast` of
     the stored parameter on every forward pass (the target's grid at the
@@ -164,7 +167,9 @@ def qat(model: nn.Module, config: PQTConfig | fs.Format | str = "e3m2", *,
     and ``param_dtype`` matter (its noise is not drawn); ``**kw`` are
     PQTConfig fields when ``config`` is a format.  :func:`finalize` ends it
     with the same cast, so the finalized model computes what training's
-    forward passes did.  In place; returns ``model``.
+    forward passes did.  ``rounding=False``: post-training quantization
+    instead, the weights trained as they are and cast by :func:`finalize`
+    only.  In place; returns ``model``.
 
     Example:
         >>> import torch, floatsim_torch as ft
@@ -176,7 +181,8 @@ def qat(model: nn.Module, config: PQTConfig | fs.Format | str = "e3m2", *,
         ([[0.3125, -1.0]], [[0.3125, -1.0]])
     """
     cfg = config if isinstance(config, PQTConfig) else PQTConfig(config, **kw)
-    return _install(model, cfg, modules, None, lambda state, name, dt: Rounded(state, dt))
+    return _install(model, cfg, modules, None,
+                    lambda state, name, dt: Rounded(state, dt, rounding))
 
 
 def _install(model: nn.Module, cfg: PQTConfig, modules: Callable[[nn.Module, str], bool] | None,

@@ -14,6 +14,7 @@ import pytest
 
 from floatsim import recipes
 from floatsim.cli import main as cli
+from floatsim.noise import PQTConfig
 from floatsim.studies import pqt
 from floatsim.studies.report import Result
 
@@ -34,8 +35,8 @@ def test_plan_has_both_baselines_then_qat_and_every_noise_per_target() -> None:
     assert labels[:2] == ["fp32", "bf16"]
     for f in ("e3m2", "e2m3", "e4m3"):
         assert [lab for lab in labels if lab.startswith(f)] == [
-            f"{f} qat", f"{f} pqt uniform", f"{f} pqt gaussian", f"{f} pqt r"]
-    assert [r.seed for r in runs] == [0] * 14 + [1] * 14
+            f"{f} ptq", f"{f} qat", f"{f} pqt uniform", f"{f} pqt gaussian", f"{f} pqt r"]
+    assert [r.seed for r in runs] == [0] * 17 + [1] * 17
 
 
 def test_runs_use_the_named_recipes_and_say_their_bytes() -> None:
@@ -43,6 +44,8 @@ def test_runs_use_the_named_recipes_and_say_their_bytes() -> None:
                           pqt.Run("qat", "e2m3", 0), pqt.Run("pqt", "e4m3", 1, "uniform"))
     assert fp32.recipe() == recipes.get("fp32") and bf16.recipe() == recipes.get("bf16")
     assert qat.recipe() == recipes.get("fp32") and qat.pqt_config().param_dtype == "float32"
+    ptq = pqt.Run("ptq", "e3m2", 0)
+    assert ptq.recipe() == qat.recipe() and ptq.pqt_config() == PQTConfig("e3m2", param_dtype="float32")
     assert r.recipe().weight_noise == recipes.get("pqt_e4m3").weight_noise.replace(noise="uniform")
     assert r.pqt_config().format.name == "float8_e4m3fn" and r.pqt_config().scale == "tensor"
     assert [x.bytes_per_param for x in (fp32, bf16, qat, r)] == [(4, 4), (4, 2), (4, 0.75), (2, 1)]
@@ -61,7 +64,7 @@ def test_config_rejects_bad_settings(changes: dict, match: str) -> None:
 
 def test_summary_table_and_files(tmp_path) -> None:
     pytest.importorskip("matplotlib")
-    cfg = pqt.config(seeds=2, formats=("e2m3",), noises=("r",))
+    cfg = pqt.config(seeds=2, formats=("e2m3",), noises=("r",), ptq=False)
     res = _fake({"bf16": [2.0, 2.2], "e2m3 qat": [2.3, 2.3], "e2m3 pqt r": [2.1, 2.3]}, cfg)
     rows = pqt.summarize(res)
     text = pqt.table(rows).splitlines()
@@ -85,12 +88,13 @@ def test_main_with_a_stand_in_trainer(tmp_path, capsys) -> None:
         seen.append((cfg, threads))
         return _fake({}, cfg)
 
-    argv = ["--quick", "--formats", "e3m2", "--noises", "gaussian", "--no-qat", "--threads", "1",
+    argv = ["--quick", "--formats", "e3m2", "--noises", "gaussian", "--no-qat", "--no-ptq",
+            "--threads", "1",
             "--no-plot", "--out", str(tmp_path)]
     assert pqt.main(argv, trainer=trainer) == 0
     cfg, threads = seen[0]
-    assert (cfg.formats, cfg.noises, cfg.qat, cfg.size, cfg.seeds, threads) == (
-        ("e3m2",), ("gaussian",), False, "tiny", 1, 1)
+    assert (cfg.formats, cfg.noises, cfg.qat, cfg.ptq, cfg.size, cfg.seeds, threads) == (
+        ("e3m2",), ("gaussian",), False, False, "tiny", 1, 1)
     out = capsys.readouterr().out
     assert "| e3m2 pqt gaussian | 2.000 | +0.000 | 0.000 | +0.010 | 1000 | 2, 0.75 |" in out
     assert pqt.main(["--noises", "laplace"], trainer=trainer) == 2
@@ -127,14 +131,16 @@ def test_smallest_configuration_trains_and_evaluates_after_the_cast(tmp_path, ca
     finally:
         monkeypatch.undo()
         torch.set_num_threads(n)
-    assert [r.run.label for r in res] == ["fp32", "bf16", "e2m3 qat", "e2m3 pqt gaussian",
-                                          "e2m3 pqt r"]
-    assert finalized == ["float6_e2m3fn"] * 3          # QAT and both PQT runs, not the baselines
+    assert [r.run.label for r in res] == ["fp32", "bf16", "e2m3 ptq", "e2m3 qat",
+                                          "e2m3 pqt gaussian", "e2m3 pqt r"]
+    assert finalized == ["float6_e2m3fn"] * 4     # PTQ, QAT and both PQT runs, not the baselines
     for r in res:
         first = sum(v for _, v in r.train_loss[:3]) / 3
         last = sum(v for _, v in r.train_loss[-3:]) / 3
         assert last < first - 0.3, (r.run.label, r.train_loss)
         assert r.val_loss < r.train_loss[0][1] and r.tokens_per_s > 0
         assert math.isnan(r.val_before_cast) == (r.run.method == "baseline")
-    qat_run = res[2]
+    ptq_run, qat_run = res[2], res[3]
     assert qat_run.val_before_cast == qat_run.val_loss   # QAT's eval reads the same cast
+    assert ptq_run.val_before_cast == res[0].val_loss    # PTQ trains as fp32 does, then casts
+    assert ptq_run.val_loss != ptq_run.val_before_cast

@@ -13,6 +13,9 @@ head stay in FP32):
   every forward pass reads the weight rounded to nearest on the target's
   grid with one power-of-two scale per tensor, the gradient passes straight
   through to FP32 master weights (:func:`floatsim_torch.pqt.qat`);
+* **PTQ** (a control; ``--no-ptq`` leaves it out): FP32 training, then the
+  same final cast (``qat(..., rounding=False)``): what the cast costs a model
+  that never saw the target;
 * **PQT** to the same targets with each noise of :data:`NOISES` (uniform,
   gaussian, the FP-friendly R): the ``pqt_<fmt>`` recipe with that noise
   (:func:`floatsim_torch.pqt`: noise at the target's spacing under the same
@@ -30,8 +33,8 @@ Example:
     >>> from floatsim.studies import pqt
     >>> runs = pqt.plan(pqt.config(quick=True, formats=("e3m2",)))
     >>> [r.label for r in runs]
-    ['fp32', 'bf16', 'e3m2 qat', 'e3m2 pqt uniform', 'e3m2 pqt gaussian', 'e3m2 pqt r']
-    >>> runs[5].recipe().weight_noise.noise.name, runs[2].bytes_per_param
+    ['fp32', 'bf16', 'e3m2 ptq', 'e3m2 qat', 'e3m2 pqt uniform', 'e3m2 pqt gaussian', 'e3m2 pqt r']
+    >>> runs[6].recipe().weight_noise.noise.name, runs[2].bytes_per_param
     ('r9', (4, 0.75))
 """
 
@@ -75,7 +78,8 @@ _BYTES = {"fp32": (4, 4), "bf16": (4, 2)}
 @dataclass(frozen=True)
 class Run:
     """One run: a baseline (``method='baseline'``, ``name`` fp32 / bf16), or
-    ``method`` 'qat' / 'pqt' to the target ``name`` (with ``noise`` for PQT)."""
+    ``method`` 'ptq' / 'qat' / 'pqt' to the target ``name`` (with ``noise``
+    for PQT)."""
 
     method: str
     name: str
@@ -84,7 +88,7 @@ class Run:
 
     @property
     def label(self) -> str:
-        """'bf16', 'e3m2 qat', 'e2m3 pqt gaussian'."""
+        """'bf16', 'e3m2 ptq', 'e3m2 qat', 'e2m3 pqt gaussian'."""
         if self.method == "baseline":
             return self.name
         return f"{self.name} {self.method}" + (f" {self.noise}" if self.noise else "")
@@ -93,17 +97,17 @@ class Run:
         """The target, scale and parameter dtype (and, for PQT, the noise)."""
         if self.method == "baseline":
             return None
-        if self.method == "qat":   # FP32 master weights; the noise is not drawn
+        if self.method in ("ptq", "qat"):   # FP32 master weights; the noise is not drawn
             return PQTConfig(self.name, param_dtype="float32")
         return recipes.get(f"pqt_{self.name}").weight_noise.replace(noise=self.noise)
 
     def recipe(self) -> Recipe:
         """The recipe it trains with: the baseline's, ``pqt_<fmt>`` with this
-        noise, or fp32 for QAT (whose rounding ``floatsim_torch.pqt.qat``
+        noise, or fp32 for PTQ and QAT (whose rounding ``floatsim_torch.pqt.qat``
         installs)."""
         if self.method == "baseline":
             return recipes.get(self.name)
-        if self.method == "qat":
+        if self.method in ("ptq", "qat"):
             return recipes.get("fp32")
         return recipes.get(f"pqt_{self.name}").replace(
             name=f"pqt_{self.name}_{self.noise}", weight_noise=self.pqt_config())
@@ -121,12 +125,13 @@ class Run:
 
 @dataclass(frozen=True)
 class StudyConfig(Training):
-    """Targets, noises, QAT on or off, baselines, and (from
+    """Targets, noises, QAT and PTQ on or off, baselines, and (from
     :class:`~floatsim.studies.report.Training`) the seeds, model and training."""
 
     formats: tuple[str, ...] = FORMATS
     noises: tuple[str, ...] = NOISES
     qat: bool = True
+    ptq: bool = True
     baselines: tuple[str, ...] = BASELINES
     seeds: int = 3
     eval_batches: int = 8
@@ -143,8 +148,9 @@ class StudyConfig(Training):
                     raise ValueError(f"{name[:-1]} {s!r} is not valid; allowed: "
                                      f"{', '.join(allowed)}")
             object.__setattr__(self, name, v)
-        if not isinstance(self.qat, bool):
-            raise TypeError(f"qat={self.qat!r} must be a bool")
+        for name in ("qat", "ptq"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name}={getattr(self, name)!r} must be a bool")
         if "bf16" not in self.baselines:
             raise ValueError("the study measures gaps to bf16: keep it among the baselines")
 
@@ -165,11 +171,12 @@ def config(quick: bool = False, **changes: Any) -> StudyConfig:
 
 
 def plan(cfg: StudyConfig) -> list[Run]:
-    """Every run, seed by seed: the baselines, then per target QAT and each noise."""
+    """Every run, seed by seed: the baselines, then per target PTQ, QAT and each noise."""
     runs = []
     for seed in range(cfg.seeds):
         runs += [Run("baseline", b, seed) for b in cfg.baselines]
         for f in cfg.formats:
+            runs += [Run("ptq", f, seed)] if cfg.ptq else []
             runs += [Run("qat", f, seed)] if cfg.qat else []
             runs += [Run("pqt", f, seed, n) for n in cfg.noises]
     return runs
@@ -279,6 +286,8 @@ def curves(results: Sequence[Result], path: str | Path, title: str = "") -> None
                 kw = dict(color="k" if run.name == "fp32" else "grey", linestyle="-")
             elif run.method == "qat":
                 kw = dict(color="C3", linestyle="--")
+            elif run.method == "ptq":
+                kw = dict(color="C7", linestyle=":")
             else:
                 kw = dict(color=f"C{NOISES.index(run.noise)}", linestyle="-")
             top.plot(steps, loss, lw=1.1, label=label, **kw)
@@ -319,6 +328,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--noises", help=f"comma-separated PQT noises, of {', '.join(NOISES)}, or "
                                     "'none' (default all)")
     p.add_argument("--no-qat", action="store_true", help="skip the QAT runs")
+    p.add_argument("--no-ptq", action="store_true", help="skip the PTQ runs (the control)")
     p.add_argument("--baselines", help="comma-separated, of fp32, bf16 (default both; bf16 is "
                                        "required)")
     runner.add_training_options(p, FULL, QUICK, out="floatsim-study-pqt")
@@ -338,6 +348,8 @@ def main(argv: Sequence[str] | None = None, *,
                  if getattr(args, k) is not None}
         if args.no_qat:
             lists["qat"] = False
+        if args.no_ptq:
+            lists["ptq"] = False
         return config(args.quick, **lists, **runner.training_changes(args))
 
     def write(results: list[Result], cfg: StudyConfig, out: Path) -> list[str]:

@@ -2,8 +2,8 @@
 reports it): every run through :func:`floatsim_torch.train.run` with every
 Linear but the output head selected: the baselines' recipes, the
 ``pqt_<fmt>`` recipes with the run's noise (``emulate`` applies
-:func:`floatsim_torch.pqt`), and for QAT the fp32 recipe with
-:func:`floatsim_torch.pqt.qat` installed; ``train.run`` finalizes a model
+:func:`floatsim_torch.pqt`), and for QAT (PTQ) the fp32 recipe with
+:func:`floatsim_torch.pqt.qat` installed (``rounding=False``); ``train.run`` finalizes a model
 under either before its final evaluation.
 
 Example:
@@ -12,7 +12,7 @@ Example:
     ...                  eval_batches=1)
     >>> res = train(cfg, progress=False)
     >>> [r.run.label for r in res], all(r.val_loss > 0 for r in res)
-    (['fp32', 'bf16', 'e3m2 qat', 'e3m2 pqt r'], True)
+    (['fp32', 'bf16', 'e3m2 ptq', 'e3m2 qat', 'e3m2 pqt r'], True)
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ def train(cfg: StudyConfig, *, threads: int | None = None, progress: bool = True
 
     def one(r: Run, step_done: StepDone) -> Result:
         prep = None
-        if r.method == "qat":
-            cfg_w = r.pqt_config()
-            prep = lambda model: qat(model, cfg_w, modules=_weights)   # noqa: E731
+        if r.method in ("ptq", "qat"):
+            cfg_w, rounding = r.pqt_config(), r.method == "qat"
+            prep = lambda model: qat(model, cfg_w, modules=_weights, rounding=rounding)  # noqa: E731
         return train_recipe(r, r.recipe(), cfg, data, model_cfg, step_done, prepare=prep)
 
     return run_all("pqt", cfg, plan(cfg), model_cfg, one, progress=progress)
