@@ -130,12 +130,17 @@ def _recipe(recipe: Any) -> Any:
             from floatsim.recipes import get
         except ImportError as exc:  # pragma: no cover - until floatsim.recipes lands
             raise ImportError("recipes by name need floatsim.recipes; pass a Recipe object") from exc
-        return get(recipe)
+        recipe = get(recipe)
     for gemm in ("forward", "dgrad", "wgrad"):
         if not hasattr(recipe, gemm):
             raise TypeError(
                 f"recipe must be a floatsim.recipes.Recipe (or its name); {type(recipe).__name__} "
                 f"has no {gemm!r}")
+    if getattr(recipe, "weight_noise", None) is not None:
+        raise NotImplementedError(
+            f"recipe {recipe.name!r} has weight_noise (pseudo-quantization); floatsim_jax.flax "
+            "does not apply it yet: add the noise to the weights with "
+            "floatsim_jax.noise.pseudo_quantize")
     return recipe
 
 

@@ -101,6 +101,8 @@ def test_recipe_errors() -> None:
         fjf.dot_general(bad)
     with pytest.raises(TypeError, match="has no 'forward'"):
         fjf.dot_general(object())
+    with pytest.raises(NotImplementedError, match="recipe 'pqt_e3m2' has weight_noise"):
+        fjf.dot_general("pqt_e3m2")
 
 
 # ---- training --------------------------------------------------------------------------------
