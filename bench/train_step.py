@@ -247,9 +247,10 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
-def time_steps(model: nn.Module, args: argparse.Namespace, dev: torch.device, *,
-               compiled: bool = False, autocast: bool = False) -> list[float]:
-    """Seconds per training step (forward, backward, AdamW) after the warm-up steps."""
+def make_step(model: nn.Module, args: argparse.Namespace, dev: torch.device, *,
+              compiled: bool = False, autocast: bool = False) -> Callable[[], float]:
+    """A function running one training step (forward, backward, AdamW) of
+    ``model`` on fixed random tokens and returning its seconds and loss."""
     model.to(dev).train()
     g = torch.Generator().manual_seed(0)
     vocab = model.cfg.vocab_size
@@ -258,8 +259,8 @@ def time_steps(model: nn.Module, args: argparse.Namespace, dev: torch.device, *,
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=dev.type == "cuda")
     loss_fn = torch.compile(model.loss, fullgraph=False) if compiled else model.loss
     amp = torch.autocast(dev.type, torch.bfloat16) if autocast else contextlib.nullcontext()
-    times = []
-    for i in range(args.warmup + args.steps):
+
+    def step() -> tuple[float, torch.Tensor]:
         _sync(dev)
         t = time.perf_counter()
         with amp:
@@ -268,9 +269,21 @@ def time_steps(model: nn.Module, args: argparse.Namespace, dev: torch.device, *,
         loss.backward()
         opt.step()
         _sync(dev)
+        return time.perf_counter() - t, loss.detach()
+
+    return step
+
+
+def time_steps(model: nn.Module, args: argparse.Namespace, dev: torch.device, *,
+               compiled: bool = False, autocast: bool = False) -> list[float]:
+    """Seconds per training step (forward, backward, AdamW) after the warm-up steps."""
+    step = make_step(model, args, dev, compiled=compiled, autocast=autocast)
+    times = []
+    for i in range(args.warmup + args.steps):
+        t, loss = step()
         if i >= args.warmup:
-            times.append(time.perf_counter() - t)
-    if not torch.isfinite(loss.detach()):
+            times.append(t)
+    if not torch.isfinite(loss):
         raise NA(f"loss is {float(loss)}")
     return times
 
@@ -427,11 +440,17 @@ def main(argv: list[str] | None = None) -> int:
     args.batch = args.batch or 8
     args.seq = args.seq or (1024 if args.gpu else 128)
     lines = run_gpu(args) if args.gpu else run_cpu(args)
-    lines += ["", f"command: python bench/train_step.py {' '.join(argv or sys.argv[1:])}"]
+    return report(lines, "train_step.py", argv, args.markdown)
+
+
+def report(lines: list[str], script: str, argv: list[str] | None, markdown: str | None) -> int:
+    """Print the table and the command that made it (and write them to
+    ``markdown``); the exit status."""
+    lines = [*lines, "", f"command: python bench/{script} {' '.join(argv or sys.argv[1:])}"]
     print("\n".join(lines))
-    if args.markdown:
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text("\n".join(lines) + "\n")
+    if markdown:
+        Path(markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(markdown).write_text("\n".join(lines) + "\n")
     return 0
 
 

@@ -45,6 +45,7 @@ from typing import Any
 from . import blocks
 from .blocks import BlockFormat
 from .formats import Format
+from .noise.config import PQTConfig
 from .registry import format as _lookup_format
 from .rounding import Rounding, member_named
 
@@ -350,6 +351,11 @@ class Recipe:
             (STOCHASTIC: "BF16 + SR").
         optimizer_m, optimizer_v: storage formats of Adam's moments (None: float32).
         accumulator: 'fp32', or a floatsim.mac preset name.
+        weight_noise: pseudo-quantization of the layers' weights (a
+            :class:`floatsim.noise.PQTConfig`; None: none): the adapters
+            train the weights with that noise (``floatsim_torch.emulate``
+            calls ``floatsim_torch.pqt``) instead of casting operands; the
+            ``pqt_*`` recipes.  The GEMM operands then stay in high precision.
         attention: also emulate the attention GEMMs (``q kᵀ`` and ``p v``) and
             functional matmuls with these operands (TE's ``fp8_dpa``); off in
             every named recipe, as in TE.
@@ -371,6 +377,7 @@ class Recipe:
     optimizer_v: Format | BlockFormat | None = None
     accumulator: str = "fp32"
     attention: bool = False
+    weight_noise: PQTConfig | None = None
     description: str = ""
     source: str = ""
 
@@ -391,6 +398,9 @@ class Recipe:
         if not isinstance(self.accumulator, str):
             raise TypeError(f"accumulator={self.accumulator!r} must be a str")
         set_(self, "attention", bool(self.attention))
+        if self.weight_noise is not None and not isinstance(self.weight_noise, PQTConfig):
+            raise TypeError(f"weight_noise={self.weight_noise!r} must be a "
+                            "floatsim.noise.PQTConfig or None")
 
     # ---- access -------------------------------------------------------------------------
     def operand(self, role: str) -> Operand:
@@ -483,11 +493,15 @@ class Recipe:
         mr = self.master_rounding.name.lower()
         lines.append(f"{'master weights':<21}{_fmt_name(self.master_weights) if self.master_weights else 'float32'}"
                      + (f" ({mr} updates)" if self.master_weights else ""))
+        if self.weight_noise is not None:
+            lines[-1] += f" (the noised weights: {self.weight_noise.param_dtype})"
         lines.append(f"{'optimizer m, v':<21}"
                      f"{_fmt_name(self.optimizer_m) if self.optimizer_m else 'float32'}, "
                      f"{_fmt_name(self.optimizer_v) if self.optimizer_v else 'float32'}")
         lines.append(f"{'accumulator':<21}{self.accumulator}")
         lines.append(f"{'attention GEMMs':<21}{'as the layers' if self.attention else 'high precision'}")
+        if self.weight_noise is not None:
+            lines.append(f"{'weight noise':<21}{self.weight_noise.describe()}")
         if self.source:
             lines.append(f"{'source':<21}{self.source}")
         return "\n".join(lines)
@@ -502,6 +516,10 @@ class Recipe:
             'x e4m3/delayed | w e4m3/delayed | dy e5m2/delayed'
         """
         ops = self.operands()
+        if self.weight_noise is not None:
+            c = self.weight_noise
+            return (f"w pqt {_short(c.format)} {c.noise.name} noise, {c.param_dtype} "
+                    "parameters" + (" | operands quantized" if self.quantizes else ""))
         if not self.quantizes:
             return "all high precision"
         parts = []
@@ -630,6 +648,17 @@ def _weight_only(name: str, fmt: str) -> Recipe:
     )
 
 
+def _pqt(name: str, fmt: str) -> Recipe:
+    return Recipe(
+        name=name, weight_noise=PQTConfig(fmt, "r"),
+        description=f"pseudo-quantization training of the weights for {_lookup_format(fmt)}: "
+                    "R noise (9 bits) at the per-tensor scaled target's spacing, one BF16 "
+                    "cast, BF16 parameters; operands in FP32 (floatsim_torch.pqt)",
+        source="Ahn & Yoo 2025, 'Gaussian Weight Sampling for Scalable, Efficient and Stable "
+               "Pseudo-Quantization Training' (arXiv 2505.11170; our reading, docs/pqt.md)",
+    )
+
+
 def _builtin() -> list[Recipe]:
     e4m3, e5m2 = "float8_e4m3fn", "float8_e5m2"
     delayed = dict(scaling=Scaling.TENSOR_DELAYED, amax_history=1024, amax_algo="max")
@@ -695,6 +724,9 @@ def _builtin() -> list[Recipe]:
         _weight_only("fp8_e4m3_weights", e4m3),
         _weight_only("fp6_e3m2_weights", "float6_e3m2fn"),
         _weight_only("fp6_e2m3_weights", "float6_e2m3fn"),
+        _pqt("pqt_e3m2", "float6_e3m2fn"),
+        _pqt("pqt_e2m3", "float6_e2m3fn"),
+        _pqt("pqt_e4m3", e4m3),
     ]
 
 

@@ -123,6 +123,11 @@ class GemmSpec:
     @classmethod
     def of(cls, recipe: Recipe | str, seed: int = 0) -> GemmSpec:
         r = recipes.get(recipe)
+        if r.weight_noise is not None:
+            raise NotImplementedError(
+                f"recipe {r.name!r} has weight_noise (pseudo-quantization); floatsim_jax.flax "
+                "does not apply it yet: add the noise to the weights with "
+                "floatsim_jax.noise.pseudo_quantize")
         ops = tuple(OperandSpec.of(r.operand(role), role, i, r.name)
                     for i, role in enumerate(ROLES))
         return cls(ops, int(seed))

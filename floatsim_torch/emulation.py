@@ -57,6 +57,7 @@ from floatsim.recipes import Recipe
 from . import gemm
 from .counters import STATS
 from .gemm import Plan
+from .pqtrain import finalize, pqt, state_of
 
 __all__ = ["all_but_ends", "emulate", "emulated", "plans", "unemulate"]
 
@@ -359,6 +360,12 @@ def emulate(model: nn.Module, recipe: Recipe | str, *, modules: ModulesArg = Non
         telemetry: count saturated / flushed / NaN values and the SQNR of every
             cast (``floatsim_torch.telemetry(model)`` reads them).
 
+    A recipe with ``weight_noise`` (``pqt_e3m2``, ...) puts
+    :func:`floatsim_torch.pqt` on the selected layers instead (with ``seed``),
+    its operands being in high precision; :func:`floatsim_torch.pqt.finalize`
+    casts the weights at the end, and :func:`unemulate` removes it leaving
+    the parameters as trained.
+
     Raises:
         ValueError: unknown recipe; a selected layer the recipe cannot handle
             (a grouped or 3-D convolution, an RNN, a forward override); a
@@ -377,6 +384,8 @@ def emulate(model: nn.Module, recipe: Recipe | str, *, modules: ModulesArg = Non
     if any(hasattr(m, _ATTR) for m in model.modules()):
         raise ValueError("model is emulated already; call floatsim_torch.unemulate(model) first")
     keep, explicit = _as_filter(modules)
+    if recipe.weight_noise is not None:
+        return _weight_noise(model, recipe, keep, seed)
     chosen: list[tuple[str, nn.Module, str]] = []
     skipped: set[int] = set()
     warn_mha = False
@@ -435,6 +444,19 @@ def emulate(model: nn.Module, recipe: Recipe | str, *, modules: ModulesArg = Non
     return model
 
 
+def _weight_noise(model: nn.Module, recipe: Recipe, keep: Filter, seed: int) -> nn.Module:
+    """A recipe with ``weight_noise``: :func:`floatsim_torch.pqt` on the
+    selected Linear / Conv layers, nothing else (its operands must stay in
+    high precision)."""
+    if recipe.quantizes or recipe.attention:
+        raise NotImplementedError(
+            f"recipe {recipe.name!r} has weight_noise and quantized operands (or attention); "
+            "emulate() applies weight noise alone: call floatsim_torch.pqt(model, "
+            "recipe.weight_noise) and emulate() a recipe without it yourself")
+    return pqt(model, recipe.weight_noise, seed=seed,
+               modules=lambda m, name: isinstance(m, _GEMM_TYPES) and keep(m, name))
+
+
 def unemulate(model: nn.Module) -> nn.Module:
     """Undo :func:`emulate`: original classes back, floatsim buffers and
     attributes removed; returns ``model``.
@@ -446,6 +468,8 @@ def unemulate(model: nn.Module) -> nn.Module:
         >>> sorted(unemulate(m).state_dict())
         ['bias', 'weight']
     """
+    if state_of(model) is not None:   # a recipe's weight noise: the parameters as trained
+        finalize(model, cast_weights=False)
     for m in model.modules():
         for p in m.parameters(recurse=False):
             for attr in (_OWNER, _HP):

@@ -11,7 +11,11 @@ bytes a parameter; the noisy weight is handed to the layer in the dtype the
 layer computes in, its original one).  In eval mode the layer reads the
 stored parameter unchanged.  :func:`finalize` casts the parameters to the
 target format (with the same per-tensor power-of-two scale as the noise) and
-removes the parametrizations, for evaluation.
+removes the parametrizations, for evaluation.  :func:`qat` is the baseline
+PQT is compared with: round-to-nearest QAT with a straight-through estimator,
+every forward pass reading :func:`cast` of the parameter (the same cast
+:func:`finalize` applies).  A recipe with ``weight_noise`` (``pqt_e3m2``,
+...) reaches :func:`pqt` through ``floatsim_torch.emulate``.
 
 Random words: the layer named ``name`` draws with the Philox key
 ``layer_seed(seed, name)`` and the training step as its stream (the step
@@ -56,7 +60,8 @@ from floatsim.noise import PQTConfig
 from .cast import quantize
 from .noise import pseudo_quantize
 
-__all__ = ["PQTState", "PseudoQuantized", "finalize", "layer_seed", "pqt"]
+__all__ = ["PQTState", "PseudoQuantized", "Rounded", "cast", "finalize", "layer_seed", "pqt", "qat",
+           "state_of"]
 
 #: The layers :func:`pqt` selects by default (their ``weight``).
 LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -131,7 +136,61 @@ def pqt(model: nn.Module, config: PQTConfig | fs.Format | str = "e3m2",
     """
     cfg = config if isinstance(config, PQTConfig) else PQTConfig(config, noise, **kw)
     fs.noise.plan(cfg)  # refuse an invalid setting before touching the model
-    if getattr(model, "_floatsim_pqt", None) is not None:
+    return _install(model, cfg, modules, steps,
+                    lambda state, name, dt: PseudoQuantized(state, layer_seed(seed, name), dt))
+
+
+class Rounded(nn.Module):
+    """The parametrization of :func:`qat`: :func:`cast` of the stored parameter
+    (in training and eval mode), as ``dtype``; the gradient passes straight
+    through.  ``rounding=False`` (post-training quantization): the stored
+    parameter as it is."""
+
+    def __init__(self, state: PQTState, dtype: torch.dtype, rounding: bool = True) -> None:
+        super().__init__()
+        self.state = state
+        self.dtype = dtype
+        self.rounding = rounding
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return (cast(w, self.state.config) if self.rounding else w).to(self.dtype)
+
+
+def qat(model: nn.Module, config: PQTConfig | fs.Format | str = "e3m2", *,
+        modules: Callable[[nn.Module, str], bool] | None = None, rounding: bool = True,
+        **kw: Any) -> nn.Module:
+    """Round-to-nearest QAT with a straight-through estimator, the baseline PQT
+    is compared with: the selected layers' weights read as :func:`cast` of
+    the stored parameter on every forward pass (the target's grid at the
+    noise's per-tensor power-of-two scale, nearest-even, saturating) and the
+    gradient passes straight through.  Only ``config``'s target, ``scale``
+    and ``param_dtype`` matter (its noise is not drawn); ``**kw`` are
+    PQTConfig fields when ``config`` is a format.  :func:`finalize` ends it
+    with the same cast, so the finalized model computes what training's
+    forward passes did.  ``rounding=False``: post-training quantization
+    instead, the weights trained as they are and cast by :func:`finalize`
+    only.  In place; returns ``model``.
+
+    Example:
+        >>> import torch, floatsim_torch as ft
+        >>> m = ft.pqt.qat(torch.nn.Linear(2, 1, bias=False), "e3m2", scale="none",
+        ...                param_dtype="float32")
+        >>> with torch.no_grad():
+        ...     _ = m.parametrizations.weight.original.copy_(torch.tensor([[0.3, -1.1]]))
+        >>> m.weight.tolist(), ft.pqt.finalize(m).weight.tolist()
+        ([[0.3125, -1.0]], [[0.3125, -1.0]])
+    """
+    cfg = config if isinstance(config, PQTConfig) else PQTConfig(config, **kw)
+    return _install(model, cfg, modules, None,
+                    lambda state, name, dt: Rounded(state, dt, rounding))
+
+
+def _install(model: nn.Module, cfg: PQTConfig, modules: Callable[[nn.Module, str], bool] | None,
+             steps: int | None, make: Callable[[PQTState, str, torch.dtype], nn.Module],
+             ) -> nn.Module:
+    """Put ``make(state, name, dtype)`` on the selected weights (stored in
+    ``cfg.param_dtype``), count the steps; what :func:`pqt` and :func:`qat` share."""
+    if state_of(model) is not None:
         raise ValueError("the model is already under pqt(); call floatsim_torch.pqt.finalize first")
     state = PQTState(cfg, steps)
     keep = modules or (lambda m, name: True)
@@ -144,8 +203,7 @@ def pqt(model: nn.Module, config: PQTConfig | fs.Format | str = "e3m2",
         dt = w.dtype
         with torch.no_grad():
             m.weight = nn.Parameter(w.detach().to(pdt), requires_grad=w.requires_grad)
-        noisy = PseudoQuantized(state, layer_seed(seed, name), dt)
-        parametrize.register_parametrization(m, "weight", noisy, unsafe=True)
+        parametrize.register_parametrization(m, "weight", make(state, name, dt), unsafe=True)
         done.append(name)
 
     def count_step(mod: nn.Module, args: Any) -> None:
@@ -158,6 +216,11 @@ def pqt(model: nn.Module, config: PQTConfig | fs.Format | str = "e3m2",
     return model
 
 
+def state_of(model: nn.Module) -> PQTState | None:
+    """The :class:`PQTState` of a model under :func:`pqt` or :func:`qat`, else None."""
+    return getattr(model, "_floatsim_pqt", None)
+
+
 def _scale(w: torch.Tensor, cfg: PQTConfig) -> int:
     """The noise's per-tensor scale exponent of ``w`` (0 without scaling)."""
     if cfg.scale != "tensor":
@@ -166,13 +229,32 @@ def _scale(w: torch.Tensor, cfg: PQTConfig) -> int:
     return fs.noise.scale_exponent(amax, cfg)
 
 
-def finalize(model: nn.Module) -> nn.Module:
+def cast(w: torch.Tensor, config: PQTConfig) -> torch.Tensor:
+    """The final cast of a weight: ``quantize(w * 2**-k, target) * 2**k``
+    (nearest-even, saturating at the target's max; ``k`` the noise's
+    per-tensor scale exponent, 0 with ``scale='none'``), in ``w``'s dtype; the
+    gradient passes straight through (what :func:`finalize` and :func:`qat`
+    apply).
+
+    Example:
+        >>> import torch
+        >>> from floatsim.noise import PQTConfig
+        >>> cast(torch.tensor([0.3, -1.1, 100.0]), PQTConfig("e3m2", scale="none")).tolist()
+        [0.3125, -1.0, 28.0]
+    """
+    k = _scale(w, config)
+    return quantize(w * 2.0 ** -k, config.format, overflow="saturate") * 2.0 ** k
+
+
+def finalize(model: nn.Module, *, cast_weights: bool = True) -> nn.Module:
     """Cast the pseudo-quantized weights to the target format and remove the
-    parametrizations: each weight becomes ``quantize(w * 2**-k, target) *
-    2**k`` (nearest-even, saturating at the target's max; ``k`` its
-    per-tensor scale exponent, as the noise's), in the dtype the layer
+    parametrizations: each weight becomes :func:`cast` of the stored
+    parameter (``quantize(w * 2**-k, target) * 2**k``), in the dtype the layer
     computes in (its weight's dtype before :func:`pqt`; the target's values
-    are exact there), so that the model runs as it did.  Returns ``model``.
+    are exact there), so that the model runs as it did.  ``cast_weights=False``
+    leaves the parameters as trained (in the layer's dtype): what
+    ``floatsim_torch.unemulate`` does to a recipe's weight noise.  Ends
+    :func:`qat` the same way.  Returns ``model``.
 
     Example:
         >>> import torch, floatsim_torch as ft
@@ -182,19 +264,17 @@ def finalize(model: nn.Module) -> nn.Module:
         >>> ft.pqt.finalize(m).weight.tolist()
         [[0.3125, -1.0]]
     """
-    state = getattr(model, "_floatsim_pqt", None)
+    state = state_of(model)
     if state is None:
         raise ValueError("the model is not under floatsim_torch.pqt()")
-    cfg = state.config
     for name, m in model.named_modules():
         if name not in state.layers:
             continue
         w = m.parametrizations.weight.original
         dtype = m.parametrizations.weight[0].dtype  # the layer's own (a BF16 parameter can't run in an FP32 layer)
         parametrize.remove_parametrizations(m, "weight", leave_parametrized=False)
-        k = _scale(w, cfg)
         with torch.no_grad():
-            q = quantize(w.detach() * 2.0 ** -k, cfg.format, overflow="saturate") * 2.0 ** k
+            q = cast(w.detach(), state.config) if cast_weights else w.detach()
         m.weight = nn.Parameter(q.to(dtype), requires_grad=w.requires_grad)
     state.hook.remove()
     model._floatsim_pqt = None
@@ -202,3 +282,4 @@ def finalize(model: nn.Module) -> nn.Module:
 
 
 pqt.finalize = finalize  # floatsim_torch.pqt.finalize, as issue 27 names it
+pqt.qat = qat  # floatsim_torch.pqt.qat: the STE baseline

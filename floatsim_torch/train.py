@@ -40,6 +40,7 @@ from floatsim.studies.corpus import Corpus
 from .emulation import emulate
 from .gpt import GPT, GPTConfig
 from .monitor import Telemetry, counting, telemetry
+from .pqtrain import finalize, state_of
 
 __all__ = ["RunResult", "TrainConfig", "run", "log"]
 
@@ -90,6 +91,7 @@ class RunResult:
     recipe: str
     train_loss: list[tuple[int, float]] = field(default_factory=list)
     val_loss: list[tuple[int, float]] = field(default_factory=list)
+    val_before_cast: float = math.nan   # under pqt / qat: the last evaluation before finalize
     tokens_per_s: float = math.nan
     seconds: float = 0.0
     params: int = 0
@@ -110,7 +112,7 @@ def _lr(cfg: TrainConfig, step: int) -> float:
 def run(recipe: _recipes.Recipe | str, data: Corpus, model_cfg: GPTConfig, cfg: TrainConfig,
         *, modules: Any = None, telemetry_steps: int | None = 0, progress: bool = True,
         desc: str | None = None, on_step: Callable[[int, float], None] | None = None,
-        ) -> RunResult:
+        prepare: Callable[[torch.nn.Module], Any] | None = None) -> RunResult:
     """Train one model under one recipe and return its curves and numbers.
 
     Args:
@@ -121,6 +123,15 @@ def run(recipe: _recipes.Recipe | str, data: Corpus, model_cfg: GPTConfig, cfg: 
         progress: show a progress bar and log lines.
         desc: the bar's label (default the recipe's name).
         on_step: called with (step, loss) after every step.
+        prepare: called with the model after :func:`emulate`, before the
+            optimizer is built (e.g. ``floatsim_torch.pqt.qat``).
+
+    A model under :func:`floatsim_torch.pqt` (a recipe's ``weight_noise``, or
+    ``prepare``'s) trains with its annealing over ``cfg.steps`` and is
+    finalized (its weights cast to the target format) before the final
+    evaluation: the last validation loss is the cast model's, and
+    ``val_before_cast`` the parameters' as trained (in eval mode: without
+    noise for PQT, rounded for QAT).
     """
     r = _recipes.get(recipe)
     dev = torch.device(cfg.device)
@@ -130,6 +141,11 @@ def run(recipe: _recipes.Recipe | str, data: Corpus, model_cfg: GPTConfig, cfg: 
         modules = lambda m, name: name != "lm_head"   # noqa: E731 - the usual high-precision head
     counted = cfg.steps if telemetry_steps is None else min(telemetry_steps, cfg.steps)
     emulate(model, r, modules=modules, seed=cfg.seed, telemetry=counted > 0)
+    if prepare is not None:
+        prepare(model)
+    pqt_state = state_of(model)
+    if pqt_state is not None:
+        pqt_state.steps = cfg.steps
     first_counted = cfg.steps - counted   # index of the first step that counts
     counting_on = [first_counted == 0]
     counting(model, counting_on[0])
@@ -200,6 +216,9 @@ def run(recipe: _recipes.Recipe | str, data: Corpus, model_cfg: GPTConfig, cfg: 
         bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
         bar.update(1)
     bar.close()
+    if pqt_state is not None:
+        res.val_before_cast = evaluate()
+        finalize(model)   # evaluate the weights as they will be stored
     res.val_loss.append((res.train_loss[-1][0], evaluate()))
     res.seconds = time.perf_counter() - t0
     res.tokens_per_s = tokens / timed if timed > 0 else math.nan

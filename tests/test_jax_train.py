@@ -85,6 +85,8 @@ def test_recipe_errors() -> None:
         fjf.dot_general("mxfp5")
     with pytest.raises(TypeError, match="a recipe is a floatsim.recipes.Recipe or a name"):
         fjf.dot_general(object())
+    with pytest.raises(NotImplementedError, match="recipe 'pqt_e3m2' has weight_noise"):
+        fjf.dot_general("pqt_e3m2")
 
 
 # ---- training --------------------------------------------------------------------------------

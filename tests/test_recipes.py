@@ -11,7 +11,7 @@ from floatsim.recipes import ROLES, Gemm, Operand, Recipe, Scaling
 
 ASKED = ["fp32", "bf16", "fp8_delayed", "fp8_current", "fp8_rowwise", "mxfp8", "mxfp6_e3m2",
          "mxfp6_e2m3", "mxfp4", "nvfp4", "mxfp4_quartet", "fp8_e4m3_weights",
-         "fp6_e3m2_weights", "fp6_e2m3_weights"]
+         "fp6_e3m2_weights", "fp6_e2m3_weights", "pqt_e3m2", "pqt_e2m3", "pqt_e4m3"]
 
 
 def test_every_asked_recipe_is_registered_with_a_source() -> None:
@@ -85,6 +85,17 @@ def test_weight_only_recipes_quantize_only_the_weight() -> None:
         assert ops["forward.rhs"] == ops["dgrad.rhs"] and ops["forward.rhs"].format.name == fmt
 
 
+def test_pqt_recipes_hold_weight_noise_and_high_precision_operands() -> None:
+    for name, fmt in (("pqt_e3m2", "float6_e3m2fn"), ("pqt_e2m3", "float6_e2m3fn"),
+                      ("pqt_e4m3", "float8_e4m3fn")):
+        r = recipes.get(name)
+        assert not r.quantizes and r.weight_noise.format.name == fmt
+        assert r.weight_noise.noise.name == "r9" and r.weight_noise.param_dtype == "bfloat16"
+        assert "weight noise         target " + fmt in r.describe()
+        assert r.summary() == f"w pqt {name[4:]} r9 noise, bfloat16 parameters"
+    assert recipes.get("fp32").weight_noise is None
+
+
 def test_get_unknown_lists_the_known_names() -> None:
     with pytest.raises(ValueError, match=r"unknown recipe 'mxfp5'.*Known recipes: fp32, bf16"):
         recipes.get("mxfp5")
@@ -154,6 +165,8 @@ def test_recipe_rejects() -> None:
         Recipe("x", master_weights="mxfp8")
     with pytest.raises(ValueError, match="role='fwd.lhs' is not valid"):
         recipes.get("fp32").operand("fwd.lhs")
+    with pytest.raises(TypeError, match="weight_noise='e3m2' must be a floatsim.noise.PQTConfig"):
+        Recipe("x", weight_noise="e3m2")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="Gemm.lhs must be an Operand"):
         Gemm("e4m3", Operand())  # type: ignore[arg-type]
 

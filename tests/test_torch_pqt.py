@@ -110,3 +110,42 @@ def test_a_small_model_learns_under_pqt() -> None:
     assert losses[-1] < 0.5 * losses[0], losses
     with pytest.raises(ValueError, match="already"):
         ft.pqt(m, "e3m2")
+
+
+def test_qat_rounds_every_forward_and_finalize_applies_the_same_cast() -> None:
+    m = ft.pqt.qat(_model(), "e2m3", param_dtype="float32")
+    orig = m[0].parametrizations.weight.original
+    cfg = PQTConfig("e2m3")
+    k = fs.noise.scale_exponent(core_array(orig).astype(np.float64), cfg)
+    want = fs.quantize(core_array(orig) * 2.0 ** -k, "e2m3", overflow="saturate") * 2.0 ** k
+    for mode in (m.train, m.eval):
+        mode()
+        assert_same_bits(m[0].weight, want, "qat forward")
+    m.train()
+    x = torch.randn(4, 6)
+    m(x).sum().backward()                        # straight through: dL/dW of the rounded W
+    ref = torch.nn.Linear(6, 5)
+    with torch.no_grad():
+        ref.weight.copy_(torch.from_numpy(want))
+        ref.bias.copy_(m[0].bias)
+    h = ref(x)
+    h.retain_grad()
+    torch.nn.functional.linear(torch.relu(h), m[2].weight, m[2].bias).sum().backward()
+    torch.testing.assert_close(orig.grad, ref.weight.grad)
+    ft.pqt.finalize(m)
+    assert_same_bits(m[0].weight, want, "finalize after qat")
+
+
+def test_emulate_applies_a_recipes_weight_noise_and_unemulate_removes_it() -> None:
+    from floatsim import recipes
+
+    m = ft.emulate(_model(), "pqt_e3m2", seed=3, modules=lambda mod, name: name != "2")
+    assert hasattr(m[0], "parametrizations") and not hasattr(m[2], "parametrizations")
+    assert m[0].parametrizations.weight[0].seed == layer_seed(3, "0")
+    trained = m[0].parametrizations.weight.original.detach().clone()
+    ft.unemulate(m)
+    assert type(m[0]) is torch.nn.Linear and m[0].weight.dtype == torch.float32
+    assert torch.equal(m[0].weight, trained.float())    # as trained, not cast
+    both = recipes.get("mxfp8").replace(weight_noise=PQTConfig("e3m2"))
+    with pytest.raises(NotImplementedError, match="weight_noise and quantized operands"):
+        ft.emulate(_model(), both)

@@ -12,6 +12,9 @@ docs/studies.md (``floatsim study NAME``; ``floatsim study -h`` lists them).
 * :mod:`floatsim.studies.accumulator_loss`: the loss of the demo's GPT
   trained with mxfp8 operands and Hopper-like accumulators
   (``floatsim study accumulator-loss``; trains with torch).
+* :mod:`floatsim.studies.pqt`: pseudo-quantization training (uniform,
+  Gaussian and R noise) against STE QAT and a PTQ control for FP6 and FP8
+  weights, over several seeds (``floatsim study pqt``; trains with torch).
 * :mod:`floatsim.studies.command`, :mod:`floatsim.studies.runner`,
   :mod:`floatsim.studies.report`: the command line, the options and run
   loop the training studies share, and their statistics and files.
@@ -20,5 +23,5 @@ The training halves live in :mod:`floatsim_torch.studies`; these modules
 import no torch.
 """
 
-__all__ = ["accumulation", "accumulator_loss", "command", "corpus", "formats", "report",
+__all__ = ["accumulation", "accumulator_loss", "command", "corpus", "formats", "pqt", "report",
            "runner"]

@@ -50,7 +50,7 @@ from typing import Any
 from .. import mac
 from ..blocks import format as block_format
 from . import runner
-from .report import Result, Training, loss_rows, mean_curve, pm, pyplot, summary, write_csv
+from .report import Result, Training, loss_rows, mean_curve, pm, pyplot, summary, write_files
 
 __all__ = ["KEPT_BITS", "PROMOTE", "Run", "StudyConfig", "config", "main", "plan", "plot",
            "report", "table"]
@@ -216,18 +216,12 @@ def report(results: Sequence[Result], out: Path, *, plots: bool = True,
            title: str = "") -> list[str]:
     """Write summary.csv, runs.csv, losses.csv (and curves.png) into ``out``;
     returns the file names written."""
-    out.mkdir(parents=True, exist_ok=True)
-    write_csv(summary(results, reference="fp32"), out / "summary.csv")
-    write_csv([dict(label=r.run.label, kept_bits=r.run.kept_bits or "",
-                    promote=r.run.promote or "", seed=r.run.seed, val_loss=r.val_loss,
-                    diverged=r.diverged, seconds=round(r.seconds, 1)) for r in results],
-              out / "runs.csv")
-    write_csv(loss_rows(results), out / "losses.csv")
-    made = ["summary.csv", "runs.csv", "losses.csv"]
-    if plots:
-        plot(results, out / "curves.png", title)
-        made.append("curves.png")
-    return made
+    runs = [dict(label=r.run.label, kept_bits=r.run.kept_bits or "", promote=r.run.promote or "",
+                 seed=r.run.seed, val_loss=r.val_loss, diverged=r.diverged,
+                 seconds=round(r.seconds, 1)) for r in results]
+    return write_files(out, {"summary.csv": summary(results, reference="fp32"), "runs.csv": runs,
+                             "losses.csv": loss_rows(results)},
+                       {"curves.png": lambda p: plot(results, p, title)} if plots else None)
 
 
 def _parser() -> argparse.ArgumentParser:

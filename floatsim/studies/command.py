@@ -8,6 +8,7 @@ Example:
     usage: floatsim study NAME [options]   (floatsim study NAME -h for a study's options)
       formats            train the demo's GPT with every exponent/mantissa split of 8, 6 and 4 bits (needs torch)
       accumulator-loss   train the demo's GPT with mxfp8 operands and emulated accumulators (needs torch)
+      pqt                train the demo's GPT with FP6/FP8 weights by STE QAT and by pseudo-quantization noise (needs torch)
       accumulation       the error of a K = 4096 dot product as the kept alignment bits vary
     2
 """
@@ -26,6 +27,8 @@ STUDIES: dict[str, tuple[str, bool, str]] = {
                 "train the demo's GPT with every exponent/mantissa split of 8, 6 and 4 bits"),
     "accumulator-loss": ("floatsim.studies.accumulator_loss", True,
                          "train the demo's GPT with mxfp8 operands and emulated accumulators"),
+    "pqt": ("floatsim.studies.pqt", True,
+            "train the demo's GPT with FP6/FP8 weights by STE QAT and by pseudo-quantization noise"),
     "accumulation": ("floatsim.studies.accumulation", False,
                      "the error of a K = 4096 dot product as the kept alignment bits vary"),
 }

@@ -58,7 +58,17 @@ from ..formats import Format
 from ..recipes import Operand, Recipe, Scaling
 from ..rounding import ScaleRule
 from . import runner
-from .report import Result, Training, loss_rows, mean_curve, pm, pyplot, summary, write_csv
+from .report import (
+    Result,
+    Training,
+    loss_rows,
+    mean_curve,
+    pm,
+    pyplot,
+    summary,
+    write_csv,
+    write_files,
+)
 
 __all__ = [
     "BASELINES", "LADDER", "SCALINGS", "SPLITS", "Run", "StudyConfig",
@@ -411,17 +421,12 @@ def report(results: Sequence[Result], cfg: StudyConfig, out: Path, *, plots: boo
            title: str = "") -> list[str]:
     """Write runs.csv, summary.csv, losses.csv (and heatmap.png, curves.png)
     into ``out``; returns the file names written."""
-    out.mkdir(parents=True, exist_ok=True)
     rows = summarize(results)
-    write_csv(run_rows(results), out / "runs.csv")
-    write_csv(rows, out / "summary.csv")
-    write_csv(loss_rows(results), out / "losses.csv")
-    made = ["runs.csv", "summary.csv", "losses.csv"]
-    if plots and any(r["scaling"] != "baseline" for r in rows):
-        heatmap(rows, out / "heatmap.png", title)
-        curves(results, out / "curves.png", title)
-        made += ["heatmap.png", "curves.png"]
-    return made
+    draw = plots and any(r["scaling"] != "baseline" for r in rows)
+    return write_files(out, {"runs.csv": run_rows(results), "summary.csv": rows,
+                             "losses.csv": loss_rows(results)},
+                       {"heatmap.png": lambda p: heatmap(rows, p, title),
+                        "curves.png": lambda p: curves(results, p, title)} if draw else None)
 
 
 def main(argv: Sequence[str] | None = None, *,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["SIZES", "Result", "Training", "loss_rows", "mean_curve", "mean_std", "pm", "pyplot",
-           "summary", "write_csv"]
+           "summary", "write_csv", "write_files"]
 
 #: Model shapes (n_layer, n_head, n_embd, block_size) of floatsim_torch.gpt's
 #: GPT: 'tiny' and 'small' are that module's sizes of those names; 'micro'
@@ -102,13 +102,17 @@ class Result:
     """What one training run produced: its run (anything with ``label`` and
     ``seed``), the final validation loss, the training loss of every step
     and the validation losses along the way (``(step, loss)`` pairs), and
-    its wall time."""
+    its wall time and training throughput, and the validation loss before
+    a final cast of the weights where the run has one (NaN where not
+    measured)."""
 
     run: Any
     val_loss: float
     train_loss: list[tuple[int, float]] = field(default_factory=list)
     val_curve: list[tuple[int, float]] = field(default_factory=list)
     seconds: float = 0.0
+    tokens_per_s: float = math.nan
+    val_before_cast: float = math.nan
 
     @property
     def diverged(self) -> bool:
@@ -175,6 +179,19 @@ def write_csv(rows: Sequence[dict[str, Any]], path: str | Path) -> None:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
+
+
+def write_files(out: Path, csvs: dict[str, Sequence[dict[str, Any]]],
+                plots: dict[str, Callable[[Path], None]] | None = None) -> list[str]:
+    """A study's files in ``out`` (created): each CSV of ``csvs`` (name ->
+    rows), then each plot of ``plots`` (name -> ``draw(path)``); returns the
+    names written, in that order."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, rows in csvs.items():
+        write_csv(rows, out / name)
+    for name, draw in (plots or {}).items():
+        draw(out / name)
+    return [*csvs, *(plots or {})]
 
 
 def loss_rows(results: Sequence[Result]) -> list[dict[str, Any]]:

@@ -13,11 +13,10 @@ Example:
 
 from __future__ import annotations
 
-from floatsim.studies.formats import Run, StudyConfig, plan
+from floatsim.studies.formats import StudyConfig, plan
 from floatsim.studies.report import Result
 
-from ..train import TrainConfig, run
-from .loop import StepDone, prepare, run_all
+from .loop import prepare, run_all, train_recipe
 
 __all__ = ["train"]
 
@@ -31,14 +30,6 @@ def train(cfg: StudyConfig, *, threads: int | None = None, progress: bool = True
     spin).
     """
     data, model_cfg = prepare(cfg, threads)
-
-    def one(r: Run, step_done: StepDone) -> Result:
-        tc = TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size,
-                         seq_len=model_cfg.block_size, lr=cfg.lr, seed=r.seed,
-                         device=cfg.device, eval_every=cfg.eval_every,
-                         eval_batches=cfg.eval_batches, warmup=max(1, cfg.steps // 15))
-        res = run(r.recipe(), data, model_cfg, tc, telemetry_steps=0, progress=False,
-                  on_step=lambda step, loss: step_done())
-        return Result(r, res.final_val, res.train_loss, res.val_loss, res.seconds)
-
-    return run_all("formats", cfg, plan(cfg), model_cfg, one, progress=progress)
+    return run_all("formats", cfg, plan(cfg), model_cfg,
+                   lambda r, step_done: train_recipe(r, r.recipe(), cfg, data, model_cfg,
+                                                     step_done), progress=progress)

@@ -15,9 +15,9 @@ from floatsim.studies import corpus
 from floatsim.studies.report import Result, Training
 
 from ..gpt import GPT, GPTConfig
-from ..train import log
+from ..train import TrainConfig, log, run
 
-__all__ = ["prepare", "run_all"]
+__all__ = ["prepare", "run_all", "train_recipe"]
 
 StepDone = Callable[[], None]
 
@@ -55,3 +55,18 @@ def run_all(study: str, cfg: Training, runs: Sequence[Any], model_cfg: GPTConfig
                 f"{res.val_loss:.4f} ({res.seconds:.0f} s)")
     bar.close()
     return results
+
+
+def train_recipe(r: Any, recipe: Any, cfg: Training, data: corpus.Corpus, model_cfg: GPTConfig,
+                 step_done: StepDone, **kw: Any) -> Result:
+    """Train the run ``r`` (its ``seed``) with ``recipe`` through
+    :func:`floatsim_torch.train.run` (every Linear but the output head
+    emulated, warmup over a fifteenth of the steps, ``**kw`` to it), calling
+    ``step_done()`` after each step; its :class:`Result`."""
+    tc = TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, seq_len=model_cfg.block_size,
+                     lr=cfg.lr, seed=r.seed, device=cfg.device, eval_every=cfg.eval_every,
+                     eval_batches=cfg.eval_batches, warmup=max(1, cfg.steps // 15))
+    res = run(recipe, data, model_cfg, tc, telemetry_steps=0, progress=False,
+              on_step=lambda step, loss: step_done(), **kw)
+    return Result(r, res.final_val, res.train_loss, res.val_loss, res.seconds, res.tokens_per_s,
+                  res.val_before_cast)
