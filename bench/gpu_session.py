@@ -2,11 +2,14 @@
 
 The lent GPU machine has no package index, a 10-minute limit per command
 and 30 minutes of device time per session (bench/README.md).  This runs
-named steps one after another, each a subprocess with its own timeout and
-its output in ``$OUT/<step>.log``, skips the steps that no longer fit the
-budget, and prints a summary last (what ran, how long, its exit status).
+named steps one after another (``a+b``: side by side), each a subprocess
+with its own timeout and its output in ``<step>.log``, skips the steps that
+no longer fit the budget, and prints a summary last (what ran, how long,
+its exit status).  A lease returns at most 8 files, so the logs and reports
+come back as one archive, ``$OUT/session.tar.gz``; ``--cache-out`` adds the
+compiled kernels as 15 MiB parts that ``--cache-in`` unpacks in a later call.
 
-    python bench/gpu_session.py --steps setup,warm,check,ab --budget 560
+    python bench/gpu_session.py --steps setup,warm,check+torch-check --budget 560 --cache-out
     python bench/gpu_session.py --list
 
 Steps run with ``PYTHONPATH`` holding the carried wheels (``/tmp/site``)
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -148,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         tar.wait()
         sizes = [f.stat().st_size / 2**20 for f in top.glob(CACHE_TAR + ".part-*")]
         print(f"cache: {sum(sizes):.1f} MiB in {len(sizes)} part(s)", flush=True)
-    subprocess.run(["rm", "-rf", str(out)], check=False)
+    shutil.rmtree(out, ignore_errors=True)
     return 0
 
 
